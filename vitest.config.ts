@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['./src/polyfills.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration files each start real libp2p clusters; running them one at a time keeps
+    // timing-sensitive parts (gossipsub heartbeats, dial timeouts) stable on 2 cores.
+    fileParallelism: false,
+    pool: 'forks'
+  }
+})
