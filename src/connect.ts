@@ -1,0 +1,44 @@
+/*
+ * connect(): validates options, derives the identity from the wallet key, joins (or creates) the
+ * process's shared host for that wallet and opens a Database on it. Returns once the registry has
+ * been read once and the host listens; bootstrap continues in the background (use
+ * waitUntilReady() or the 'ready' event).
+ */
+import './polyfills.js'
+import { resolveOptions, type ConnectOptions } from './config.js'
+import { Database } from './database.js'
+import { ConfigError, DepinError } from './errors.js'
+import { peerIdToWallet, walletPrivateKey } from './identity.js'
+import { ComponentLogger, createPinoLogger } from './logger.js'
+import { acquireHost, releaseHost, SharedHost } from './shared-host.js'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+
+export async function connect (input: ConnectOptions): Promise<Database> {
+  const options = resolveOptions(input)
+  let privateKey
+  try {
+    privateKey = await walletPrivateKey(options.walletPrivateKey)
+  } catch (err) {
+    throw new ConfigError('walletPrivateKey', err instanceof DepinError ? err.message : String(err))
+  }
+  const peerId = peerIdFromPrivateKey(privateKey)
+  const wallet = peerIdToWallet(peerId)!
+  const base = new ComponentLogger(options.logger ?? createPinoLogger())
+  const nodeLog = base.child('peer', peerId.toString())
+  const host = await acquireHost(wallet, async () => await SharedHost.create(privateKey, options, nodeLog.child('component', 'host')))
+  if (host.hostOptions !== options) {
+    for (const key of ['listenPorts', 'listenHost', 'relayServer', 'relayReservation', 'maxMessageBytes'] as const) {
+      if (JSON.stringify(host.hostOptions[key]) !== JSON.stringify(options[key])) {
+        nodeLog.warn('host option ignored: this wallet\'s host is already running with another value', 'option', key)
+      }
+    }
+  }
+  const db = new Database(host, options, nodeLog.child('db', options.databaseName))
+  try {
+    await db.start()
+  } catch (err) {
+    await releaseHost(host)
+    throw err
+  }
+  return db
+}

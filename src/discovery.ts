@@ -1,0 +1,114 @@
+/*
+ * Per-database peer discovery on the DHT, the way go-libp2p's routing discovery does it: the
+ * rendezvous string `p2p-database-discovery_<database>` becomes a CIDv1 (raw codec, sha2-256 of the
+ * string bytes) that every node provides and looks up, so TypeScript and Go nodes find each other.
+ * Advertise every 30 s, look up every 60 s, dial at most 5 new peers a round (configurable).
+ */
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import type { Logger } from './logger.js'
+import { sleep } from './readiness.js'
+
+export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
+
+export async function rendezvousCid (databaseName: string): Promise<CID> {
+  const digest = await sha256.digest(new TextEncoder().encode(RENDEZVOUS_PREFIX + databaseName))
+  return CID.createV1(raw.code, digest)
+}
+
+export interface DiscoveredPeer { id: { toString(): string }, multiaddrs: unknown[] }
+
+export interface DiscoveryDeps {
+  provide: (cid: CID, signal: AbortSignal) => Promise<void>
+  findProviders: (cid: CID, signal: AbortSignal) => AsyncIterable<DiscoveredPeer>
+  /** true when the peer should be dialed (not self, not connected, authorized) */
+  wantsPeer: (peerId: string) => boolean
+  dial: (peer: DiscoveredPeer, signal: AbortSignal) => Promise<void>
+  connectionCount: () => number
+  isReady: () => boolean
+  logger: Logger
+}
+
+export interface DiscoveryOptions {
+  databaseName: string
+  advertiseIntervalMs: number
+  lookupIntervalMs: number
+  maxDialsPerRound: number
+  /** stop dialing discovered peers at this many connections */
+  lowConnections: number
+  /** time limit for one provide or lookup round */
+  roundTimeoutMs: number
+}
+
+export class Discovery {
+  private readonly controller = new AbortController()
+  rounds = { advertised: 0, lookups: 0, dialed: 0 }
+
+  constructor (private readonly deps: DiscoveryDeps, private readonly options: DiscoveryOptions) {}
+
+  start (): void {
+    void this.loop(this.options.advertiseIntervalMs, async (s) => { await this.advertise(s) })
+    void this.loop(this.options.lookupIntervalMs, async (s) => { await this.lookup(s) })
+  }
+
+  stop (): void { this.controller.abort() }
+
+  async advertise (signal: AbortSignal): Promise<void> {
+    const cid = await rendezvousCid(this.options.databaseName)
+    await this.deps.provide(cid, signal)
+    this.rounds.advertised++
+  }
+
+  /** One lookup round; returns how many new peers it dialed successfully. */
+  async lookup (signal: AbortSignal): Promise<number> {
+    const cid = await rendezvousCid(this.options.databaseName)
+    this.rounds.lookups++
+    const candidates: DiscoveredPeer[] = []
+    const seen = new Set<string>()
+    for await (const peer of this.deps.findProviders(cid, signal)) {
+      const id = peer.id.toString()
+      if (seen.has(id) || !this.deps.wantsPeer(id)) continue
+      seen.add(id)
+      candidates.push(peer)
+      if (candidates.length >= this.options.maxDialsPerRound) break
+    }
+    let dialed = 0
+    await Promise.all(candidates.map(async (peer) => {
+      if (this.deps.connectionCount() >= this.options.lowConnections) return
+      try {
+        await this.deps.dial(peer, signal)
+        dialed++
+      } catch (err) {
+        this.deps.logger.debug('dial to discovered peer failed', 'peer', peer.id.toString(), 'error', err)
+      }
+    }))
+    this.rounds.dialed += dialed
+    if (candidates.length > 0) this.deps.logger.debug('discovery round', 'candidates', candidates.length, 'dialed', dialed)
+    return dialed
+  }
+
+  /** Runs `round` now (once ready) and then every `intervalMs` until stopped; errors are logged. */
+  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const stop = this.controller.signal
+    while (!stop.aborted) {
+      if (this.deps.isReady()) {
+        const controller = new AbortController()
+        const onStop = (): void => { controller.abort() }
+        stop.addEventListener('abort', onStop, { once: true })
+        const timer = setTimeout(() => { controller.abort() }, this.options.roundTimeoutMs)
+        try {
+          await round(controller.signal)
+        } catch (err) {
+          if (!stop.aborted) this.deps.logger.debug('discovery round failed', 'error', err)
+        } finally {
+          clearTimeout(timer)
+          stop.removeEventListener('abort', onStop)
+        }
+        if (!(await sleep(intervalMs, stop))) return
+      } else if (!(await sleep(Math.min(1000, intervalMs), stop))) {
+        return
+      }
+    }
+  }
+}

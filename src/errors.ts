@@ -1,0 +1,87 @@
+/*
+ * Typed errors. Every error the library throws on purpose is a DepinError with a stable `code`,
+ * so callers (and tests) match on `err.code`, never on message text.
+ */
+
+export type ErrorCode =
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_INVALID_TOPIC'
+  | 'ERR_INVALID_MESSAGE'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_ALREADY_SUBSCRIBED'
+  | 'ERR_NOT_SUBSCRIBED'
+  | 'ERR_NO_SUBSCRIBERS'
+  | 'ERR_TOPIC_COLLISION'
+  | 'ERR_DISCONNECTED'
+  | 'ERR_ABORTED'
+  | 'ERR_INVALID_WALLET'
+
+export class DepinError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A connect() option is missing or wrong. `field` is the option's path, e.g. `listenPorts.quic`. */
+export class ConfigError extends DepinError {
+  readonly field: string
+  constructor (field: string, message: string) {
+    super('ERR_INVALID_CONFIG', `invalid config: ${field}: ${message}`)
+    this.field = field
+  }
+}
+
+/** A wallet address, public key or secret key that does not decode to an Ed25519 key. */
+export class InvalidWalletError extends DepinError {
+  constructor (message: string) { super('ERR_INVALID_WALLET', message) }
+}
+
+export class InvalidTopicError extends DepinError {
+  constructor (topic: unknown, reason: string) { super('ERR_INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: ${reason}`) }
+}
+
+/** The message is not a JSON value (undefined, a function, a BigInt, a cycle...). */
+export class InvalidMessageError extends DepinError {
+  constructor (reason: string, options?: { cause?: unknown }) { super('ERR_INVALID_MESSAGE', `message is not publishable: ${reason}`, options) }
+}
+
+export class MessageTooLargeError extends DepinError {
+  readonly size: number
+  readonly limit: number
+  constructor (size: number, limit: number) {
+    super('ERR_MESSAGE_TOO_LARGE', `encoded event is ${size} bytes, over the ${limit}-byte limit`)
+    this.size = size
+    this.limit = limit
+  }
+}
+
+export class AlreadySubscribedError extends DepinError {
+  constructor (topic: string) { super('ERR_ALREADY_SUBSCRIBED', `already subscribed to topic ${JSON.stringify(topic)}`) }
+}
+
+export class NotSubscribedError extends DepinError {
+  constructor (topic: string) { super('ERR_NOT_SUBSCRIBED', `not subscribed to topic ${JSON.stringify(topic)}`) }
+}
+
+/** No peer subscribed to the topic within `publishTimeoutMs`: the message was NOT sent. */
+export class NoSubscribersError extends DepinError {
+  constructor (topic: string, waitedMs: number) {
+    super('ERR_NO_SUBSCRIBERS', `no peer subscribed to ${JSON.stringify(topic)} within ${waitedMs} ms; the message was not sent`)
+  }
+}
+
+/** Two open databases on one host map to the same GossipSub topic name. */
+export class TopicCollisionError extends DepinError {
+  constructor (pubsubTopic: string) { super('ERR_TOPIC_COLLISION', `GossipSub topic ${JSON.stringify(pubsubTopic)} is already used by another database on this host`) }
+}
+
+export class DisconnectedError extends DepinError {
+  constructor () { super('ERR_DISCONNECTED', 'the database is disconnected') }
+}
+
+export class AbortedError extends DepinError {
+  constructor (message = 'the operation was aborted') { super('ERR_ABORTED', message) }
+}

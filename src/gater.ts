@@ -1,0 +1,70 @@
+/*
+ * Connection gater: admits a peer only when its Ed25519 key is a wallet that at least one open
+ * database on this host authorizes. It answers on every hook that names a peer, because QUIC
+ * skips the encrypted-connection hooks (stack.md pitfall 3): the upgraded-connection hooks fire
+ * for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
+ * who the peer is, as in the Go library.
+ */
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+
+/** Narrow view of the host's authorization: a fast cached answer and a slower one that may ask the registry. */
+export interface PeerAuthorizer {
+  isAuthorizedCached(peer: PeerId): boolean
+  isAuthorized(peer: PeerId): Promise<boolean>
+}
+
+export type GaterHook = 'dialPeer' | 'dialMultiaddr' | 'outboundConnection' | 'inboundEncrypted' | 'outboundEncrypted' |
+'inboundUpgraded' | 'outboundUpgraded' | 'relayReservation' | 'relayOutbound' | 'relayInbound'
+
+export interface GaterStats {
+  allowed: Record<GaterHook, number>
+  denied: Record<GaterHook, number>
+}
+
+export function createGaterStats (): GaterStats {
+  const zero = (): Record<GaterHook, number> => ({
+    dialPeer: 0, dialMultiaddr: 0, outboundConnection: 0, inboundEncrypted: 0, outboundEncrypted: 0, inboundUpgraded: 0, outboundUpgraded: 0, relayReservation: 0, relayOutbound: 0, relayInbound: 0
+  })
+  return { allowed: zero(), denied: zero() }
+}
+
+export function createConnectionGater (auth: PeerAuthorizer, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void): ConnectionGater {
+  const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
+    for (const peer of peers) {
+      const ok = auth.isAuthorizedCached(peer) || await auth.isAuthorized(peer)
+      if (!ok) {
+        stats.denied[hook]++
+        onDeny?.(hook, peer)
+        return true
+      }
+    }
+    stats.allowed[hook]++
+    return false
+  }
+  return {
+    denyDialPeer: async (peer) => await deny('dialPeer', peer),
+    denyDialMultiaddr: async (ma: Multiaddr) => {
+      const peer = peerInMultiaddr(ma)
+      return peer == null ? false : await deny('dialMultiaddr', peer)
+    },
+    denyInboundConnection: () => false,
+    denyOutboundConnection: async (peer) => await deny('outboundConnection', peer),
+    denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', peer),
+    denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', peer),
+    denyInboundUpgradedConnection: async (peer) => await deny('inboundUpgraded', peer),
+    denyOutboundUpgradedConnection: async (peer) => await deny('outboundUpgraded', peer),
+    denyInboundRelayReservation: async (source) => await deny('relayReservation', source),
+    denyOutboundRelayedConnection: async (source, destination) => await deny('relayOutbound', source, destination),
+    denyInboundRelayedConnection: async (relay, remote) => await deny('relayInbound', relay, remote),
+    filterMultiaddrForPeer: () => true
+  }
+}
+
+/** The last /p2p/<id> in a multiaddr (the target, also for circuit addresses), if any. */
+function peerInMultiaddr (ma: Multiaddr): PeerId | undefined {
+  const id = ma.getPeerId()
+  if (id == null) return undefined
+  try { return peerIdFromString(id) } catch { return undefined }
+}

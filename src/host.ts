@@ -1,0 +1,113 @@
+/*
+ * Builds the process's libp2p node: QUIC first, TCP (noise + yamux) as fallback, the circuit relay
+ * v2 client transport (and optionally the relay server), identify, ping, gossipsub and two kad-dht
+ * instances speaking the protocols of go-libp2p's dual DHT: `/ipfs/kad/1.0.0` (WAN) and
+ * `/ipfs/lan/kad/1.0.0` (LAN), both in server mode and keeping private addresses, so Go nodes on
+ * private datacenter networks (which only use their LAN DHT there) still find us.
+ */
+import { gossipsub, type GossipSub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { quic } from '@chainsafe/libp2p-quic'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify, type Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHT, type Selectors, type Validators } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
+export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
+
+export interface HostServices {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  lanDht: KadDHT
+  pubsub: GossipSub
+  [key: string]: unknown
+}
+
+export type DepinLibp2p = Libp2p<HostServices>
+
+export interface HostInit {
+  privateKey: PrivateKey
+  gater: ConnectionGater
+  listenHost: string
+  listenPorts: { quic: number, tcp: number }
+  announceAddresses: string[]
+  relayServer: boolean
+  relayReservation: boolean
+  maxConnections: number
+  maxMessageBytes: number
+  /** kad-dht record validators/selectors by key namespace (used by sticky topics) */
+  dhtValidators?: Validators
+  dhtSelectors?: Selectors
+}
+
+export async function createHost (init: HostInit): Promise<DepinLibp2p> {
+  const listen = [
+    `/ip4/${init.listenHost}/udp/${init.listenPorts.quic}/quic-v1`,
+    `/ip4/${init.listenHost}/tcp/${init.listenPorts.tcp}`
+  ]
+  if (init.relayReservation) listen.push('/p2p-circuit')
+  const services: Record<string, (components: any) => unknown> = {
+    identify: identify({ runOnLimitedConnection: true }),
+    ping: ping({ runOnLimitedConnection: true }),
+    dht: kadDHT({
+      protocol: DHT_PROTOCOL,
+      clientMode: false,
+      peerInfoMapper: passthroughMapper,
+      validators: init.dhtValidators ?? {},
+      selectors: init.dhtSelectors ?? {}
+    }),
+    lanDht: kadDHT({
+      protocol: LAN_DHT_PROTOCOL,
+      clientMode: false,
+      peerInfoMapper: passthroughMapper,
+      datastorePrefix: '/dht-lan',
+      logPrefix: 'libp2p:kad-dht:lan',
+      metricsPrefix: 'libp2p_kad_dht_lan'
+    }),
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      emitSelf: false,
+      allowPublishToZeroTopicPeers: false,
+      runOnLimitedConnection: true,
+      // the whole RPC may carry a message plus control data; keep some headroom over the event limit
+      maxInboundDataLength: init.maxMessageBytes + 64 * 1024,
+      // readiness matters more than mesh scoring on a permissioned network
+      fallbackToFloodsub: false
+    })
+  }
+  if (init.relayServer) services.relay = circuitRelayServer({ reservations: { maxReservations: 128 } })
+
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: {
+      listen,
+      announce: init.announceAddresses
+    },
+    transports: [quic(), tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: init.gater,
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      // all peers on one machine share 127.0.0.1; the per-IP inbound rate limit must not apply there
+      allow: ['/ip4/127.0.0.0/ipcidr/8']
+    },
+    services: services as any
+  })
+  return node as unknown as DepinLibp2p
+}
+
+/** The dial addresses of a Go-format bootstrap entry, QUIC first. */
+export function bootstrapAddrs (multiaddrFn: (s: string) => Multiaddr, ip: string, quicPort: number, tcpPort: number, peerId: string): Multiaddr[] {
+  const out: Multiaddr[] = []
+  if (quicPort > 0) out.push(multiaddrFn(`/ip4/${ip}/udp/${quicPort}/quic-v1/p2p/${peerId}`))
+  if (tcpPort > 0) out.push(multiaddrFn(`/ip4/${ip}/tcp/${tcpPort}/p2p/${peerId}`))
+  return out
+}

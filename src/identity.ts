@@ -1,0 +1,74 @@
+/*
+ * Wallet identity. A node's libp2p identity is its Solana wallet key (Ed25519), so the peer id
+ * embeds the wallet's public key and wallet address <-> peer id is a bijection:
+ * address = base58(raw 32-byte public key), peer id = identity multihash of the protobuf public key.
+ */
+import { generateKeyPairFromSeed, privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import bs58 from 'bs58'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { InvalidWalletError } from './errors.js'
+
+/** Anything with a Solana-style `toBase58()` / `toBytes()` (e.g. @solana/web3.js PublicKey). */
+export interface PublicKeyLike { toBase58(): string }
+
+export type WalletLike = string | PublicKeyLike
+
+function decodeBase58 (text: string, what: string): Uint8Array {
+  try {
+    return bs58.decode(text)
+  } catch {
+    throw new InvalidWalletError(`${what} is not valid base58`)
+  }
+}
+
+/**
+ * Turns a Solana secret key (base58 string or 64 bytes: 32-byte seed then 32-byte public key) into
+ * a libp2p Ed25519 private key. Refuses keys whose public half does not belong to the seed.
+ */
+export async function walletPrivateKey (secret: string | Uint8Array): Promise<PrivateKey> {
+  const bytes = typeof secret === 'string' ? decodeBase58(secret.trim(), 'wallet secret key') : secret
+  if (!(bytes instanceof Uint8Array) || bytes.length !== 64) {
+    throw new InvalidWalletError(`wallet secret key must be 64 bytes (seed + public key), got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}`)
+  }
+  // A 32-byte input to privateKeyFromRaw would silently make a secp256k1 key: derive from the seed.
+  const key = await generateKeyPairFromSeed('Ed25519', bytes.subarray(0, 32))
+  const declaredPublic = bytes.subarray(32)
+  if (!equalBytes(key.publicKey.raw, declaredPublic)) {
+    throw new InvalidWalletError('wallet secret key is inconsistent: its public half does not match its seed')
+  }
+  return privateKeyFromRaw(new Uint8Array(bytes))
+}
+
+/** Normalizes a wallet (base58 address or PublicKey-like) to its base58 address; throws if not 32 bytes. */
+export function normalizeWalletAddress (wallet: WalletLike): string {
+  const text = typeof wallet === 'string' ? wallet.trim() : typeof wallet?.toBase58 === 'function' ? wallet.toBase58() : undefined
+  if (text == null) throw new InvalidWalletError(`wallet must be a base58 string or a PublicKey, got ${typeof wallet}`)
+  const raw = decodeBase58(text, `wallet address ${JSON.stringify(text)}`)
+  if (raw.length !== 32) throw new InvalidWalletError(`wallet address ${JSON.stringify(text)} decodes to ${raw.length} bytes, expected 32`)
+  return bs58.encode(raw)
+}
+
+/** Wallet address (or PublicKey) -> libp2p peer id. */
+export function walletToPeerId (wallet: WalletLike): PeerId {
+  const raw = bs58.decode(normalizeWalletAddress(wallet))
+  return peerIdFromPublicKey(publicKeyFromRaw(raw))
+}
+
+/** Peer id (object or string) -> wallet address, or undefined when the peer's key is not Ed25519. */
+export function peerIdToWallet (peer: PeerId | string): string | undefined {
+  let id: PeerId
+  try {
+    id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+  } catch {
+    return undefined
+  }
+  if (id.type !== 'Ed25519' || id.publicKey == null) return undefined
+  return bs58.encode(id.publicKey.raw)
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

@@ -1,0 +1,20 @@
+/*
+ * depin-p2p public API. Everything exported here is supported; every other module is internal.
+ */
+import './polyfills.js'
+
+export { connect } from './connect.js'
+export type { Database, DatabaseEvents, PeerInfo } from './database.js'
+export type { ConnectOptions, BootstrapNode, GetAuthorizedWallets, GetBootstrapNodes } from './config.js'
+export { DEFAULTS as DEFAULT_OPTIONS } from './config.js'
+export type { Event } from './event-codec.js'
+export type { EventHandler } from './realtime.js'
+export type { Logger, LogLevel } from './logger.js'
+export { createPinoLogger, silentLogger } from './logger.js'
+export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
+export { rendezvousCid } from './discovery.js'
+export {
+  DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,
+  AlreadySubscribedError, NotSubscribedError, NoSubscribersError, TopicCollisionError, DisconnectedError, AbortedError,
+  type ErrorCode
+} from './errors.js'

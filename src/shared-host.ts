@@ -1,0 +1,157 @@
+/*
+ * One libp2p host per wallet per process, shared by every database opened with that wallet.
+ * The host owns the gater's view of authorization (the union of its databases' registry caches),
+ * fans connection events out to the databases, closes connections to peers that no database
+ * authorizes any more after a registry refresh, and stops when its last database leaves.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { createConnectionGater, createGaterStats, type GaterStats } from './gater.js'
+import { createHost, type DepinLibp2p } from './host.js'
+import { peerIdToWallet } from './identity.js'
+import type { ComponentLogger } from './logger.js'
+import type { ResolvedOptions } from './config.js'
+import { TopicRouter } from './topic-router.js'
+
+/** What the host needs from each open database. */
+export interface HostMember {
+  readonly name: string
+  authorizesCached(wallet: string): boolean
+  authorizes(wallet: string): Promise<boolean>
+  onPeerConnected(peerId: string, wallet: string): void
+  onPeerDisconnected(peerId: string): void
+}
+
+export class SharedHost {
+  readonly gaterStats: GaterStats = createGaterStats()
+  readonly members = new Set<HostMember>()
+  readonly peerId: PeerId
+  readonly wallet: string
+  libp2p!: DepinLibp2p
+  router!: TopicRouter
+  /** options of the connect() call that created the host: ports and transports are per host */
+  readonly hostOptions: ResolvedOptions
+
+  private constructor (privateKey: PrivateKey, options: ResolvedOptions, readonly logger: ComponentLogger) {
+    this.peerId = peerIdFromPrivateKey(privateKey)
+    this.wallet = peerIdToWallet(this.peerId)!
+    this.hostOptions = options
+  }
+
+  static async create (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger): Promise<SharedHost> {
+    const host = new SharedHost(privateKey, options, logger)
+    const gater = createConnectionGater({
+      isAuthorizedCached: (peer) => host.isAuthorizedCached(peer),
+      isAuthorized: async (peer) => await host.isAuthorized(peer)
+    }, host.gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) })
+    host.libp2p = await createHost({
+      privateKey,
+      gater,
+      listenHost: options.listenHost,
+      listenPorts: options.listenPorts,
+      announceAddresses: options.announceAddresses,
+      relayServer: options.relayServer,
+      relayReservation: options.relayReservation,
+      maxConnections: options.connectionLimits.high,
+      maxMessageBytes: options.maxMessageBytes
+    })
+    host.router = new TopicRouter(host.libp2p.services.pubsub)
+    host.libp2p.addEventListener('peer:connect', (evt) => {
+      const peerId = evt.detail.toString()
+      const wallet = peerIdToWallet(evt.detail)
+      if (wallet == null) return
+      for (const m of host.members) m.onPeerConnected(peerId, wallet)
+    })
+    host.libp2p.addEventListener('peer:disconnect', (evt) => {
+      const peerId = evt.detail.toString()
+      for (const m of host.members) m.onPeerDisconnected(peerId)
+    })
+    logger.info('host started', 'addrs', host.libp2p.getMultiaddrs().map(String))
+    return host
+  }
+
+  isAuthorizedCached (peer: PeerId): boolean {
+    const wallet = peerIdToWallet(peer)
+    if (wallet == null) return false
+    for (const m of this.members) if (m.authorizesCached(wallet)) return true
+    return false
+  }
+
+  async isAuthorized (peer: PeerId): Promise<boolean> {
+    const wallet = peerIdToWallet(peer)
+    if (wallet == null || this.members.size === 0) return false
+    const answers = await Promise.all([...this.members].map(async (m) => await m.authorizes(wallet).catch(() => false)))
+    return answers.includes(true)
+  }
+
+  /** Peers connected now, each once, with its wallet and connection addresses. */
+  connectedPeers (): Array<{ peerId: string, wallet: string, addrs: string[] }> {
+    const byPeer = new Map<string, string[]>()
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      byPeer.set(id, [...(byPeer.get(id) ?? []), conn.remoteAddr.toString()])
+    }
+    const out: Array<{ peerId: string, wallet: string, addrs: string[] }> = []
+    for (const [peerId, addrs] of byPeer) {
+      const wallet = peerIdToWallet(peerId)
+      if (wallet != null) out.push({ peerId, wallet, addrs })
+    }
+    return out
+  }
+
+  /** Closes connections to peers that no open database authorizes (after a refresh or a database leaving). */
+  async closeUnauthorized (): Promise<number> {
+    let closed = 0
+    const seen = new Set<string>()
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      if (seen.has(id) || this.isAuthorizedCached(conn.remotePeer)) continue
+      seen.add(id)
+      closed++
+      this.logger.info('closing connection to peer no longer authorized', 'peer', id)
+      await this.libp2p.hangUp(conn.remotePeer).catch((err: unknown) => { this.logger.debug('hangUp failed', 'peer', id, 'error', err) })
+    }
+    return closed
+  }
+
+  /** Dials a peer at explicit addresses (bootstrap entries), QUIC first then TCP. */
+  async dialAddrs (addrs: string[], signal: AbortSignal): Promise<void> {
+    await this.libp2p.dial(addrs.map((a) => multiaddr(a)), { signal })
+  }
+
+  async stop (): Promise<void> {
+    this.router.close()
+    await this.libp2p.stop()
+    this.logger.info('host stopped')
+  }
+}
+
+/** Process-wide registry: wallet address -> host (or the promise of one being created). */
+const hosts = new Map<string, { host: Promise<SharedHost>, refs: number }>()
+
+export async function acquireHost (wallet: string, create: () => Promise<SharedHost>): Promise<SharedHost> {
+  let entry = hosts.get(wallet)
+  if (entry == null) {
+    entry = { host: create(), refs: 0 }
+    hosts.set(wallet, entry)
+    entry.host.catch(() => { if (hosts.get(wallet) === entry) hosts.delete(wallet) })
+  }
+  entry.refs++
+  try {
+    return await entry.host
+  } catch (err) {
+    entry.refs--
+    throw err
+  }
+}
+
+/** Drops one reference; the last one stops the host. */
+export async function releaseHost (host: SharedHost): Promise<void> {
+  const entry = hosts.get(host.wallet)
+  if (entry == null) return
+  entry.refs--
+  if (entry.refs > 0) return
+  hosts.delete(host.wallet)
+  await host.stop()
+}
