@@ -135,7 +135,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     const field = issue.path.length > 0 ? issue.path.join('.') : 'options'
     let message = issue.message
     if (issue.code === 'unrecognized_keys') message = `unknown option(s): ${issue.keys.join(', ')}`
-    else if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required'
+    else if (issue.path.length === 1 && (input as Record<string, unknown>)[String(issue.path[0])] === undefined) message = `is required (${message})`
     throw new ConfigError(field, message)
   }
   const o = result.data

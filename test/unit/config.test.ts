@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { resolveOptions, DEFAULTS } from '../../src/config.js'
+import { ConfigError, connect } from '../../src/index.js'
+
+const base = {
+  walletPrivateKey: '2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd',
+  databaseName: 'db',
+  getAuthorizedWallets: async () => [],
+  getBootstrapNodes: async () => []
+}
+
+function fieldOf (fn: () => unknown): string | undefined {
+  try { fn() } catch (err) { if (err instanceof ConfigError) return err.field; throw err }
+  return undefined
+}
+
+describe('config validation', () => {
+  it('fills every default', () => {
+    const o = resolveOptions(base)
+    expect(o.listenPorts).toEqual({ quic: 4001, tcp: 4002 })
+    expect(o.registryRefreshIntervalMs).toBe(30_000)
+    expect(o.bootstrapFirstRetryDelayMs).toBe(2_000)
+    expect(o.bootstrapRetryIntervalMs).toBe(5_000)
+    expect(o.connectTimeoutMs).toBe(30_000)
+    expect(o.connectionLimits).toEqual({ low: 100, high: 400 })
+    expect(o.relayServer).toBe(false)
+    expect(o.maxMessageBytes).toBe(DEFAULTS.maxMessageBytes)
+  })
+
+  it('merges partial nested options with defaults', () => {
+    expect(resolveOptions({ ...base, listenPorts: { quic: 0 } }).listenPorts).toEqual({ quic: 0, tcp: 4002 })
+  })
+
+  it.each([
+    [{ databaseName: '' }, 'databaseName'],
+    [{ databaseName: 'has space' }, 'databaseName'],
+    [{ databaseName: 'x'.repeat(65) }, 'databaseName'],
+    [{ databaseName: undefined }, 'databaseName'],
+    [{ walletPrivateKey: undefined }, 'walletPrivateKey'],
+    [{ walletPrivateKey: 42 }, 'walletPrivateKey'],
+    [{ getAuthorizedWallets: undefined }, 'getAuthorizedWallets'],
+    [{ getBootstrapNodes: 'nodes' }, 'getBootstrapNodes'],
+    [{ listenPorts: { quic: -1 } }, 'listenPorts.quic'],
+    [{ listenPorts: { tcp: 70000 } }, 'listenPorts.tcp'],
+    [{ listenHost: 'localhost' }, 'listenHost'],
+    [{ registryRefreshIntervalMs: 0 }, 'registryRefreshIntervalMs'],
+    [{ connectionLimits: { low: 500, high: 400 } }, 'connectionLimits.low'],
+    [{ logger: { info () {} } }, 'logger'],
+    [{ maxMessageBytes: 1 }, 'maxMessageBytes'],
+    [{ announceAddresses: ['1.2.3.4'] }, 'announceAddresses.0'],
+    [{ unknownOption: true }, 'options']
+  ])('rejects %j naming field %s', (patch, field) => {
+    expect(fieldOf(() => resolveOptions({ ...base, ...patch }))).toBe(field)
+  })
+
+  it('says what is wrong in the message', () => {
+    expect(() => resolveOptions({ ...base, databaseName: 'a b' })).toThrow(/databaseName: expected 1-64 characters/)
+    expect(() => resolveOptions({ ...base, getAuthorizedWallets: undefined })).toThrow(/getAuthorizedWallets: is required/)
+    expect(() => resolveOptions({ ...base, bogus: 1 })).toThrow(/unknown option\(s\): bogus/)
+  })
+
+  it('connect() refuses a bad wallet key with a ConfigError naming walletPrivateKey', async () => {
+    await expect(connect({ ...base, walletPrivateKey: new Uint8Array(10) })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'walletPrivateKey' })
+  })
+})
