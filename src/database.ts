@@ -139,6 +139,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
 
   // --- HostMember -------------------------------------------------------------------------------
 
+  ownsTopic (pubsubTopic: string): boolean { return pubsubTopic.startsWith(`${this.name}_`) }
+
   authorizesCached (wallet: string): boolean { return this.registry.has(wallet) }
   async authorizes (wallet: string): Promise<boolean> { return this.registry.has(wallet) || await this.registry.checkMiss(wallet) }
 
@@ -160,6 +162,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   private async afterRefresh (): Promise<void> {
     if (this.closed) return
     await this.host.closeUnauthorized()
+    this.host.subscriptionFilter.recheck()
     this.readiness.reset(this.authorizedConnectedPeers())
   }
 

@@ -138,7 +138,9 @@ export class Bootstrapper {
       delay = this.options.retryIntervalMs
       if (this.readiness.ready) return
       try {
-        await this.attempt(signal)
+        // the attempt itself is only cancelled by stop(): becoming ready mid-attempt (which ends the
+        // loop) must not abort the dial that just made us ready
+        await this.attempt(this.stopController.signal)
       } catch (err) {
         if (!signal.aborted) this.deps.logger.warn('bootstrap retry failed', 'error', err)
       }

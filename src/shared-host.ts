@@ -13,10 +13,13 @@ import { peerIdToWallet } from './identity.js'
 import type { ComponentLogger } from './logger.js'
 import type { ResolvedOptions } from './config.js'
 import { TopicRouter } from './topic-router.js'
+import { SubscriptionFilter } from './subscription-filter.js'
 
 /** What the host needs from each open database. */
 export interface HostMember {
   readonly name: string
+  /** true when the GossipSub topic name belongs to this database */
+  ownsTopic(pubsubTopic: string): boolean
   authorizesCached(wallet: string): boolean
   authorizes(wallet: string): Promise<boolean>
   onPeerConnected(peerId: string, wallet: string): void
@@ -30,6 +33,7 @@ export class SharedHost {
   readonly wallet: string
   libp2p!: DepinLibp2p
   router!: TopicRouter
+  subscriptionFilter!: SubscriptionFilter
   /** options of the connect() call that created the host: ports and transports are per host */
   readonly hostOptions: ResolvedOptions
 
@@ -57,11 +61,15 @@ export class SharedHost {
       maxMessageBytes: options.maxMessageBytes
     })
     host.router = new TopicRouter(host.libp2p.services.pubsub)
-    host.libp2p.addEventListener('peer:connect', (evt) => {
-      const peerId = evt.detail.toString()
-      const wallet = peerIdToWallet(evt.detail)
-      if (wallet == null) return
-      for (const m of host.members) m.onPeerConnected(peerId, wallet)
+    host.subscriptionFilter = new SubscriptionFilter(host.libp2p.services.pubsub, (peerId, topic) => host.mayReceive(peerId, topic))
+    // A peer counts once identify has run over the connection: that proves streams work. A refused
+    // dialer's connection looks open on its side for a moment (stack.md pitfall 4) but never
+    // identifies, so readiness does not flap on it.
+    host.libp2p.addEventListener('peer:identify', (evt) => {
+      const peer = evt.detail.peerId
+      const wallet = peerIdToWallet(peer)
+      if (wallet == null || host.libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
+      for (const m of host.members) m.onPeerConnected(peer.toString(), wallet)
     })
     host.libp2p.addEventListener('peer:disconnect', (evt) => {
       const peerId = evt.detail.toString()
@@ -83,6 +91,18 @@ export class SharedHost {
     if (wallet == null || this.members.size === 0) return false
     const answers = await Promise.all([...this.members].map(async (m) => await m.authorizes(wallet).catch(() => false)))
     return answers.includes(true)
+  }
+
+  /** A peer may subscribe to (and so receive) a topic when a database owning that topic authorizes it. */
+  mayReceive (peerId: string, pubsubTopic: string): boolean {
+    let owned = false
+    const wallet = peerIdToWallet(peerId)
+    for (const m of this.members) {
+      if (!m.ownsTopic(pubsubTopic)) continue
+      owned = true
+      if (wallet != null && m.authorizesCached(wallet)) return true
+    }
+    return !owned
   }
 
   /** Peers connected now, each once, with its wallet and connection addresses. */
