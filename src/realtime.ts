@@ -90,12 +90,23 @@ export class RealtimeTopics implements TopicOwner {
     if (this.deps.router.ownedByOther(name, this)) throw new TopicCollisionError(name)
     const event: Event<T> = { id: randomUUID(), fromPeerId: this.deps.selfPeerId, message, timestamp: unixSeconds() }
     const data = encodeEvent(event, this.options.maxMessageBytes)
-    await this.waitForSubscribers(name, topic, signal)
-    try {
-      await this.deps.pubsub.publish(name, data)
-    } catch (err) {
-      if ((err as Error).message?.includes('NoPeersSubscribedToTopic')) throw new NoSubscribersError(topic, this.options.publishTimeoutMs)
-      throw err
+    const deadline = Date.now() + this.options.publishTimeoutMs
+    // GossipSub lists a subscriber as soon as its SUBSCRIBE arrives, but can only send once its own
+    // outbound stream to that peer exists; a publish in between "succeeds" with zero recipients and
+    // the message is gone. So: wait for a subscriber we can actually send to, and treat a publish
+    // that reached nobody as not sent (retry until the deadline, then NoSubscribersError).
+    for (;;) {
+      await this.waitForSendableSubscriber(name, topic, deadline, signal)
+      let recipients: number
+      try {
+        recipients = (await this.deps.pubsub.publish(name, data)).recipients.length
+      } catch (err) {
+        if (!(err as Error).message?.includes('NoPeersSubscribedToTopic')) throw err
+        recipients = 0
+      }
+      if (recipients > 0) break
+      if (Date.now() >= deadline) throw new NoSubscribersError(topic, this.options.publishTimeoutMs)
+      await new Promise((resolve) => setTimeout(resolve, 10))
     }
     this.stats.published++
     return event
@@ -139,22 +150,17 @@ export class RealtimeTopics implements TopicOwner {
     return undefined
   }
 
-  private async waitForSubscribers (name: string, topic: string, signal?: AbortSignal): Promise<void> {
-    const pubsub = this.deps.pubsub
-    if (pubsub.getSubscribers(name).length > 0) return
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error): void => {
-        clearTimeout(timer)
-        pubsub.removeEventListener('subscription-change', onChange)
-        signal?.removeEventListener('abort', onAbort)
-        if (err != null) reject(err)
-        else resolve()
-      }
-      const onChange = (): void => { if (pubsub.getSubscribers(name).length > 0) done() }
-      const onAbort = (): void => { done(new AbortedError('publish was aborted while waiting for subscribers')) }
-      const timer = setTimeout(() => { done(new NoSubscribersError(topic, this.options.publishTimeoutMs)) }, this.options.publishTimeoutMs)
-      pubsub.addEventListener('subscription-change', onChange)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+  /** Peers subscribed to `name` that GossipSub has an open outbound stream to. */
+  private sendableSubscribers (name: string): number {
+    const streams = (this.deps.pubsub as unknown as { streamsOutbound?: Map<string, unknown> }).streamsOutbound
+    return this.deps.pubsub.getSubscribers(name).filter((p) => streams == null || streams.has(p.toString())).length
+  }
+
+  private async waitForSendableSubscriber (name: string, topic: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    while (this.sendableSubscribers(name) === 0) {
+      if (signal?.aborted === true) throw new AbortedError('publish was aborted while waiting for subscribers')
+      if (Date.now() >= deadline) throw new NoSubscribersError(topic, this.options.publishTimeoutMs)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
   }
 }
