@@ -66,7 +66,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       lookupIntervalMs: options.discoveryLookupIntervalMs,
       maxDialsPerRound: options.discoveryMaxDialsPerRound,
       lowConnections: options.connectionLimits.low,
-      roundTimeoutMs: options.connectTimeoutMs
+      roundTimeoutMs: Math.max(options.connectTimeoutMs, 30_000)
     })
     this.realtime = new RealtimeTopics({
       pubsub: host.libp2p.services.pubsub,

@@ -48,11 +48,14 @@ export class Discovery {
   constructor (private readonly deps: DiscoveryDeps, private readonly options: DiscoveryOptions) {}
 
   start (): void {
-    void this.loop(this.options.advertiseIntervalMs, async (s) => { await this.advertise(s) })
-    void this.loop(this.options.lookupIntervalMs, async (s) => { await this.lookup(s) })
+    void this.loop(this.options.advertiseIntervalMs, this.advertiseRound)
+    void this.loop(this.options.lookupIntervalMs, this.lookupRound)
   }
 
   stop (): void { this.controller.abort() }
+
+  private readonly advertiseRound = async (signal: AbortSignal): Promise<void> => { await this.advertise(signal) }
+  private readonly lookupRound = async (signal: AbortSignal): Promise<void> => { await this.lookup(signal) }
 
   async advertise (signal: AbortSignal): Promise<void> {
     const cid = await rendezvousCid(this.options.databaseName)
@@ -97,8 +100,10 @@ export class Discovery {
         const onStop = (): void => { controller.abort() }
         stop.addEventListener('abort', onStop, { once: true })
         const timer = setTimeout(() => { controller.abort() }, this.options.roundTimeoutMs)
+        const started = Date.now()
         try {
           await round(controller.signal)
+          this.deps.logger.debug('discovery round done', 'round', round === this.advertiseRound ? 'advertise' : 'lookup', 'ms', Date.now() - started)
         } catch (err) {
           if (!stop.aborted) this.deps.logger.debug('discovery round failed', 'error', err)
         } finally {
