@@ -63,31 +63,29 @@ export class Discovery {
     this.rounds.advertised++
   }
 
-  /** One lookup round; returns how many new peers it dialed successfully. */
+  /**
+   * One lookup round; returns how many new peers it dialed successfully. Providers are dialed as
+   * they stream in: the query may go on for a while (peers it cannot reach), the dials need not wait.
+   */
   async lookup (signal: AbortSignal): Promise<number> {
     const cid = await rendezvousCid(this.options.databaseName)
     this.rounds.lookups++
-    const candidates: DiscoveredPeer[] = []
     const seen = new Set<string>()
+    const dials: Array<Promise<boolean>> = []
     for await (const peer of this.deps.findProviders(cid, signal)) {
       const id = peer.id.toString()
       if (seen.has(id) || !this.deps.wantsPeer(id)) continue
       seen.add(id)
-      candidates.push(peer)
-      if (candidates.length >= this.options.maxDialsPerRound) break
+      if (this.deps.connectionCount() >= this.options.lowConnections) break
+      dials.push(this.deps.dial(peer, signal).then(() => true, (err: unknown) => {
+        this.deps.logger.debug('dial to discovered peer failed', 'peer', id, 'error', err)
+        return false
+      }))
+      if (dials.length >= this.options.maxDialsPerRound) break
     }
-    let dialed = 0
-    await Promise.all(candidates.map(async (peer) => {
-      if (this.deps.connectionCount() >= this.options.lowConnections) return
-      try {
-        await this.deps.dial(peer, signal)
-        dialed++
-      } catch (err) {
-        this.deps.logger.debug('dial to discovered peer failed', 'peer', peer.id.toString(), 'error', err)
-      }
-    }))
+    const dialed = (await Promise.all(dials)).filter(Boolean).length
     this.rounds.dialed += dialed
-    if (candidates.length > 0) this.deps.logger.debug('discovery round', 'candidates', candidates.length, 'dialed', dialed)
+    if (dials.length > 0) this.deps.logger.debug('discovery round', 'candidates', dials.length, 'dialed', dialed)
     return dialed
   }
 

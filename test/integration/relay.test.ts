@@ -15,7 +15,7 @@ const fast = {
   connectTimeoutMs: 3_000,
   discoveryAdvertiseIntervalMs: 1_000,
   discoveryLookupIntervalMs: 1_000,
-  publishTimeoutMs: 40_000
+  publishTimeoutMs: 55_000
 }
 
 describe.runIf(netnsAvailable())('relay across network namespaces', () => {
@@ -41,7 +41,7 @@ describe.runIf(netnsAvailable())('relay across network namespaces', () => {
     const [, nodeA, nodeC] = nodes as [ChildNode, ChildNode, ChildNode]
     await Promise.all([nodeA.waitFor((l) => l.type === 'ready', 20_000, 'A ready'), nodeC.waitFor((l) => l.type === 'ready', 20_000, 'C ready')])
     nodeA.send({ cmd: 'publish', message: { from: 'A' } })
-    const sentA = await nodeA.waitFor((l) => l.type === 'published' || l.type === 'error', 30_000, 'A publish')
+    const sentA = await nodeA.waitFor((l) => l.type === 'published' || l.type === 'error', 60_000, 'A publish')
     expect(sentA.type).toBe('published')
     const atC = await nodeC.waitFor((l) => l.type === 'event', 10_000, 'event at C')
     expect(atC.event).toEqual(sentA.event)
