@@ -1,37 +1,45 @@
-// Adds package-lock.json entries for the per-platform optional packages of native dependencies that
-// the registry reachable from our build machines does not serve (only linux-x64 builds are there).
-// Without them `npm ci` fails with "Missing: <pkg>@ from lock file". npm ci skips entries whose
+// Adds package-lock.json entries for per-platform optional packages (native builds of
+// @chainsafe/libp2p-quic, rollup, ...) that the registry reachable from our build machines does not
+// serve: only the linux-x64 builds are there, so `npm install` leaves the others out of the lock
+// and `npm ci` then fails with "Missing: <pkg>@ from lock file". npm ci skips entries whose
 // os/cpu/libc do not match the machine, so these entries are never fetched here.
 // Run after any `npm install` that rewrites the lock: `npm run lock:platforms`.
 import { readFileSync, writeFileSync } from 'node:fs'
 
-const PLATFORMS = {
-  'darwin-arm64': { os: ['darwin'], cpu: ['arm64'] },
-  'darwin-x64': { os: ['darwin'], cpu: ['x64'] },
-  'linux-arm64-gnu': { os: ['linux'], cpu: ['arm64'], libc: ['glibc'] },
-  'linux-arm64-musl': { os: ['linux'], cpu: ['arm64'], libc: ['musl'] },
-  'linux-x64-gnu': { os: ['linux'], cpu: ['x64'], libc: ['glibc'] },
-  'linux-x64-musl': { os: ['linux'], cpu: ['x64'], libc: ['musl'] },
-  'win32-x64-msvc': { os: ['win32'], cpu: ['x64'] }
+const OS = ['darwin', 'linux', 'win32', 'freebsd', 'openbsd', 'netbsd', 'android', 'sunos', 'aix', 'openharmony']
+const CPU = ['x64', 'arm64', 'arm', 'ia32', 'loong64', 'ppc64', 'riscv64', 's390x', 'mips64el', 'wasm32']
+const LIBC = { gnu: 'glibc', gnueabihf: 'glibc', musl: 'musl', musleabihf: 'musl' }
+
+/** Platform fields from a package name such as @rollup/rollup-linux-arm-musleabihf; undefined if none. */
+function platformOf (name) {
+  const tokens = name.split('/').pop().split('-')
+  const os = tokens.find((t) => OS.includes(t))
+  const cpu = tokens.find((t) => CPU.includes(t))
+  if (os == null && cpu == null) return undefined
+  const out = {}
+  if (os != null) out.os = [os]
+  if (cpu != null) out.cpu = [cpu]
+  const libc = tokens.map((t) => LIBC[t]).find((l) => l != null)
+  if (libc != null && os === 'linux') out.libc = [libc]
+  return out
 }
-const NATIVE_PARENTS = ['@chainsafe/libp2p-quic']
 
 const lockPath = new URL('../package-lock.json', import.meta.url)
 const lock = JSON.parse(readFileSync(lockPath, 'utf8'))
 let added = 0
-for (const parent of NATIVE_PARENTS) {
-  const entry = lock.packages[`node_modules/${parent}`]
-  if (entry == null) continue
+for (const [key, entry] of Object.entries(lock.packages)) {
   for (const [name, version] of Object.entries(entry.optionalDependencies ?? {})) {
-    const key = `node_modules/${name}`
-    if (lock.packages[key] != null) continue
-    const suffix = name.slice(parent.length + 1)
-    const platform = PLATFORMS[suffix]
-    if (platform == null) throw new Error(`unknown platform suffix ${suffix} for ${name}`)
-    lock.packages[key] = { version, license: entry.license, optional: true, ...platform }
+    // npm resolves an optional dependency next to its parent or hoisted to the top
+    const nested = `${key}/node_modules/${name}`
+    const top = `node_modules/${name}`
+    if (lock.packages[nested] != null || lock.packages[top] != null) continue
+    const platform = platformOf(name)
+    if (platform == null) continue
+    lock.packages[top] = { version, optional: true, ...platform }
     added++
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)))
+const sorted = Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b)))
+lock.packages = Object.fromEntries(sorted)
 writeFileSync(lockPath, JSON.stringify(lock, null, 2) + '\n')
 console.log(`fix-lock-platforms: added ${added} platform entries`)
