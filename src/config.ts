@@ -64,6 +64,8 @@ export interface ConnectOptions {
   discoveryLookupIntervalMs?: number
   /** Dial at most this many newly discovered peers per lookup. @default 5 */
   discoveryMaxDialsPerRound?: number
+  /** Sticky topic settings; defaults in src/sticky/sticky.ts (STICKY_DEFAULTS). */
+  sticky?: Partial<import('./sticky/sticky.js').StickyOptions>
 }
 
 export const DEFAULTS = {
@@ -115,7 +117,17 @@ const schema = z.object({
   publishTimeoutMs: ms(0).optional(),
   discoveryAdvertiseIntervalMs: ms(100).optional(),
   discoveryLookupIntervalMs: ms(100).optional(),
-  discoveryMaxDialsPerRound: z.number().int().min(0).optional()
+  discoveryMaxDialsPerRound: z.number().int().min(0).optional(),
+  sticky: z.object({
+    defaultMessageTtlMs: ms(1).optional(),
+    defaultSubscriptionTtlMs: ms(1).optional(),
+    pollIntervalMs: ms(10).optional(),
+    flushDelayMs: ms(0).optional(),
+    maxBatch: z.number().int().min(1).max(10_000).optional(),
+    commitDeadlineMs: ms(100).optional(),
+    writeQuorum: z.number().int().min(1).max(20).optional(),
+    pushInlineBytes: z.number().int().min(0).optional()
+  }).strict().optional()
 }).strict()
 
 type Defaults = typeof DEFAULTS

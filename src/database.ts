@@ -17,6 +17,7 @@ import { AuthorizedWalletCache } from './registry-cache.js'
 import { releaseHost, type HostMember, type SharedHost } from './shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host.js'
 import { multiaddr } from '@multiformats/multiaddr'
+import { StickyPubSub, STICKY_DEFAULTS } from './sticky/sticky.js'
 
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
 
@@ -34,6 +35,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   private readonly bootstrapper: Bootstrapper
   private readonly discovery: Discovery
   private readonly realtime: RealtimeTopics
+  /** Sticky topics: history persisted in the DHT (see README). */
+  readonly sticky: StickyPubSub
   private closed = false
 
   constructor (private readonly host: SharedHost, private readonly options: ResolvedOptions, private readonly log: ComponentLogger) {
@@ -75,6 +78,18 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       authorizes: async (wallet) => await this.authorizes(wallet),
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
+    this.sticky = new StickyPubSub({
+      db: this.name,
+      dht: host.libp2p.services.dht as any,
+      datastore: host.datastore,
+      pubsub: host.libp2p.services.pubsub,
+      router: host.router,
+      signer: { wallet: host.wallet, sign: async (data) => await host.privateKey.sign(data) },
+      selfPeerId: host.peerId.toString(),
+      policy: host.recordPolicy,
+      peerCount: () => this.readiness.peerIds.size,
+      logger: log
+    }, { ...STICKY_DEFAULTS, ...options.sticky })
     this.readiness.onChange((ready) => {
       this.log.info(ready ? 'ready' : 'not ready', 'peers', this.readiness.peerIds.size)
       this.emit(ready ? 'ready' : 'not-ready')
@@ -126,6 +141,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   async disconnect (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.sticky.close()
     this.bootstrapper.stop()
     this.discovery.stop()
     this.realtime.unsubscribeAll()
@@ -139,7 +155,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
 
   // --- HostMember -------------------------------------------------------------------------------
 
-  ownsTopic (pubsubTopic: string): boolean { return pubsubTopic.startsWith(`${this.name}_`) }
+  ownsTopic (pubsubTopic: string): boolean { return pubsubTopic.startsWith(`${this.name}_`) || pubsubTopic.startsWith(`depin-sticky/${this.name}/`) }
 
   authorizesCached (wallet: string): boolean { return this.registry.has(wallet) }
   async authorizes (wallet: string): Promise<boolean> { return this.registry.has(wallet) || await this.registry.checkMiss(wallet) }

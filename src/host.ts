@@ -17,6 +17,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
 
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
@@ -45,6 +46,8 @@ export interface HostInit {
   /** kad-dht record validators/selectors by key namespace (used by sticky topics) */
   dhtValidators?: Validators
   dhtSelectors?: Selectors
+  /** datastore under kad-dht and the peer store */
+  datastore?: Datastore
 }
 
 export async function createHost (init: HostInit): Promise<DepinLibp2p> {
@@ -86,6 +89,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
 
   const node = await createLibp2p({
     privateKey: init.privateKey,
+    datastore: init.datastore,
     addresses: {
       listen,
       announce: init.announceAddresses

@@ -14,6 +14,10 @@ import type { ComponentLogger } from './logger.js'
 import type { ResolvedOptions } from './config.js'
 import { TopicRouter } from './topic-router.js'
 import { SubscriptionFilter } from './subscription-filter.js'
+import { MemoryDatastore } from 'datastore-core'
+import { MergingDatastore } from './sticky/merging-datastore.js'
+import { STICKY_NAMESPACE } from './sticky/keys.js'
+import { createStickyValidator, selectStickyRecord, type RecordPolicy } from './sticky/validation.js'
 
 /** What the host needs from each open database. */
 export interface HostMember {
@@ -36,8 +40,9 @@ export class SharedHost {
   subscriptionFilter!: SubscriptionFilter
   /** options of the connect() call that created the host: ports and transports are per host */
   readonly hostOptions: ResolvedOptions
+  readonly datastore = new MergingDatastore(new MemoryDatastore())
 
-  private constructor (privateKey: PrivateKey, options: ResolvedOptions, readonly logger: ComponentLogger) {
+  private constructor (readonly privateKey: PrivateKey, options: ResolvedOptions, readonly logger: ComponentLogger) {
     this.peerId = peerIdFromPrivateKey(privateKey)
     this.wallet = peerIdToWallet(this.peerId)!
     this.hostOptions = options
@@ -58,7 +63,10 @@ export class SharedHost {
       relayServer: options.relayServer,
       relayReservation: options.relayReservation,
       maxConnections: options.connectionLimits.high,
-      maxMessageBytes: options.maxMessageBytes
+      maxMessageBytes: options.maxMessageBytes,
+      datastore: host.datastore,
+      dhtValidators: { [STICKY_NAMESPACE]: createStickyValidator(host.recordPolicy) },
+      dhtSelectors: { [STICKY_NAMESPACE]: selectStickyRecord }
     })
     host.router = new TopicRouter(host.libp2p.services.pubsub)
     host.subscriptionFilter = new SubscriptionFilter(host.libp2p.services.pubsub, (peerId, topic) => host.mayReceive(peerId, topic))
@@ -77,6 +85,12 @@ export class SharedHost {
     })
     logger.info('host started', 'addrs', host.libp2p.getMultiaddrs().map(String))
     return host
+  }
+
+  /** Which sticky records this node stores and serves: databases it has open, writers they authorize. */
+  readonly recordPolicy: RecordPolicy = {
+    servesDatabase: (db) => [...this.members].some((m) => m.name === db),
+    isAuthorized: (db, wallet) => [...this.members].some((m) => m.name === db && m.authorizesCached(wallet))
   }
 
   isAuthorizedCached (peer: PeerId): boolean {

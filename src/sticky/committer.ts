@@ -1,0 +1,219 @@
+/*
+ * The write path of one sticky topic on this node. Publishes and subscriber updates queue up and
+ * are committed together (a batch flushes after `flushDelayMs` or at `maxBatch` items), so N
+ * concurrent publishes cost far fewer than N coordinator writes. A commit:
+ *   read the heads from the replicas -> load and merge every head it can (union) -> add the batch
+ *   at a version above all heads -> store new pages, root, subscribers, then the signed head ->
+ *   read back from the replicas until the batch is present on `quorum` of them (retry with
+ *   jittered backoff, bounded by the commit deadline).
+ * Heads that cannot be loaded are not listed as parents, so replicas keep them: nothing is dropped.
+ */
+import { mergeStates, paginate } from './merge.js'
+import type { Entry, HeadRecord, MessageRecord, SubscriberEntry } from './records.js'
+import { headId, signHead, signMessage, type Signer } from './signing.js'
+import type { StateLoader, LoadedHead } from './state-loader.js'
+import type { StickyStore } from './store.js'
+import type { Logger } from '../logger.js'
+import { StickyCommitError } from './errors.js'
+
+export interface CommitResult { version: number, headId: string, head: HeadRecord, entries: Entry[] }
+
+interface PendingMessage { kind: 'msg', data: unknown, ttlMs: number, publishedAt: number, record?: MessageRecord, id?: string, resolve: (r: { messageId: string, version: number, publisherSequence: number }) => void, reject: (e: unknown) => void }
+interface PendingSub { kind: 'sub', entry: SubscriberEntry, resolve: (version: number) => void, reject: (e: unknown) => void }
+type Pending = PendingMessage | PendingSub
+
+export interface CommitterDeps {
+  store: StickyStore
+  loader: StateLoader
+  signer: Signer
+  db: string
+  topic: string
+  /** replicas that must hold a commit before it is acknowledged */
+  quorum: () => number
+  onCommitted: (result: CommitResult) => void
+  logger: Logger
+}
+
+export interface CommitterOptions {
+  /** @default 2 */
+  flushDelayMs: number
+  /** @default 1000 */
+  maxBatch: number
+  /** @default 60_000 */
+  commitDeadlineMs: number
+}
+
+export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number }
+
+export class TopicCommitter {
+  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0 }
+  private queue: Pending[] = []
+  private running: Promise<void> | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private seq: number | undefined
+
+  constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
+
+  get pending (): number { return this.queue.length }
+
+  async publish (data: unknown, ttlMs: number): Promise<{ messageId: string, version: number, publisherSequence: number }> {
+    return await new Promise((resolve, reject) => {
+      this.enqueue({ kind: 'msg', data, ttlMs, publishedAt: Date.now(), resolve, reject })
+    })
+  }
+
+  async updateSubscriber (entry: SubscriberEntry): Promise<number> {
+    return await new Promise((resolve, reject) => { this.enqueue({ kind: 'sub', entry, resolve, reject }) })
+  }
+
+  /** Resolves when everything queued so far is committed (or failed). */
+  async flush (): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    while (this.queue.length > 0 || this.running != null) {
+      if (this.running == null) this.start()
+      await this.running
+    }
+  }
+
+  private enqueue (p: Pending): void {
+    this.queue.push(p)
+    if (this.running != null) return
+    if (this.queue.length >= this.options.maxBatch) { clearTimeout(this.timer); this.timer = undefined; this.start(); return }
+    this.timer ??= setTimeout(() => { this.timer = undefined; this.start() }, this.options.flushDelayMs)
+  }
+
+  private start (): void {
+    if (this.running != null) return
+    this.running = (async () => {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.options.maxBatch)
+        try {
+          const result = await this.commit(batch)
+          for (const p of batch) {
+            if (p.kind === 'msg') p.resolve({ messageId: p.id!, version: result.version, publisherSequence: p.record!.seq })
+            else p.resolve(result.version)
+          }
+          this.deps.onCommitted(result)
+        } catch (err) {
+          for (const p of batch) p.reject(err)
+        }
+      }
+    })().finally(() => { this.running = undefined })
+  }
+
+  private async commit (batch: Pending[]): Promise<CommitResult> {
+    const deadline = Date.now() + this.options.commitDeadlineMs
+    const { store, loader, logger } = this.deps
+    for (let attempt = 1; ; attempt++) {
+      this.stats.attempts++
+      const now = Date.now()
+      const heads = loader.currentHeads(await store.readHeads(this.deps.topic))
+      const loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
+      if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
+      if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
+      await this.signMessages(batch, loaded)
+      const topVersion = Math.max(0, ...heads.map((h) => h.head.version))
+      const merged = mergeStates(loaded.map((l) => l.state), now, topVersion + 1)
+      const entries = new Map(merged.entries)
+      const added: Entry[] = []
+      const subs = new Map(merged.subs)
+      for (const p of batch) {
+        if (p.kind === 'msg') {
+          const existing = entries.get(p.id!)
+          const e = existing ?? { m: p.record!, v: merged.version }
+          entries.set(p.id!, e)
+          added.push(e)
+        } else {
+          subs.set(p.entry.client, p.entry)
+        }
+      }
+      for (const [client, s] of subs) if (s.expiresAt <= now) subs.delete(client)
+      const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
+      const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
+      const newBlobIds: string[] = []
+      const pageIds = await Promise.all(pages.map(async (page) => {
+        if (page.id != null) return page.id
+        const id = await store.putBlob({ t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries })
+        newBlobIds.push(id)
+        return id
+      }))
+      const [rootId, subsId] = await Promise.all([
+        store.putBlob({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size }),
+        subs.size > 0 ? store.putBlob({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1)) }) : Promise.resolve(null)
+      ])
+      newBlobIds.push(rootId)
+      const head = await signHead({
+        t: 'head',
+        db: this.deps.db,
+        topic: this.deps.topic,
+        version: merged.version,
+        messages: rootId,
+        subscribers: subsId,
+        messageHistory: appendHistory(merged.messageHistory, rootId),
+        subscriberHistory: subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId),
+        previous: merged.previous,
+        parents: loaded.map((l) => l.id).sort(),
+        createdAt: merged.createdAt || now,
+        lastModified: now,
+        state: 'ACTIVE',
+        writer: this.deps.signer.wallet
+      }, this.deps.signer)
+      const id = headId(head)
+      await store.putHeads(this.deps.topic, [head])
+      const batchIds = batch.filter((p): p is PendingMessage => p.kind === 'msg').map((p) => p.id!)
+      if (await this.confirmed(id, batchIds, newBlobIds)) {
+        this.stats.commits++
+        this.stats.messages += batchIds.length
+        return { version: merged.version, headId: id, head, entries: added }
+      }
+      this.stats.retries++
+      if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
+      const backoff = Math.min(1_000, 20 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())
+      logger.debug('commit not confirmed yet; retrying', 'topic', this.deps.topic, 'attempt', attempt, 'backoffMs', Math.round(backoff))
+      await new Promise((resolve) => setTimeout(resolve, backoff))
+    }
+  }
+
+  /** Signs the batch's messages once (first attempt), continuing this node's sequence for the topic. */
+  private async signMessages (batch: Pending[], loaded: LoadedHead[]): Promise<void> {
+    if (this.seq == null) {
+      let max = 0
+      for (const l of loaded) for (const e of l.state.entries.values()) if (e.m.publisher === this.deps.signer.wallet && e.m.seq > max) max = e.m.seq
+      this.seq = max
+    }
+    for (const p of batch) {
+      if (p.kind !== 'msg' || p.record != null) continue
+      p.record = await signMessage({
+        t: 'msg', db: this.deps.db, topic: this.deps.topic, publisher: this.deps.signer.wallet, seq: ++this.seq, data: p.data, publishedAt: p.publishedAt, expiresAt: p.publishedAt + p.ttlMs
+      }, this.deps.signer)
+      p.id = this.deps.loader.idOf(p.record)
+    }
+  }
+
+  /** The batch is on `quorum` replicas (in our head or any head whose content includes it) and new blobs are readable elsewhere. */
+  private async confirmed (ourHead: string, batchIds: string[], newBlobIds: string[]): Promise<boolean> {
+    const { store, loader } = this.deps
+    const quorum = this.deps.quorum()
+    const [replicas, blobCopies] = await Promise.all([
+      store.readHeads(this.deps.topic),
+      quorum > 1 ? Promise.all(newBlobIds.map(async (id) => await store.confirmBlob(id))) : Promise.resolve([] as number[])
+    ])
+    if (blobCopies.some((n) => n < 1)) return false
+    let holding = 0
+    for (const r of replicas) {
+      if (r.heads.some((h) => h.id === ourHead || h.head.parents.includes(ourHead))) { holding++; continue }
+      for (const h of r.heads) {
+        const l = await loader.load(h)
+        if (l != null && batchIds.every((id) => l.state.entries.has(id))) { holding++; break }
+      }
+    }
+    return holding >= quorum
+  }
+}
+
+function appendHistory (history: readonly string[], id: string): string[] {
+  const out = history.filter((h) => h !== id)
+  out.push(id)
+  return out.slice(-50)
+}

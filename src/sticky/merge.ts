@@ -1,0 +1,154 @@
+/*
+ * Merging, pure. Two merges keep acknowledged messages safe without compare-and-swap:
+ *
+ * 1. Replica side (mergeHeadSets): a coordinator key holds a SET of heads. A stored head is only
+ *    ever removed when another head in the set lists it as a parent, and a head is only written
+ *    after its writer merged the full content of every parent; so a head's messages are always in
+ *    some head that is kept. Concurrent writers leave sibling heads; the next writer merges them.
+ *
+ * 2. Writer side (mergeStates): union of messages by id, union of subscribers by client (latest
+ *    update wins), union of histories, version above every input. A message that was not in every
+ *    parent gets the new version as its `addedInVersion`, so "messages added after version v" stays
+ *    a complete delta for anyone who has seen a head of version v.
+ */
+import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
+import { byteLength } from './codec.js'
+
+/** The content of one topic version, with messages and subscribers loaded. */
+export interface TopicState {
+  version: number
+  entries: ReadonlyMap<string, Entry>
+  subs: ReadonlyMap<string, SubscriberEntry>
+  messageHistory: readonly string[]
+  subscriberHistory: readonly string[]
+  previous: string | null
+  createdAt: number
+}
+
+export const EMPTY_STATE: TopicState = { version: 0, entries: new Map(), subs: new Map(), messageHistory: [], subscriberHistory: [], previous: null, createdAt: 0 }
+
+/** API order: publishedAt, then publisher, then publisher sequence. */
+export function compareMessages (a: MessageRecord, b: MessageRecord): number {
+  return a.publishedAt - b.publishedAt || (a.publisher < b.publisher ? -1 : a.publisher > b.publisher ? 1 : 0) || a.seq - b.seq
+}
+
+/** Page order: addedInVersion first, so new messages append and old pages stay unchanged. */
+export function compareEntries (a: Entry, b: Entry): number {
+  return a.v - b.v || compareMessages(a.m, b.m)
+}
+
+function laterSubscriber (a: SubscriberEntry, b: SubscriberEntry): SubscriberEntry {
+  if (a.updatedAt !== b.updatedAt) return a.updatedAt > b.updatedAt ? a : b
+  if (a.expiresAt !== b.expiresAt) return a.expiresAt > b.expiresAt ? a : b
+  return a.subscribedAt <= b.subscribedAt ? a : b
+}
+
+/** Union of histories, order of first appearance (inputs sorted for determinism), last `max` kept. */
+export function mergeHistories (lists: ReadonlyArray<readonly string[]>, max = LIMITS.HISTORY_MAX): string[] {
+  const seen = new Set<string>()
+  const sorted = [...lists].sort((a, b) => b.length - a.length || (a.join() < b.join() ? -1 : 1))
+  for (const list of sorted) for (const id of list) seen.add(id)
+  const all = [...seen]
+  return all.slice(Math.max(0, all.length - max))
+}
+
+/**
+ * Merges parent states into the content of the next version. Expired messages and subscribers
+ * are dropped (pages keep expired entries until the whole page expires, see paginate(); readers
+ * filter them out).
+ */
+export function mergeStates (parents: readonly TopicState[], now: number, minVersion = 1): TopicState {
+  if (parents.length === 0) return { ...EMPTY_STATE, entries: new Map(), subs: new Map(), version: minVersion, createdAt: now }
+  const version = Math.max(minVersion, Math.max(...parents.map((p) => p.version)) + 1)
+  const entries = new Map<string, Entry>()
+  const counts = new Map<string, number>()
+  for (const p of parents) {
+    for (const [id, e] of p.entries) {
+      counts.set(id, (counts.get(id) ?? 0) + 1)
+      const prev = entries.get(id)
+      if (prev == null || e.v > prev.v) entries.set(id, e)
+    }
+  }
+  if (parents.length > 1) {
+    for (const [id, e] of entries) {
+      if (counts.get(id) !== parents.length) entries.set(id, { m: e.m, v: version })
+    }
+  }
+  const subs = new Map<string, SubscriberEntry>()
+  for (const p of parents) {
+    for (const [client, s] of p.subs) {
+      const prev = subs.get(client)
+      subs.set(client, prev == null ? s : laterSubscriber(prev, s))
+    }
+  }
+  for (const [client, s] of subs) if (s.expiresAt <= now) subs.delete(client)
+  for (const [id, e] of entries) if (e.m.expiresAt <= now) entries.delete(id)
+  const previous = parents.map((p) => p.previous).filter((x): x is string => x != null).sort()[0] ?? null
+  return {
+    version,
+    entries,
+    subs,
+    messageHistory: mergeHistories(parents.map((p) => p.messageHistory)),
+    subscriberHistory: mergeHistories(parents.map((p) => p.subscriberHistory)),
+    previous,
+    createdAt: Math.min(...parents.map((p) => p.createdAt || now))
+  }
+}
+
+/**
+ * Replica-side merge of two head sets: union by id, minus heads superseded (listed as a parent)
+ * by another head in the set; at most MAX_HEADS kept, highest versions first.
+ */
+export function mergeHeadSets<H extends Pick<HeadRecord, 'version' | 'parents'>> (a: ReadonlyArray<{ id: string, head: H }>, b: ReadonlyArray<{ id: string, head: H }>): Array<{ id: string, head: H }> {
+  const byId = new Map<string, { id: string, head: H }>()
+  for (const h of [...a, ...b]) byId.set(h.id, h)
+  const superseded = new Set<string>()
+  for (const { head } of byId.values()) for (const p of head.parents) superseded.add(p)
+  return [...byId.values()]
+    .filter((h) => !superseded.has(h.id))
+    .sort((x, y) => y.head.version - x.head.version || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+    .slice(0, LIMITS.MAX_HEADS)
+}
+
+/** Rank of a head set for kad-dht's selector: highest version, then smallest id (deterministic). */
+export function headSetRank (heads: ReadonlyArray<{ id: string, head: Pick<HeadRecord, 'version'> }>): [number, string] {
+  let best: [number, string] = [0, '']
+  for (const { id, head } of heads) {
+    if (head.version > best[0] || (head.version === best[0] && id < best[1])) best = [head.version, id]
+  }
+  return best
+}
+
+export interface Page { id?: string, entries: Entry[] }
+
+/**
+ * Lays entries out in pages. Pages of `base` (the previous layout) are kept unchanged from the
+ * start while all their entries are still present with the same version; a kept page whose
+ * messages have all expired is dropped whole. Everything else is sorted and chunked anew.
+ */
+export function paginate (entries: ReadonlyMap<string, Entry>, base: readonly Page[], idOf: (m: MessageRecord) => string, now: number): Page[] {
+  const out: Page[] = []
+  const placed = new Set<string>()
+  for (const page of base) {
+    const unchanged = page.entries.every((e) => e.m.expiresAt <= now || entries.get(idOf(e.m))?.v === e.v)
+    if (!unchanged) break
+    for (const e of page.entries) placed.add(idOf(e.m))
+    if (page.entries.every((e) => e.m.expiresAt <= now)) continue
+    out.push(page)
+  }
+  const rest = [...entries.entries()].filter(([id]) => !placed.has(id)).map(([, e]) => e).sort(compareEntries)
+  let current: Entry[] = []
+  let bytes = 0
+  for (const e of rest) {
+    const size = byteLength(e) + 1
+    if (current.length > 0 && (current.length >= LIMITS.PAGE_MAX_ENTRIES || bytes + size > LIMITS.PAGE_MAX_BYTES - 256)) {
+      out.push({ entries: current })
+      current = []
+      bytes = 0
+    }
+    current.push(e)
+    bytes += size
+  }
+  if (current.length > 0) out.push({ entries: current })
+  return out
+}

@@ -1,0 +1,167 @@
+/*
+ * Sticky record types and their validation. Pure: no libp2p imports.
+ *
+ *   message  signed by its publisher; id = content id of the signed payload
+ *   page     up to PAGE_MAX_ENTRIES message entries ({ m: message, v: addedInVersion }), immutable
+ *   root     the message collection: ordered page ids + counts, immutable
+ *   subs     the subscriber collection, immutable
+ *   head     a coordinator version, signed by its writer; lists the heads it merged (parents)
+ *   heads    what is stored under a topic's coordinator key: the heads no other head supersedes
+ *
+ * Every decode* function returns a reason string instead of throwing, so malformed network input
+ * is dropped and counted, never thrown through a DHT handler.
+ */
+import { ID_PATTERN } from './codec.js'
+
+export type ChannelState = 'ACTIVE' | 'RECOVERING' | 'FAILED'
+
+export interface MessageRecord {
+  t: 'msg'
+  db: string
+  topic: string
+  publisher: string
+  seq: number
+  data: unknown
+  publishedAt: number
+  expiresAt: number
+  /** base64 Ed25519 signature over the canonical record without `sig` */
+  sig: string
+}
+
+export interface Entry { m: MessageRecord, v: number }
+
+export interface PageRecord { t: 'page', db: string, topic: string, entries: Entry[] }
+
+export interface RootRecord { t: 'root', db: string, topic: string, pages: string[], count: number }
+
+export interface SubscriberEntry { client: string, subscribedAt: number, expiresAt: number, updatedAt: number }
+
+export interface SubsRecord { t: 'subs', db: string, topic: string, subs: SubscriberEntry[] }
+
+export interface HeadRecord {
+  t: 'head'
+  db: string
+  topic: string
+  version: number
+  messages: string | null
+  subscribers: string | null
+  messageHistory: string[]
+  subscriberHistory: string[]
+  previous: string | null
+  parents: string[]
+  createdAt: number
+  lastModified: number
+  state: ChannelState
+  writer: string
+  sig: string
+}
+
+export interface HeadSetRecord { t: 'heads', heads: HeadRecord[] }
+
+export type BlobRecord = PageRecord | RootRecord | SubsRecord | MessageRecord
+
+export const LIMITS = {
+  /** message entries per page */
+  PAGE_MAX_ENTRIES: 128,
+  /** encoded bytes per page (a page is closed early when the next entry would exceed it) */
+  PAGE_MAX_BYTES: 512 * 1024,
+  /** encoded bytes of one message record */
+  MESSAGE_MAX_BYTES: 80 * 1024,
+  /** heads kept under one coordinator key */
+  MAX_HEADS: 16,
+  /** encoded bytes of one head */
+  HEAD_MAX_BYTES: 4 * 1024,
+  /** history entries kept in a head */
+  HISTORY_MAX: 50,
+  /** subscribers in one collection */
+  MAX_SUBSCRIBERS: 1000,
+  /** pages in one root */
+  MAX_PAGES: 100_000
+}
+
+type Result<T> = T | string
+
+const isObject = (v: unknown): v is Record<string, unknown> => v != null && typeof v === 'object' && !Array.isArray(v)
+const isString = (v: unknown): v is string => typeof v === 'string'
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0
+const isId = (v: unknown): v is string => isString(v) && ID_PATTERN.test(v)
+const isWallet = (v: unknown): v is string => isString(v) && /^[1-9A-HJ-NP-Za-km-z]{32,44}$/.test(v)
+const isIdList = (v: unknown, max: number): v is string[] => Array.isArray(v) && v.length <= max && v.every(isId)
+
+export function checkMessage (v: unknown): Result<MessageRecord> {
+  if (!isObject(v) || v.t !== 'msg') return 'not a message record'
+  if (!isString(v.db) || !isString(v.topic)) return 'message db/topic missing'
+  if (!isWallet(v.publisher)) return 'message publisher is not a wallet address'
+  if (!Number.isInteger(v.seq) || (v.seq as number) < 1) return 'message seq must be a positive integer'
+  if (!('data' in v)) return 'message data missing'
+  if (!isTime(v.publishedAt) || !isTime(v.expiresAt) || v.expiresAt < v.publishedAt) return 'message timestamps invalid'
+  if (!isString(v.sig) || v.sig.length === 0) return 'message unsigned'
+  return v as unknown as MessageRecord
+}
+
+export function checkPage (v: unknown): Result<PageRecord> {
+  if (!isObject(v) || v.t !== 'page' || !isString(v.db) || !isString(v.topic)) return 'not a page record'
+  if (!Array.isArray(v.entries) || v.entries.length === 0 || v.entries.length > LIMITS.PAGE_MAX_ENTRIES) return 'page entry count invalid'
+  for (const e of v.entries) {
+    if (!isObject(e) || !Number.isInteger(e.v) || (e.v as number) < 1) return 'page entry invalid'
+    const m = checkMessage(e.m)
+    if (typeof m === 'string') return m
+    if (m.db !== v.db || m.topic !== v.topic) return 'page entry belongs to another topic'
+  }
+  return v as unknown as PageRecord
+}
+
+export function checkRoot (v: unknown): Result<RootRecord> {
+  if (!isObject(v) || v.t !== 'root' || !isString(v.db) || !isString(v.topic)) return 'not a root record'
+  if (!isIdList(v.pages, LIMITS.MAX_PAGES) || !Number.isInteger(v.count) || (v.count as number) < 0) return 'root pages invalid'
+  return v as unknown as RootRecord
+}
+
+export function checkSubs (v: unknown): Result<SubsRecord> {
+  if (!isObject(v) || v.t !== 'subs' || !isString(v.db) || !isString(v.topic)) return 'not a subscriber record'
+  if (!Array.isArray(v.subs) || v.subs.length > LIMITS.MAX_SUBSCRIBERS) return 'subscriber list invalid'
+  for (const s of v.subs) {
+    if (!isObject(s) || !isWallet(s.client) || !isTime(s.subscribedAt) || !isTime(s.expiresAt) || !isTime(s.updatedAt)) return 'subscriber entry invalid'
+  }
+  return v as unknown as SubsRecord
+}
+
+export function checkHead (v: unknown): Result<HeadRecord> {
+  if (!isObject(v) || v.t !== 'head' || !isString(v.db) || !isString(v.topic)) return 'not a head record'
+  if (!Number.isInteger(v.version) || (v.version as number) < 1) return 'head version invalid'
+  if (!(v.messages === null || isId(v.messages)) || !(v.subscribers === null || isId(v.subscribers))) return 'head collection ids invalid'
+  if (!isIdList(v.messageHistory, LIMITS.HISTORY_MAX) || !isIdList(v.subscriberHistory, LIMITS.HISTORY_MAX)) return 'head histories invalid'
+  if (!(v.previous === null || isId(v.previous))) return 'head snapshot link invalid'
+  if (!isIdList(v.parents, LIMITS.MAX_HEADS)) return 'head parents invalid'
+  if (!isTime(v.createdAt) || !isTime(v.lastModified)) return 'head timestamps invalid'
+  if (v.state !== 'ACTIVE' && v.state !== 'RECOVERING' && v.state !== 'FAILED') return 'head state invalid'
+  if (!isWallet(v.writer) || !isString(v.sig) || v.sig.length === 0) return 'head unsigned'
+  return v as unknown as HeadRecord
+}
+
+export function checkHeadSet (v: unknown): Result<HeadSetRecord> {
+  if (!isObject(v) || v.t !== 'heads' || !Array.isArray(v.heads)) return 'not a head set'
+  if (v.heads.length === 0 || v.heads.length > LIMITS.MAX_HEADS) return 'head set size invalid'
+  for (const h of v.heads) {
+    const r = checkHead(h)
+    if (typeof r === 'string') return r
+  }
+  return v as unknown as HeadSetRecord
+}
+
+export function checkBlob (v: unknown): Result<BlobRecord> {
+  if (!isObject(v)) return 'not a record'
+  switch (v.t) {
+    case 'page': return checkPage(v)
+    case 'root': return checkRoot(v)
+    case 'subs': return checkSubs(v)
+    case 'msg': return checkMessage(v)
+    default: return `unknown record type ${JSON.stringify(v.t)}`
+  }
+}
+
+/** The part of a signed record that its signature covers. */
+export function unsigned<T extends { sig: string }> (record: T): Omit<T, 'sig'> {
+  const { sig: _sig, ...rest } = record
+  return rest
+}

@@ -1,0 +1,268 @@
+/*
+ * `db.sticky`: sticky topics of one database. Owns the record store, one committer per topic
+ * this node writes to, the subscriptions, and the GossipSub push topic per subscribed topic.
+ */
+import type { Message } from '@libp2p/interface'
+import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
+import type { Datastore } from 'interface-datastore'
+import { TopicCommitter, type CommitResult } from './committer.js'
+import { decodeJson, encodeRecord } from './codec.js'
+import { pushTopic } from './keys.js'
+import { mergeStates, type TopicState } from './merge.js'
+import { checkMessage, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
+import { verifyMessage, type Signer } from './signing.js'
+import { StateLoader } from './state-loader.js'
+import { StickyStore, type DhtClient } from './store.js'
+import { StickySubscription, type StickyMessage } from './subscription.js'
+import type { RecordPolicy, HeadWithId } from './validation.js'
+import type { TopicOwner, TopicRouter } from '../topic-router.js'
+import type { ComponentLogger } from '../logger.js'
+import { AlreadySubscribedError, InvalidTopicError, DisconnectedError } from '../errors.js'
+import { validateTopicName } from '../realtime.js'
+
+export interface StickyOptions {
+  /** message TTL. @default 86_400_000 (24 h) */
+  defaultMessageTtlMs: number
+  /** subscription TTL. @default 1_800_000 (30 min) */
+  defaultSubscriptionTtlMs: number
+  /** coordinator poll fallback. @default 5_000 */
+  pollIntervalMs: number
+  /** batch flush delay. @default 2 */
+  flushDelayMs: number
+  /** most items per commit. @default 1000 */
+  maxBatch: number
+  /** give up acknowledging a commit after this. @default 60_000 */
+  commitDeadlineMs: number
+  /** replicas that must hold a commit before it is acknowledged. @default 3 (capped by cluster size) */
+  writeQuorum: number
+  /** pushes inline message data up to this many bytes, ids (poll) above. @default 60_000 */
+  pushInlineBytes: number
+}
+
+export const STICKY_DEFAULTS: StickyOptions = {
+  defaultMessageTtlMs: 24 * 3600_000,
+  defaultSubscriptionTtlMs: 30 * 60_000,
+  pollIntervalMs: 5_000,
+  flushDelayMs: 2,
+  maxBatch: 1_000,
+  commitDeadlineMs: 60_000,
+  writeQuorum: 3,
+  pushInlineBytes: 60_000
+}
+
+export interface StickyDeps {
+  db: string
+  dht: DhtClient
+  datastore: Datastore
+  pubsub: GossipSub
+  router: TopicRouter
+  signer: Signer
+  selfPeerId: string
+  policy: RecordPolicy
+  /** authorized peers currently connected for this database (caps the quorum) */
+  peerCount: () => number
+  logger: ComponentLogger
+}
+
+export interface PublishOptions { ttlMs?: number, signal?: AbortSignal }
+export interface SubscribeOptions {
+  onMessage: (m: StickyMessage) => void | Promise<void>
+  receiveHistory?: boolean
+  lastSeenVersion?: number | null
+  ttlMs?: number
+  signal?: AbortSignal
+}
+
+export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string }
+
+interface Push { v: 1, version: number, entries?: Entry[], ids?: string[] }
+
+export class StickyPubSub implements TopicOwner {
+  readonly store: StickyStore
+  readonly loader: StateLoader
+  private readonly committers = new Map<string, TopicCommitter>()
+  private readonly subs = new Map<string, StickySubscription>()
+  private readonly pushTopics = new Map<string, string>()
+  private closed = false
+  pushesDropped = 0
+
+  constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
+    this.store = new StickyStore({ dht: deps.dht, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db)
+    this.loader = new StateLoader(this.store)
+  }
+
+  async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
+    this.assertOpen()
+    validateTopicName(topic)
+    encodeRecord({ data }) // refuses non-JSON data before queueing
+    return await this.committer(topic).publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+  }
+
+  async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
+    this.assertOpen()
+    validateTopicName(topic)
+    if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
+    if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
+    const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
+    const sub = new StickySubscription({
+      store: this.store,
+      loader: this.loader,
+      topic,
+      onMessage: options.onMessage,
+      logger: log,
+      onClose: async () => { await this.closeSubscription(topic) }
+    }, { receiveHistory: options.receiveHistory ?? true, lastSeenVersion: options.lastSeenVersion ?? null, pollIntervalMs: this.options.pollIntervalMs })
+    this.subs.set(topic, sub)
+    const name = pushTopic(this.deps.db, topic)
+    this.pushTopics.set(name, topic)
+    this.deps.router.add(name, this)
+    try {
+      const now = Date.now()
+      await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + (options.ttlMs ?? this.options.defaultSubscriptionTtlMs), updatedAt: now })
+      await sub.start()
+    } catch (err) {
+      this.subs.delete(topic)
+      this.deps.router.remove(name, this)
+      throw err
+    }
+    return sub
+  }
+
+  async topicInfo (topic: string): Promise<TopicInfo> {
+    const heads = await this.loadCoordinator(topic)
+    const loaded = (await Promise.all(heads.map(async (h) => await this.loader.load(h)))).filter((x) => x != null)
+    const merged = mergeStates(loaded.map((l) => l!.state), Date.now())
+    const now = Date.now()
+    return {
+      version: Math.max(0, ...heads.map((h) => h.head.version)),
+      messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
+      subscriberCount: merged.subs.size,
+      lastModified: Math.max(0, ...heads.map((h) => h.head.lastModified)),
+      state: heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'
+    }
+  }
+
+  /** Current heads of a topic across replicas (siblings included). */
+  async loadCoordinator (topic: string): Promise<HeadWithId[]> {
+    return this.loader.currentHeads(await this.store.readHeads(topic))
+  }
+
+  async loadMessageCollection (rootId: string): Promise<Entry[] | undefined> {
+    const root = await this.store.getBlob(rootId)
+    if (root?.t !== 'root') return undefined
+    const pages = await this.loader.loadPages(root.pages)
+    return pages?.flatMap((p) => p.entries)
+  }
+
+  async loadSubscriberCollection (id: string): Promise<SubscriberEntry[] | undefined> {
+    const rec = await this.store.getBlob(id)
+    return rec?.t === 'subs' ? rec.subs : undefined
+  }
+
+  /** Pure merge of loaded topic states (see merge.ts). */
+  mergeCoordinators (states: TopicState[], now = Date.now()): TopicState { return mergeStates(states, now) }
+
+  /** The message-collection history of a head (snapshot chain walking arrives with snapshots). */
+  async loadFullHistory (head: HeadRecord, _maxDepth = 10): Promise<string[]> { return [...head.messageHistory] }
+
+  /** Waits for every queued publish to be committed (used on shutdown). */
+  async flush (): Promise<void> {
+    await Promise.all([...this.committers.values()].map(async (c) => { await c.flush() }))
+  }
+
+  stats (): Record<string, number> {
+    const out: Record<string, number> = { ...this.store.stats, pushesDropped: this.pushesDropped }
+    for (const c of this.committers.values()) for (const [k, v] of Object.entries(c.stats)) out[k] = (out[k] ?? 0) + v
+    return out
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    await this.flush().catch(() => {})
+    this.closed = true
+    for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
+  }
+
+  // --- push delivery (TopicOwner) ----------------------------------------------------------------
+
+  async validate (pubsubTopic: string, msg: Message): Promise<Push | undefined> {
+    const topic = this.pushTopics.get(pubsubTopic)
+    if (topic == null || msg.type !== 'signed') return this.dropPush('unsigned or unknown topic')
+    const push = decodeJson(msg.data) as Push | undefined
+    if (push == null || push.v !== 1 || !Number.isInteger(push.version)) return this.dropPush('malformed push')
+    if (push.entries != null) {
+      if (!Array.isArray(push.entries)) return this.dropPush('malformed push entries')
+      for (const e of push.entries) {
+        const m = checkMessage(e?.m)
+        if (typeof m === 'string' || !Number.isInteger(e.v) || m.topic !== topic || m.db !== this.deps.db || !verifyMessage(m) || !this.deps.policy.isAuthorized(this.deps.db, m.publisher)) {
+          return this.dropPush('invalid message in push')
+        }
+      }
+    }
+    return push
+  }
+
+  deliver (pubsubTopic: string, payload: unknown): void {
+    const topic = this.pushTopics.get(pubsubTopic)
+    const sub = topic == null ? undefined : this.subs.get(topic)
+    if (sub == null) return
+    const push = payload as Push
+    if (push.entries != null) sub.receivePush(push.version, push.entries)
+    else sub.pollNow('push without inline data')
+  }
+
+  private dropPush (reason: string): undefined {
+    this.pushesDropped++
+    this.deps.logger.debug('sticky push dropped', 'reason', reason)
+    return undefined
+  }
+
+  private committer (topic: string): TopicCommitter {
+    let c = this.committers.get(topic)
+    if (c == null) {
+      c = new TopicCommitter({
+        store: this.store,
+        loader: this.loader,
+        signer: this.deps.signer,
+        db: this.deps.db,
+        topic,
+        quorum: () => Math.max(1, Math.min(this.options.writeQuorum, this.deps.peerCount() + 1)),
+        onCommitted: (r) => { this.push(topic, r) },
+        logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
+      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
+      this.committers.set(topic, c)
+    }
+    return c
+  }
+
+  private push (topic: string, r: CommitResult): void {
+    if (r.entries.length === 0 && this.subs.get(topic) == null) return
+    const name = pushTopic(this.deps.db, topic)
+    const local = this.subs.get(topic)
+    if (local != null && r.entries.length > 0) local.receivePush(r.version, r.entries)
+    let body: Push = { v: 1, version: r.version, entries: r.entries }
+    let bytes = encodeRecord(body)
+    if (bytes.length > this.options.pushInlineBytes) {
+      body = { v: 1, version: r.version, ids: r.entries.map((e) => this.loader.idOf(e.m)) }
+      bytes = encodeRecord(body)
+    }
+    if (this.deps.pubsub.getSubscribers(name).length === 0) return
+    this.deps.pubsub.publish(name, bytes).catch((err: unknown) => { this.deps.logger.debug('sticky push not sent; subscribers will poll', 'error', err) })
+  }
+
+  private async closeSubscription (topic: string): Promise<void> {
+    this.subs.delete(topic)
+    const name = pushTopic(this.deps.db, topic)
+    this.pushTopics.delete(name)
+    this.deps.router.remove(name, this)
+    if (this.closed) return
+    const now = Date.now()
+    await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now, updatedAt: now + 1 }).catch((err: unknown) => {
+      this.deps.logger.warn('could not remove the subscription from the coordinator; it will expire', 'topic', topic, 'error', err)
+    })
+  }
+
+  private assertOpen (): void { if (this.closed) throw new DisconnectedError() }
+}
+
+export type { StickyMessage, StickySubscription, HeadWithId }

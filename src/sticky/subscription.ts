@@ -1,0 +1,176 @@
+/*
+ * One sticky subscription. History first (all unexpired messages of the current heads, oldest
+ * first, or only those added after `lastSeenVersion`), then live messages from GossipSub pushes,
+ * with a coordinator poll as the fallback (every `pollIntervalMs`, and at once on a version gap or
+ * a gap in a publisher's sequence). Messages are deduplicated by id: each is delivered once.
+ */
+import { EventEmitter } from 'node:events'
+import { compareMessages } from './merge.js'
+import type { ChannelState, Entry } from './records.js'
+import type { StateLoader } from './state-loader.js'
+import type { StickyStore } from './store.js'
+import type { Logger } from '../logger.js'
+
+export interface StickyMessage {
+  messageId: string
+  topic: string
+  publisher: string
+  publisherSequence: number
+  addedInVersion: number
+  data: unknown
+  publishedAt: number
+  expiresAt: number
+}
+
+export interface SubscriptionDeps {
+  store: StickyStore
+  loader: StateLoader
+  topic: string
+  onMessage: (m: StickyMessage) => void | Promise<void>
+  logger: Logger
+  /** called by unsubscribe() after the local teardown */
+  onClose: () => Promise<void>
+}
+
+export interface SubscriptionOptions { receiveHistory: boolean, lastSeenVersion: number | null, pollIntervalMs: number }
+
+export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number }
+
+export class StickySubscription extends EventEmitter {
+  readonly topic: string
+  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0 }
+  lastSeenVersion = 0
+  channelState: ChannelState = 'ACTIVE'
+  private readonly delivered = new Set<string>()
+  private readonly seenHeads = new Set<string>()
+  private readonly seenPages = new Set<string>()
+  private readonly maxSeq = new Map<string, number>()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private polling: Promise<void> | undefined
+  private pollAgain = false
+  private closed = false
+
+  constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
+    super()
+    this.topic = deps.topic
+  }
+
+  /** Loads and delivers the history, then starts polling. */
+  async start (): Promise<void> {
+    const floor = this.options.receiveHistory ? (this.options.lastSeenVersion ?? 0) : Infinity
+    await this.sync(floor)
+    this.schedulePoll()
+  }
+
+  /** Live messages pushed after a commit (already verified by the caller). */
+  receivePush (version: number, entries: Entry[]): void {
+    if (this.closed) return
+    this.stats.pushes++
+    this.deliver(entries)
+    if (version > this.lastSeenVersion + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
+    if (version > this.lastSeenVersion) this.lastSeenVersion = version
+  }
+
+  /** Re-reads the coordinator now (e.g. a push that carried only ids). */
+  pollNow (reason: string): void {
+    if (this.closed) return
+    this.deps.logger.debug('sticky poll', 'topic', this.topic, 'reason', reason)
+    if (this.polling != null) { this.pollAgain = true; return }
+    this.polling = this.sync(0).catch((err) => { this.deps.logger.debug('sticky poll failed', 'topic', this.topic, 'error', err) })
+      .finally(() => {
+        this.polling = undefined
+        if (this.pollAgain) { this.pollAgain = false; this.pollNow('queued') }
+      })
+  }
+
+  async unsubscribe (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.timer)
+    await this.polling
+    await this.deps.onClose()
+    this.removeAllListeners()
+  }
+
+  private schedulePoll (): void {
+    if (this.closed) return
+    this.timer = setTimeout(() => {
+      this.pollNow('interval')
+      this.schedulePoll()
+    }, this.options.pollIntervalMs)
+    this.timer.unref?.()
+  }
+
+  /** Reads the current heads and delivers every not-yet-delivered entry with v > floor. */
+  private async sync (floor: number): Promise<void> {
+    this.stats.polls++
+    const { store, loader } = this.deps
+    const heads = loader.currentHeads(await store.readHeads(this.topic))
+    const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
+    const entries: Entry[] = []
+    await Promise.all(fresh.map(async (h) => {
+      if (h.head.messages == null) { this.seenHeads.add(h.id); return }
+      const root = await store.getBlob(h.head.messages)
+      if (root?.t !== 'root') return
+      const newPages = root.pages.filter((p) => !this.seenPages.has(p))
+      const pages = await loader.loadPages(newPages)
+      if (pages == null) return
+      for (const p of pages) {
+        for (const e of p.entries) {
+          // below the floor: known to the caller already (or history not wanted): never deliver
+          if (e.v > floor) entries.push(e)
+          else this.delivered.add(this.deps.loader.idOf(e.m))
+        }
+      }
+      for (const id of newPages) this.seenPages.add(id)
+      this.seenHeads.add(h.id)
+      if (h.head.state !== this.channelState) { this.channelState = h.head.state; this.emit('state', h.head.state) }
+    }))
+    this.deliver(entries)
+    const top = Math.max(0, ...heads.map((h) => h.head.version))
+    if (top > this.lastSeenVersion) this.lastSeenVersion = top
+  }
+
+  private deliver (entries: Entry[]): void {
+    const now = Date.now()
+    const fresh: Entry[] = []
+    for (const e of entries) {
+      const id = this.deps.loader.idOf(e.m)
+      if (this.delivered.has(id)) { this.stats.duplicates++; continue }
+      if (e.m.expiresAt <= now) continue
+      this.delivered.add(id)
+      fresh.push(e)
+    }
+    if (fresh.length === 0) return
+    fresh.sort((a, b) => compareMessages(a.m, b.m))
+    let gap = false
+    for (const e of fresh) {
+      const prev = this.maxSeq.get(e.m.publisher) ?? 0
+      if (prev > 0 && e.m.seq > prev + 1) gap = true
+      if (e.m.seq > prev) this.maxSeq.set(e.m.publisher, e.m.seq)
+      this.stats.delivered++
+      const message: StickyMessage = {
+        messageId: this.deps.loader.idOf(e.m),
+        topic: e.m.topic,
+        publisher: e.m.publisher,
+        publisherSequence: e.m.seq,
+        addedInVersion: e.v,
+        data: e.m.data,
+        publishedAt: e.m.publishedAt,
+        expiresAt: e.m.expiresAt
+      }
+      try {
+        const r = this.deps.onMessage(message)
+        if (r != null && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch((err: unknown) => { this.handlerFailed(err) })
+      } catch (err) {
+        this.handlerFailed(err)
+      }
+    }
+    if (gap) { this.stats.gaps++; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
+  }
+
+  private handlerFailed (err: unknown): void {
+    this.stats.handlerErrors++
+    this.deps.logger.warn('sticky onMessage threw; subscription continues', 'topic', this.topic, 'error', err)
+  }
+}
