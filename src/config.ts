@@ -126,7 +126,10 @@ const schema = z.object({
     maxBatch: z.number().int().min(1).max(10_000).optional(),
     commitDeadlineMs: ms(100).optional(),
     writeQuorum: z.number().int().min(1).max(20).optional(),
-    pushInlineBytes: z.number().int().min(0).optional()
+    pushInlineBytes: z.number().int().min(0).optional(),
+    replicationFactor: z.number().int().min(1).max(20).optional(),
+    replicaRefreshMs: ms(100).optional(),
+    requestTimeoutMs: ms(10).optional()
   }).strict().optional()
 }).strict()
 

@@ -18,6 +18,7 @@ import { releaseHost, type HostMember, type SharedHost } from './shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { StickyPubSub, STICKY_DEFAULTS } from './sticky/sticky.js'
+import { kadReplicaNetwork } from './sticky/replica-network.js'
 
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
 
@@ -80,7 +81,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
     this.sticky = new StickyPubSub({
       db: this.name,
-      dht: host.libp2p.services.dht as any,
+      net: kadReplicaNetwork(host.libp2p.services.dht, host.peerId.toString()),
       datastore: host.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,

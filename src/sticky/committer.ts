@@ -29,7 +29,7 @@ export interface CommitterDeps {
   db: string
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
-  quorum: () => number
+  quorum: () => Promise<number>
   onCommitted: (result: CommitResult) => void
   logger: Logger
 }
@@ -134,13 +134,13 @@ export class TopicCommitter {
       const newBlobIds: string[] = []
       const pageIds = await Promise.all(pages.map(async (page) => {
         if (page.id != null) return page.id
-        const id = await store.putBlob({ t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries })
+        const id = await store.putBlob(this.deps.topic, { t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries })
         newBlobIds.push(id)
         return id
       }))
       const [rootId, subsId] = await Promise.all([
-        store.putBlob({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size }),
-        subs.size > 0 ? store.putBlob({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1)) }) : Promise.resolve(null)
+        store.putBlob(this.deps.topic, { t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size }),
+        subs.size > 0 ? store.putBlob(this.deps.topic, { t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1)) }) : Promise.resolve(null)
       ])
       newBlobIds.push(rootId)
       const head = await signHead({
@@ -194,10 +194,10 @@ export class TopicCommitter {
   /** The batch is on `quorum` replicas (in our head or any head whose content includes it) and new blobs are readable elsewhere. */
   private async confirmed (ourHead: string, batchIds: string[], newBlobIds: string[]): Promise<boolean> {
     const { store, loader } = this.deps
-    const quorum = this.deps.quorum()
+    const quorum = await this.deps.quorum()
     const [replicas, blobCopies] = await Promise.all([
       store.readHeads(this.deps.topic),
-      quorum > 1 ? Promise.all(newBlobIds.map(async (id) => await store.confirmBlob(id))) : Promise.resolve([] as number[])
+      quorum > 1 ? store.confirmBlobs(this.deps.topic, newBlobIds) : Promise.resolve([] as number[])
     ])
     if (blobCopies.some((n) => n < 1)) return false
     let holding = 0
@@ -208,7 +208,9 @@ export class TopicCommitter {
         if (l != null && batchIds.every((id) => l.state.entries.has(id))) { holding++; break }
       }
     }
-    return holding >= quorum
+    if (holding >= quorum) return true
+    await store.replicas(this.deps.topic, true).catch(() => {}) // maybe a replica left: look again before retrying
+    return false
   }
 }
 

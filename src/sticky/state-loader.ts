@@ -34,12 +34,12 @@ export class StateLoader {
   }
 
   /** Loads pages by id, in parallel batches; undefined if any is missing or invalid. */
-  async loadPages (pageIds: readonly string[], signal?: AbortSignal): Promise<Page[] | undefined> {
+  async loadPages (topic: string, pageIds: readonly string[], signal?: AbortSignal): Promise<Page[] | undefined> {
     const pages: Page[] = new Array(pageIds.length)
     let missing = false
     for (let i = 0; i < pageIds.length && !missing; i += PAGE_CONCURRENCY) {
       await Promise.all(pageIds.slice(i, i + PAGE_CONCURRENCY).map(async (id, j) => {
-        const rec = await this.store.getBlob(id, signal)
+        const rec = await this.store.getBlob(topic, id, signal)
         if (rec?.t !== 'page') { missing = true; return }
         pages[i + j] = { id, entries: rec.entries }
       }))
@@ -54,15 +54,15 @@ export class StateLoader {
     const { head } = h
     let pages: Page[] = []
     if (head.messages != null) {
-      const root = await this.store.getBlob(head.messages, signal)
+      const root = await this.store.getBlob(head.topic, head.messages, signal)
       if (root?.t !== 'root') return undefined
-      const loaded = await this.loadPages(root.pages, signal)
+      const loaded = await this.loadPages(head.topic, root.pages, signal)
       if (loaded == null) return undefined
       pages = loaded
     }
     const subs = new Map<string, SubscriberEntry>()
     if (head.subscribers != null) {
-      const rec = await this.store.getBlob(head.subscribers, signal)
+      const rec = await this.store.getBlob(head.topic, head.subscribers, signal)
       if (rec?.t !== 'subs') return undefined
       for (const s of rec.subs) subs.set(s.client, s)
     }

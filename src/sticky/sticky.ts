@@ -12,7 +12,8 @@ import { mergeStates, type TopicState } from './merge.js'
 import { checkMessage, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
 import { verifyMessage, type Signer } from './signing.js'
 import { StateLoader } from './state-loader.js'
-import { StickyStore, type DhtClient } from './store.js'
+import { StickyStore, type StoreOptions } from './store.js'
+import type { ReplicaNetwork } from './replica-network.js'
 import { StickySubscription, type StickyMessage } from './subscription.js'
 import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
@@ -20,7 +21,7 @@ import type { ComponentLogger } from '../logger.js'
 import { AlreadySubscribedError, InvalidTopicError, DisconnectedError } from '../errors.js'
 import { validateTopicName } from '../realtime.js'
 
-export interface StickyOptions {
+export interface StickyOptions extends StoreOptions {
   /** message TTL. @default 86_400_000 (24 h) */
   defaultMessageTtlMs: number
   /** subscription TTL. @default 1_800_000 (30 min) */
@@ -47,12 +48,15 @@ export const STICKY_DEFAULTS: StickyOptions = {
   maxBatch: 1_000,
   commitDeadlineMs: 60_000,
   writeQuorum: 3,
-  pushInlineBytes: 60_000
+  pushInlineBytes: 60_000,
+  replicationFactor: 8,
+  replicaRefreshMs: 30_000,
+  requestTimeoutMs: 5_000
 }
 
 export interface StickyDeps {
   db: string
-  dht: DhtClient
+  net: ReplicaNetwork
   datastore: Datastore
   pubsub: GossipSub
   router: TopicRouter
@@ -87,7 +91,7 @@ export class StickyPubSub implements TopicOwner {
   pushesDropped = 0
 
   constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
-    this.store = new StickyStore({ dht: deps.dht, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db)
+    this.store = new StickyStore({ net: deps.net, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db, options)
     this.loader = new StateLoader(this.store)
   }
 
@@ -147,15 +151,15 @@ export class StickyPubSub implements TopicOwner {
     return this.loader.currentHeads(await this.store.readHeads(topic))
   }
 
-  async loadMessageCollection (rootId: string): Promise<Entry[] | undefined> {
-    const root = await this.store.getBlob(rootId)
+  async loadMessageCollection (topic: string, rootId: string): Promise<Entry[] | undefined> {
+    const root = await this.store.getBlob(topic, rootId)
     if (root?.t !== 'root') return undefined
-    const pages = await this.loader.loadPages(root.pages)
+    const pages = await this.loader.loadPages(topic, root.pages)
     return pages?.flatMap((p) => p.entries)
   }
 
-  async loadSubscriberCollection (id: string): Promise<SubscriberEntry[] | undefined> {
-    const rec = await this.store.getBlob(id)
+  async loadSubscriberCollection (topic: string, id: string): Promise<SubscriberEntry[] | undefined> {
+    const rec = await this.store.getBlob(topic, id)
     return rec?.t === 'subs' ? rec.subs : undefined
   }
 
@@ -226,7 +230,7 @@ export class StickyPubSub implements TopicOwner {
         signer: this.deps.signer,
         db: this.deps.db,
         topic,
-        quorum: () => Math.max(1, Math.min(this.options.writeQuorum, this.deps.peerCount() + 1)),
+        quorum: async () => await this.quorum(topic),
         onCommitted: (r) => { this.push(topic, r) },
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
       }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
@@ -260,6 +264,13 @@ export class StickyPubSub implements TopicOwner {
     await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now, updatedAt: now + 1 }).catch((err: unknown) => {
       this.deps.logger.warn('could not remove the subscription from the coordinator; it will expire', 'topic', topic, 'error', err)
     })
+  }
+
+  /** Replicas (this node included) that must hold a commit: a majority of the replica set, at least writeQuorum where the set allows. */
+  private async quorum (topic: string): Promise<number> {
+    const replicas = (await this.store.replicas(topic)).length
+    const size = Math.min(this.options.replicationFactor, Math.max(replicas, this.deps.peerCount())) + 1
+    return Math.min(size, Math.max(this.options.writeQuorum, Math.floor(size / 2) + 1))
   }
 
   private assertOpen (): void { if (this.closed) throw new DisconnectedError() }

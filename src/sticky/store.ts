@@ -1,125 +1,228 @@
 /*
- * Sticky records on kad-dht. Immutable records (pages, roots, subscriber collections) are put
- * under their content id and cached locally once verified (bytes never change). The coordinator
- * key is read from every replica the query reaches (not just kad-dht's single "best" value), so
- * sibling heads left by concurrent writers are all seen. Every record is validated before it is
- * put, and writes are confirmed by reading them back from other nodes (a PUT echo proves nothing).
+ * Sticky records on the topic's replica set: the `replicationFactor` peers closest to the
+ * coordinator key (found by a DHT query, cached and refreshed), plus this node. Immutable records
+ * (pages, roots, subscriber collections) are put under their content id and cached once verified.
+ * The coordinator key is read from every replica, so sibling heads left by concurrent writers are
+ * all seen. Records are validated before any put; writes are confirmed by reading them back from
+ * other replicas (a PUT echo proves nothing). A replica that stops answering is replaced on the
+ * next refresh, and new replicas are given the topic's current records (repair).
  */
+import { createHash } from 'node:crypto'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
+import type { PeerId } from '@libp2p/interface'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
-import { contentId, encodeRecord, decodeJson } from './codec.js'
+import { contentId, encodeRecord } from './codec.js'
 import { blobKey, headKey } from './keys.js'
 import type { BlobRecord, HeadRecord } from './records.js'
 import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from './validation.js'
+import type { ReplicaNetwork } from './replica-network.js'
 import type { Logger } from '../logger.js'
 
-/** The part of kad-dht the store uses. */
-export interface DhtClient {
-  put(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, from?: { toString(): string }, record?: { value: Uint8Array } }>
-  get(key: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, from?: { toString(): string }, record?: { value: Uint8Array }, value?: Uint8Array }>
-}
-
-export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number }
+export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, repairs: number }
 
 /** What one node holds under a coordinator key. */
 export interface ReplicaHeads { from: string, heads: HeadWithId[] }
 
+export interface StoreOptions {
+  /** remote replicas per topic. @default 8 */
+  replicationFactor: number
+  /** re-run the closest-peers query this often. @default 30_000 */
+  replicaRefreshMs: number
+  /** time limit for one request to one replica. @default 5_000 */
+  requestTimeoutMs: number
+}
+
+interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]> }
+
 export class StickyStore {
-  readonly stats: StoreStats = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0 }
+  readonly stats: StoreStats = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, replicaFailures: 0, replicaRefreshes: 0, repairs: 0 }
   private readonly cache = new Map<string, BlobRecord>()
-  private readonly stored = new Set<string>()
+  /** blob ids known stored on the topic's replica set */
+  private readonly stored = new Map<string, Set<string>>()
+  private readonly sets = new Map<string, ReplicaSet>()
 
-  constructor (private readonly deps: { dht: DhtClient, datastore: Datastore, selfPeerId: string, policy: RecordPolicy, logger: Logger }, private readonly db: string) {}
+  constructor (
+    private readonly deps: { net: ReplicaNetwork, datastore: Datastore, selfPeerId: string, policy: RecordPolicy, logger: Logger },
+    private readonly db: string,
+    private readonly options: StoreOptions
+  ) {}
 
-  /** Validates and stores an immutable record; returns its id. Already-stored ids are skipped. */
-  async putBlob (record: BlobRecord, signal?: AbortSignal): Promise<string> {
+  /** The topic's remote replicas (cached; a refresh that finds new members repairs them). */
+  async replicas (topic: string, force = false): Promise<PeerId[]> {
+    const set = this.sets.get(topic)
+    if (set != null && !force && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
+    if (set?.refreshing != null) return await set.refreshing
+    const refreshing = this.findReplicas(topic)
+    if (set != null) set.refreshing = refreshing
+    try {
+      const peers = await refreshing
+      const before = new Set(set?.peers.map(String) ?? [])
+      if (set != null && peers.some((p) => !before.has(p.toString()))) this.stored.delete(topic) // new members need the blobs again
+      this.sets.set(topic, { peers, at: Date.now() })
+      return peers
+    } catch (err) {
+      if (set != null) { set.refreshing = undefined; return set.peers }
+      throw err
+    }
+  }
+
+  /** Validates an immutable record of `topic` and stores it on this node and the replicas. */
+  async putBlob (topic: string, record: BlobRecord, signal?: AbortSignal): Promise<string> {
     const bytes = encodeRecord(record)
     const id = contentId(bytes)
-    if (this.stored.has(id)) return id
+    const stored = this.storedSet(topic)
+    if (stored.has(id)) return id
     validateBlob(this.db, id, bytes, this.deps.policy)
-    this.cache.set(id, record)
+    this.remember(id, record)
     this.stats.blobPuts++
-    await drain(this.deps.dht.put(blobKey(this.db, id), bytes, { signal }))
-    this.stored.add(id)
+    const key = blobKey(this.db, id)
+    await this.writeLocal(key, bytes)
+    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
+    stored.add(id)
     return id
   }
 
-  /** How many other nodes return the record (a read-back, independent of PUT echoes). */
-  async confirmBlob (id: string, signal?: AbortSignal): Promise<number> {
-    let remote = 0
-    try {
-      for await (const e of this.deps.dht.get(blobKey(this.db, id), { signal })) {
-        if (e.name === 'PEER_RESPONSE' && e.record != null && e.from?.toString() !== this.deps.selfPeerId && contentId(e.record.value) === id) remote++
-      }
-    } catch { /* not found anywhere else */ }
-    return remote
+  /** Re-puts records already known locally to the current replicas (after a membership change). */
+  async ensureReplicated (topic: string, ids: string[], signal?: AbortSignal): Promise<void> {
+    const stored = this.storedSet(topic)
+    const missing = ids.filter((id) => !stored.has(id))
+    if (missing.length === 0) return
+    this.stats.repairs += missing.length
+    await Promise.all(missing.map(async (id) => {
+      const record = await this.getBlob(topic, id, signal)
+      if (record != null) await this.putBlob(topic, record, signal)
+    }))
   }
 
-  /** Loads an immutable record: memory cache, local datastore, then the network. */
-  async getBlob (id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
+  /** For each id, how many remote replicas return it (read-back, independent of PUT echoes). */
+  async confirmBlobs (topic: string, ids: string[], signal?: AbortSignal): Promise<number[]> {
+    const peers = await this.replicas(topic)
+    return await Promise.all(ids.map(async (id) => {
+      const key = blobKey(this.db, id)
+      const answers = await Promise.all(peers.map(async (peer) => {
+        const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => undefined)
+        return value != null && contentId(value) === id
+      }))
+      return answers.filter(Boolean).length
+    }))
+  }
+
+  /** Loads an immutable record: memory cache, local datastore, then the replicas. */
+  async getBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
     const hit = this.cache.get(id)
     if (hit != null) { this.stats.blobCacheHits++; return hit }
     this.stats.blobGets++
     const key = blobKey(this.db, id)
     const local = await this.readLocal(key)
-    const candidates: Uint8Array[] = local != null ? [local] : []
-    if (candidates.length === 0) {
-      try {
-        for await (const e of this.deps.dht.get(key, { signal })) {
-          if (e.name === 'VALUE' && e.value != null) candidates.push(e.value)
-          else if (e.name === 'PEER_RESPONSE' && e.record != null) candidates.push(e.record.value)
-          if (candidates.some((c) => contentId(c) === id)) break
-        }
-      } catch { /* not found */ }
+    if (local != null) {
+      const r = this.accept(id, local)
+      if (r != null) return r
     }
-    for (const bytes of candidates) {
-      try {
-        const record = validateBlob(this.db, id, bytes, this.deps.policy)
-        this.remember(id, record)
-        return record
-      } catch (err) {
-        this.stats.invalidRecords++
-        this.deps.logger.debug('invalid sticky record dropped', 'id', id, 'error', err)
-      }
+    const peers = await this.replicas(topic)
+    // start at a different replica per id so a history load spreads over all of them
+    const start = id.charCodeAt(0) % Math.max(1, peers.length)
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(start + i) % peers.length]!
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return undefined })
+      if (value == null) continue
+      const r = this.accept(id, value)
+      if (r != null) return r
     }
     return undefined
   }
 
-  /** Puts a head set at the topic's coordinator key (replicas merge it into what they hold). */
+  /** Puts a head set at the topic's coordinator key on this node and the replicas (each merges it in). */
   async putHeads (topic: string, heads: HeadRecord[], signal?: AbortSignal): Promise<void> {
     const key = headKey(this.db, topic)
     const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads }))
     validateHeadSet(key, this.db, bytes, this.deps.policy)
     this.stats.headPuts++
-    await drain(this.deps.dht.put(key, bytes, { signal }))
+    await this.writeLocal(key, bytes)
+    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
   }
 
-  /** Reads the coordinator key from this node and from every replica the query reaches. */
+  /** Reads the coordinator key from this node and every replica. */
   async readHeads (topic: string, signal?: AbortSignal): Promise<ReplicaHeads[]> {
     const key = headKey(this.db, topic)
     this.stats.headReads++
-    const out = new Map<string, ReplicaHeads>()
-    const accept = (from: string, bytes: Uint8Array): void => {
+    const out: ReplicaHeads[] = []
+    const accept = (from: string, bytes: Uint8Array | undefined): void => {
+      if (bytes == null) return
       try {
-        out.set(from, { from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
+        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
       } catch (err) {
         this.stats.invalidRecords++
         this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
       }
     }
-    const local = await this.readLocal(key)
-    if (local != null) accept(this.deps.selfPeerId, local)
+    accept(this.deps.selfPeerId, await this.readLocal(key))
+    const peers = await this.replicas(topic)
+    await Promise.all(peers.map(async (peer) => {
+      accept(peer.toString(), await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return undefined }))
+    }))
+    return out
+  }
+
+  /** Reads the coordinator key from this node only (no network). */
+  async readLocalHeads (topic: string): Promise<HeadWithId[]> {
+    const key = headKey(this.db, topic)
+    const bytes = await this.readLocal(key)
+    if (bytes == null) return []
+    try { return validateHeadSet(key, this.db, bytes, this.deps.policy) } catch { return [] }
+  }
+
+  private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
     try {
-      for await (const e of this.deps.dht.get(key, { signal })) {
-        if (e.name === 'PEER_RESPONSE' && e.record != null && e.from != null) accept(e.from.toString(), e.record.value)
-      }
+      const record = validateBlob(this.db, id, bytes, this.deps.policy)
+      this.remember(id, record)
+      return record
     } catch (err) {
-      if (signal?.aborted === true) throw err
-      // no value anywhere (AggregateError / NotFound): an empty topic
+      this.stats.invalidRecords++
+      this.deps.logger.debug('invalid sticky record dropped', 'id', id, 'error', err)
+      return undefined
     }
-    return [...out.values()]
+  }
+
+  private async findReplicas (topic: string): Promise<PeerId[]> {
+    this.stats.replicaRefreshes++
+    const key = headKey(this.db, topic)
+    const found = await this.deps.net.closestPeers(key, this.timeout())
+    const target = createHash('sha256').update(key).digest()
+    const distance = (p: PeerId): Buffer => {
+      const h = createHash('sha256').update(p.toMultihash().bytes).digest()
+      return Buffer.from(h.map((b, i) => b ^ target[i]!))
+    }
+    return found.map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
+  }
+
+  /** Runs `fn` against every replica in parallel; a failing replica triggers a refresh next time. */
+  private async toReplicas (topic: string, fn: (peer: PeerId, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+    const peers = await this.replicas(topic)
+    let failed = false
+    await Promise.all(peers.map(async (peer) => {
+      await fn(peer, this.timeout(signal)).catch(() => { failed = true; this.stats.replicaFailures++ })
+    }))
+    if (failed) { const set = this.sets.get(topic); if (set != null) set.at = 0 }
+  }
+
+  /** A signal that aborts after requestTimeoutMs or with `signal`; own timer (stack.md pitfall 15). */
+  private timeout (signal?: AbortSignal): AbortSignal {
+    const controller = new AbortController()
+    const timer = setTimeout(() => { controller.abort(new Error('replica request timed out')) }, this.options.requestTimeoutMs)
+    timer.unref?.()
+    if (signal != null) {
+      if (signal.aborted) controller.abort(signal.reason)
+      else signal.addEventListener('abort', () => { clearTimeout(timer); controller.abort(signal.reason) }, { once: true })
+    }
+    return controller.signal
+  }
+
+  private storedSet (topic: string): Set<string> {
+    let s = this.stored.get(topic)
+    if (s == null) { s = new Set(); this.stored.set(topic, s) }
+    return s
   }
 
   private remember (id: string, record: BlobRecord): void {
@@ -127,18 +230,17 @@ export class StickyStore {
     this.cache.set(id, record)
   }
 
+  private dsKey (key: Uint8Array): Key { return new Key(`/dht/record/${uint8ToString(key, 'base32')}`, false) }
+
+  private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
+    await this.deps.datastore.put(this.dsKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+  }
+
   private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {
     try {
-      const raw = await this.deps.datastore.get(new Key(`/dht/record/${uint8ToString(key, 'base32')}`, false))
-      return Libp2pRecord.deserialize(raw).value
+      return Libp2pRecord.deserialize(await this.deps.datastore.get(this.dsKey(key))).value
     } catch {
       return undefined
     }
   }
 }
-
-async function drain (events: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of events) { /* the query runs while iterated (stack.md pitfall 7) */ }
-}
-
-export { decodeJson }

@@ -110,10 +110,10 @@ export class StickySubscription extends EventEmitter {
     const entries: Entry[] = []
     await Promise.all(fresh.map(async (h) => {
       if (h.head.messages == null) { this.seenHeads.add(h.id); return }
-      const root = await store.getBlob(h.head.messages)
+      const root = await store.getBlob(this.topic, h.head.messages)
       if (root?.t !== 'root') return
       const newPages = root.pages.filter((p) => !this.seenPages.has(p))
-      const pages = await loader.loadPages(newPages)
+      const pages = await loader.loadPages(this.topic, newPages)
       if (pages == null) return
       for (const p of pages) {
         for (const e of p.entries) {
