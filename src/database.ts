@@ -81,7 +81,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
     this.sticky = new StickyPubSub({
       db: this.name,
-      net: kadReplicaNetwork(host.libp2p.services.dht, host.peerId.toString()),
+      net: kadReplicaNetwork(host.libp2p.services.dht, host.peerId.toString(), (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open')),
       datastore: host.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,

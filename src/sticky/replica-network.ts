@@ -17,13 +17,15 @@ export interface ReplicaNetwork {
   put(peer: PeerId, key: Uint8Array, value: Uint8Array, signal?: AbortSignal): Promise<void>
   /** GET_VALUE from one peer: the value it holds, or undefined */
   get(peer: PeerId, key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>
+  /** an open connection to the peer exists now */
+  isConnected(peer: PeerId): boolean
 }
 
 interface KadNetwork {
   sendRequest(to: PeerId, msg: { type: MessageType, key: Uint8Array, record?: Uint8Array }, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, record?: { value: Uint8Array }, error?: Error }>
 }
 
-export function kadReplicaNetwork (dht: KadDHT, selfPeerId: string): ReplicaNetwork {
+export function kadReplicaNetwork (dht: KadDHT, selfPeerId: string, isConnected: (peer: PeerId) => boolean): ReplicaNetwork {
   const network = (dht as unknown as { network?: KadNetwork }).network
   if (network == null || typeof network.sendRequest !== 'function') throw new Error('this kad-dht version does not expose network.sendRequest')
   const request = async (peer: PeerId, msg: { type: MessageType, key: Uint8Array, record?: Uint8Array }, signal?: AbortSignal): Promise<{ value?: Uint8Array }> => {
@@ -34,10 +36,15 @@ export function kadReplicaNetwork (dht: KadDHT, selfPeerId: string): ReplicaNetw
     throw new Error('no response')
   }
   return {
+    isConnected,
     async closestPeers (key, signal) {
       const out = new Map<string, PeerId>()
-      for await (const e of dht.getClosestPeers(key, { signal })) {
-        if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== selfPeerId) out.set(e.peer.id.toString(), e.peer.id)
+      try {
+        for await (const e of dht.getClosestPeers(key, { signal })) {
+          if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== selfPeerId) out.set(e.peer.id.toString(), e.peer.id)
+        }
+      } catch (err) {
+        if (out.size === 0) throw err // a query cut short still found peers: use them
       }
       return [...out.values()]
     },

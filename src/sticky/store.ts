@@ -20,6 +20,27 @@ import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } fro
 import type { ReplicaNetwork } from './replica-network.js'
 import type { Logger } from '../logger.js'
 
+const SETTLE_GRACE_MS = 100
+
+/** Resolves when every promise settled, or `graceMs` after more than half of them resolved true. */
+async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number): Promise<void> {
+  if (promises.length === 0) return
+  await new Promise<void>((resolve) => {
+    let done = 0
+    let ok = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const finish = (): void => { clearTimeout(timer); resolve() }
+    for (const p of promises) {
+      void p.then((success) => {
+        done++
+        if (success) ok++
+        if (done === promises.length) finish()
+        else if (ok * 2 > promises.length && timer == null) timer = setTimeout(finish, graceMs)
+      })
+    }
+  })
+}
+
 export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, repairs: number }
 
 /** What one node holds under a coordinator key. */
@@ -52,20 +73,31 @@ export class StickyStore {
   /** The topic's remote replicas (cached; a refresh that finds new members repairs them). */
   async replicas (topic: string, force = false): Promise<PeerId[]> {
     const set = this.sets.get(topic)
-    if (set != null && !force && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
+    const lost = set != null && set.peers.some((p) => !this.deps.net.isConnected(p))
+    if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
+    if (set != null && set.peers.length > 0 && !force) {
+      // stale or lost a member: keep using the connected members while a lookup runs in the background
+      if (set.refreshing == null) void this.replicas(topic, true)
+      return set.peers.filter((p) => this.deps.net.isConnected(p))
+    }
     if (set?.refreshing != null) return await set.refreshing
-    const refreshing = this.findReplicas(topic)
-    if (set != null) set.refreshing = refreshing
-    try {
-      const peers = await refreshing
-      const before = new Set(set?.peers.map(String) ?? [])
-      if (set != null && peers.some((p) => !before.has(p.toString()))) this.stored.delete(topic) // new members need the blobs again
+    // never rejects: on failure the previous set stays in use
+    const refreshing = this.findReplicas(topic).then((peers) => {
+      const current = this.sets.get(topic)
+      const before = new Set(current?.peers.map(String) ?? [])
+      if (current != null && peers.some((p) => !before.has(p.toString()))) this.stored.delete(topic) // new members need the blobs again
+      if (peers.length === 0 && current != null) peers = current.peers
       this.sets.set(topic, { peers, at: Date.now() })
       return peers
-    } catch (err) {
-      if (set != null) { set.refreshing = undefined; return set.peers }
-      throw err
-    }
+    }, (err: unknown) => {
+      this.deps.logger.debug('replica lookup failed; keeping the previous set', 'topic', topic, 'error', err)
+      const current = this.sets.get(topic)
+      if (current != null) { current.refreshing = undefined; current.at = Date.now() - this.options.replicaRefreshMs / 2 }
+      return current?.peers ?? []
+    })
+    if (set != null) set.refreshing = refreshing
+    else this.sets.set(topic, { peers: [], at: 0, refreshing })
+    return await refreshing
   }
 
   /** Validates an immutable record of `topic` and stores it on this node and the replicas. */
@@ -101,11 +133,13 @@ export class StickyStore {
     const peers = await this.replicas(topic)
     return await Promise.all(ids.map(async (id) => {
       const key = blobKey(this.db, id)
-      const answers = await Promise.all(peers.map(async (peer) => {
+      let holders = 0
+      await settleMajority(peers.map(async (peer) => {
         const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => undefined)
-        return value != null && contentId(value) === id
-      }))
-      return answers.filter(Boolean).length
+        if (value != null && contentId(value) === id) holders++
+        return value != null
+      }), SETTLE_GRACE_MS)
+      return holders
     }))
   }
 
@@ -159,10 +193,13 @@ export class StickyStore {
     }
     accept(this.deps.selfPeerId, await this.readLocal(key))
     const peers = await this.replicas(topic)
-    await Promise.all(peers.map(async (peer) => {
-      accept(peer.toString(), await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return undefined }))
-    }))
-    return out
+    await settleMajority(peers.map(async (peer) => {
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return null })
+      if (value === null) return false
+      accept(peer.toString(), value)
+      return true
+    }), SETTLE_GRACE_MS)
+    return [...out]
   }
 
   /** Reads the coordinator key from this node only (no network). */
@@ -194,17 +231,27 @@ export class StickyStore {
       const h = createHash('sha256').update(p.toMultihash().bytes).digest()
       return Buffer.from(h.map((b, i) => b ^ target[i]!))
     }
-    return found.map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
+    return found.filter((p) => this.deps.net.isConnected(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
   }
 
-  /** Runs `fn` against every replica in parallel; a failing replica triggers a refresh next time. */
+  /**
+   * Runs `fn` against every replica in parallel. Returns when all answered, or `settleGraceMs`
+   * after a majority did (a dead or slow replica must not stall every write; the read-back decides
+   * whether a write counts). A failing replica triggers a refresh next time.
+   */
   private async toReplicas (topic: string, fn: (peer: PeerId, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const peers = await this.replicas(topic)
-    let failed = false
-    await Promise.all(peers.map(async (peer) => {
-      await fn(peer, this.timeout(signal)).catch(() => { failed = true; this.stats.replicaFailures++ })
-    }))
-    if (failed) { const set = this.sets.get(topic); if (set != null) set.at = 0 }
+    await settleMajority(peers.map(async (peer) => {
+      try {
+        await fn(peer, this.timeout(signal))
+        return true
+      } catch {
+        this.stats.replicaFailures++
+        const set = this.sets.get(topic)
+        if (set != null) set.at = 0
+        return false
+      }
+    }), SETTLE_GRACE_MS)
   }
 
   /** A signal that aborts after requestTimeoutMs or with `signal`; own timer (stack.md pitfall 15). */
