@@ -128,7 +128,6 @@ export class TopicCommitter {
           subs.set(p.entry.client, p.entry)
         }
       }
-      for (const [client, s] of subs) if (s.expiresAt <= now) subs.delete(client)
       const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
       const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
       const newBlobIds: string[] = []
@@ -196,10 +195,14 @@ export class TopicCommitter {
     const { store, loader } = this.deps
     const quorum = await this.deps.quorum()
     const [replicas, blobCopies] = await Promise.all([
-      store.readHeads(this.deps.topic),
+      store.readHeads(this.deps.topic, undefined, quorum - 1),
       quorum > 1 ? store.confirmBlobs(this.deps.topic, newBlobIds) : Promise.resolve([] as number[])
     ])
-    if (blobCopies.some((n) => n < 1)) return false
+    if (blobCopies.some((n) => n < 1)) {
+      this.deps.logger.debug('commit read-back: a new record is on no other replica yet', 'copies', blobCopies.join(','))
+      await store.replicas(this.deps.topic, true).catch(() => {})
+      return false
+    }
     let holding = 0
     for (const r of replicas) {
       if (r.heads.some((h) => h.id === ourHead || h.head.parents.includes(ourHead))) { holding++; continue }
@@ -209,6 +212,7 @@ export class TopicCommitter {
       }
     }
     if (holding >= quorum) return true
+    this.deps.logger.debug('commit read-back below quorum', 'holding', holding, 'quorum', quorum, 'replicasAnswered', replicas.length)
     await store.replicas(this.deps.topic, true).catch(() => {}) // maybe a replica left: look again before retrying
     return false
   }

@@ -25,6 +25,14 @@ export interface TopicState {
   createdAt: number
 }
 
+/** How long an expired subscriber entry is kept (as a tombstone) before merges drop it. */
+export const SUBSCRIBER_TOMBSTONE_MS = 3_600_000
+
+/** Subscribers whose subscription has not expired. */
+export function liveSubscribers (subs: ReadonlyMap<string, SubscriberEntry>, now: number): SubscriberEntry[] {
+  return [...subs.values()].filter((s) => s.expiresAt > now)
+}
+
 export const EMPTY_STATE: TopicState = { version: 0, entries: new Map(), subs: new Map(), messageHistory: [], subscriberHistory: [], previous: null, createdAt: 0 }
 
 /** API order: publishedAt, then publisher, then publisher sequence. */
@@ -81,7 +89,9 @@ export function mergeStates (parents: readonly TopicState[], now: number, minVer
       subs.set(client, prev == null ? s : laterSubscriber(prev, s))
     }
   }
-  for (const [client, s] of subs) if (s.expiresAt <= now) subs.delete(client)
+  // an expired subscriber entry is kept for a grace period as a tombstone, so an older live entry
+  // for the same client in another head cannot come back through a later merge
+  for (const [client, s] of subs) if (s.expiresAt + SUBSCRIBER_TOMBSTONE_MS <= now) subs.delete(client)
   for (const [id, e] of entries) if (e.m.expiresAt <= now) entries.delete(id)
   const previous = parents.map((p) => p.previous).filter((x): x is string => x != null).sort()[0] ?? null
   return {
@@ -131,7 +141,9 @@ export function paginate (entries: ReadonlyMap<string, Entry>, base: readonly Pa
   const placed = new Set<string>()
   for (const page of base) {
     const unchanged = page.entries.every((e) => e.m.expiresAt <= now || entries.get(idOf(e.m))?.v === e.v)
-    if (!unchanged) break
+    // only closed pages are kept as they are; the open (last, not full) page is rewritten with the new entries
+    const closed = page.entries.length >= LIMITS.PAGE_MAX_ENTRIES || byteLength(page.entries) > LIMITS.PAGE_MAX_BYTES / 2
+    if (!unchanged || !closed) break
     for (const e of page.entries) placed.add(idOf(e.m))
     if (page.entries.every((e) => e.m.expiresAt <= now)) continue
     out.push(page)

@@ -8,7 +8,7 @@ import type { Datastore } from 'interface-datastore'
 import { TopicCommitter, type CommitResult } from './committer.js'
 import { decodeJson, encodeRecord } from './codec.js'
 import { pushTopic } from './keys.js'
-import { mergeStates, type TopicState } from './merge.js'
+import { liveSubscribers, mergeStates, type TopicState } from './merge.js'
 import { checkMessage, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
 import { verifyMessage, type Signer } from './signing.js'
 import { StateLoader } from './state-loader.js'
@@ -135,12 +135,12 @@ export class StickyPubSub implements TopicOwner {
   async topicInfo (topic: string): Promise<TopicInfo> {
     const heads = await this.loadCoordinator(topic)
     const loaded = (await Promise.all(heads.map(async (h) => await this.loader.load(h)))).filter((x) => x != null)
-    const merged = mergeStates(loaded.map((l) => l!.state), Date.now())
     const now = Date.now()
+    const merged = mergeStates(loaded.map((l) => l!.state), now)
     return {
       version: Math.max(0, ...heads.map((h) => h.head.version)),
       messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
-      subscriberCount: merged.subs.size,
+      subscriberCount: liveSubscribers(merged.subs, now).length,
       lastModified: Math.max(0, ...heads.map((h) => h.head.lastModified)),
       state: heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'
     }

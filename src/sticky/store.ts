@@ -21,9 +21,10 @@ import type { ReplicaNetwork } from './replica-network.js'
 import type { Logger } from '../logger.js'
 
 const SETTLE_GRACE_MS = 100
+const SUSPECT_MS = 30_000
 
-/** Resolves when every promise settled, or `graceMs` after more than half of them resolved true. */
-async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number): Promise<void> {
+/** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
+async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
   if (promises.length === 0) return
   await new Promise<void>((resolve) => {
     let done = 0
@@ -35,7 +36,7 @@ async function settleMajority (promises: Array<Promise<boolean>>, graceMs: numbe
         done++
         if (success) ok++
         if (done === promises.length) finish()
-        else if (ok * 2 > promises.length && timer == null) timer = setTimeout(finish, graceMs)
+        else if (ok >= needed && timer == null) timer = setTimeout(finish, graceMs)
       })
     }
   })
@@ -63,6 +64,8 @@ export class StickyStore {
   /** blob ids known stored on the topic's replica set */
   private readonly stored = new Map<string, Set<string>>()
   private readonly sets = new Map<string, ReplicaSet>()
+  /** peers whose last request failed, and when: skipped as replicas for SUSPECT_MS */
+  private readonly suspects = new Map<string, number>()
 
   constructor (
     private readonly deps: { net: ReplicaNetwork, datastore: Datastore, selfPeerId: string, policy: RecordPolicy, logger: Logger },
@@ -73,12 +76,12 @@ export class StickyStore {
   /** The topic's remote replicas (cached; a refresh that finds new members repairs them). */
   async replicas (topic: string, force = false): Promise<PeerId[]> {
     const set = this.sets.get(topic)
-    const lost = set != null && set.peers.some((p) => !this.deps.net.isConnected(p))
+    const lost = set != null && set.peers.some((p) => this.isSuspect(p))
     if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
     if (set != null && set.peers.length > 0 && !force) {
       // stale or lost a member: keep using the connected members while a lookup runs in the background
       if (set.refreshing == null) void this.replicas(topic, true)
-      return set.peers.filter((p) => this.deps.net.isConnected(p))
+      return set.peers.filter((p) => !this.isSuspect(p))
     }
     if (set?.refreshing != null) return await set.refreshing
     // never rejects: on failure the previous set stays in use
@@ -159,7 +162,7 @@ export class StickyStore {
     const start = id.charCodeAt(0) % Math.max(1, peers.length)
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[(start + i) % peers.length]!
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return undefined })
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.failed(peer); return undefined })
       if (value == null) continue
       const r = this.accept(id, value)
       if (r != null) return r
@@ -178,7 +181,7 @@ export class StickyStore {
   }
 
   /** Reads the coordinator key from this node and every replica. */
-  async readHeads (topic: string, signal?: AbortSignal): Promise<ReplicaHeads[]> {
+  async readHeads (topic: string, signal?: AbortSignal, minAnswers?: number): Promise<ReplicaHeads[]> {
     const key = headKey(this.db, topic)
     this.stats.headReads++
     const out: ReplicaHeads[] = []
@@ -194,11 +197,11 @@ export class StickyStore {
     accept(this.deps.selfPeerId, await this.readLocal(key))
     const peers = await this.replicas(topic)
     await settleMajority(peers.map(async (peer) => {
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.stats.replicaFailures++; return null })
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.failed(peer); return null })
       if (value === null) return false
       accept(peer.toString(), value)
       return true
-    }), SETTLE_GRACE_MS)
+    }), SETTLE_GRACE_MS, minAnswers)
     return [...out]
   }
 
@@ -231,7 +234,7 @@ export class StickyStore {
       const h = createHash('sha256').update(p.toMultihash().bytes).digest()
       return Buffer.from(h.map((b, i) => b ^ target[i]!))
     }
-    return found.filter((p) => this.deps.net.isConnected(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
+    return found.filter((p) => !this.isSuspect(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
   }
 
   /**
@@ -246,7 +249,7 @@ export class StickyStore {
         await fn(peer, this.timeout(signal))
         return true
       } catch {
-        this.stats.replicaFailures++
+        this.failed(peer)
         const set = this.sets.get(topic)
         if (set != null) set.at = 0
         return false
@@ -255,6 +258,18 @@ export class StickyStore {
   }
 
   /** A signal that aborts after requestTimeoutMs or with `signal`; own timer (stack.md pitfall 15). */
+  private isSuspect (peer: PeerId): boolean {
+    const at = this.suspects.get(peer.toString())
+    if (at == null) return false
+    if (Date.now() - at > SUSPECT_MS || this.deps.net.isConnected(peer)) { this.suspects.delete(peer.toString()); return false }
+    return true
+  }
+
+  private failed (peer: PeerId): void {
+    this.stats.replicaFailures++
+    if (!this.deps.net.isConnected(peer)) this.suspects.set(peer.toString(), Date.now())
+  }
+
   private timeout (signal?: AbortSignal): AbortSignal {
     const controller = new AbortController()
     const timer = setTimeout(() => { controller.abort(new Error('replica request timed out')) }, this.options.requestTimeoutMs)

@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { Keypair } from '@solana/web3.js'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { canonicalJson, contentId, encodeRecord } from '../../src/sticky/codec.js'
+import { blobKey, headKey, parseKey, pushTopic, topicId } from '../../src/sticky/keys.js'
+import { compareMessages, liveSubscribers, mergeHeadSets, mergeStates, paginate, SUBSCRIBER_TOMBSTONE_MS, type TopicState } from '../../src/sticky/merge.js'
+import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../../src/sticky/records.js'
+import { headId, messageId, signHead, signMessage, verifyHead, verifyMessage, type Signer } from '../../src/sticky/signing.js'
+import { createStickyValidator, mergeHeadSetBytes, selectStickyRecord, validateBlob } from '../../src/sticky/validation.js'
+
+async function signer (): Promise<Signer> {
+  const kp = Keypair.generate()
+  const key = await generateKeyPairFromSeed('Ed25519', kp.secretKey.subarray(0, 32))
+  return { wallet: kp.publicKey.toBase58(), sign: (data) => key.sign(data) }
+}
+
+const enc = (v: unknown): Uint8Array => encodeRecord(v)
+
+describe('sticky codec and keys', () => {
+  it('encodes canonically: key order does not change the bytes or the id', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: 1 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"y":1,"z":0}]},"b":1}')
+    expect(contentId(enc({ x: 1, y: 2 }))).toBe(contentId(enc({ y: 2, x: 1 })))
+    expect(contentId(enc({ x: 1 }))).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(() => canonicalJson({ n: NaN })).toThrow()
+  })
+
+  it('maps keys per database and parses them back; push topics cannot collide with real-time topics', () => {
+    const k = headKey('db.1', 'news/today')
+    expect(parseKey(k)).toEqual({ kind: 'head', db: 'db.1', topicId: topicId('news/today') })
+    expect(parseKey(blobKey('db', 'AAAAAAAAAAAAAAAAAAAAAA'))).toEqual({ kind: 'blob', db: 'db', id: 'AAAAAAAAAAAAAAAAAAAAAA' })
+    expect(parseKey(new TextEncoder().encode('/dps/db'))).toBeUndefined()
+    expect(parseKey(new TextEncoder().encode('/other/db/h/x'))).toBeUndefined()
+    fc.assert(fc.property(fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/), fc.string(), fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/), fc.string({ minLength: 1 }), (db, topic, db2, topic2) => {
+      expect(pushTopic(db, topic)).not.toBe(`${db2}_${topic2}`)
+    }))
+  })
+})
+
+describe('signatures', () => {
+  it('signs and verifies messages and heads; any change breaks the signature', async () => {
+    const s = await signer()
+    const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 1, data: { x: 1 }, publishedAt: 1, expiresAt: 2 }, s)
+    expect(verifyMessage(m)).toBe(true)
+    expect(verifyMessage({ ...m, data: { x: 2 } })).toBe(false)
+    expect(verifyMessage({ ...m, publisher: (await signer()).wallet })).toBe(false)
+    expect(messageId(m)).toBe(messageId({ ...m, sig: 'other' })) // the id covers the signed content
+    const h = await signHead(head(s.wallet, 1), s)
+    expect(verifyHead(h)).toBe(true)
+    expect(verifyHead({ ...h, version: 2 })).toBe(false)
+  })
+})
+
+function head (writer: string, version: number, parents: string[] = []): Omit<HeadRecord, 'sig'> {
+  return { t: 'head', db: 'd', topic: 't', version, messages: null, subscribers: null, messageHistory: [], subscriberHistory: [], previous: null, parents, createdAt: 1, lastModified: 1, state: 'ACTIVE', writer }
+}
+
+// --- merge properties --------------------------------------------------------------------------
+
+const fakeMsg = (id: number, publisher = 'P', expiresAt = 1e15): MessageRecord => ({ t: 'msg', db: 'd', topic: 't', publisher, seq: id, data: id, publishedAt: id, expiresAt, sig: String(id) })
+const stateArb = fc.record({
+  version: fc.integer({ min: 1, max: 50 }),
+  ids: fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 15 }),
+  subs: fc.array(fc.record({ client: fc.constantFrom('a', 'b', 'c', 'd'), updatedAt: fc.integer({ min: 1, max: 100 }), expiresAt: fc.integer({ min: 1, max: 300 }) }), { maxLength: 4 }),
+  hist: fc.uniqueArray(fc.constantFrom('h1', 'h2', 'h3', 'h4', 'h5'), { maxLength: 3 })
+}).map(({ version, ids, subs, hist }): TopicState => ({
+  version,
+  entries: new Map(ids.map((i) => [String(i), { m: fakeMsg(i), v: Math.min(version, i) } satisfies Entry])),
+  subs: new Map(subs.map((s) => [s.client, { ...s, subscribedAt: 1 } satisfies SubscriberEntry])),
+  messageHistory: hist,
+  subscriberHistory: [],
+  previous: null,
+  createdAt: 1
+}))
+const NOW = 150
+const content = (s: TopicState): unknown => ({
+  ids: [...s.entries.keys()].sort(),
+  subs: [...s.subs.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+  hist: [...s.messageHistory].sort()
+})
+
+describe('mergeStates (property-based)', () => {
+  it('is commutative, associative and idempotent on content; version is above every input', () => {
+    fc.assert(fc.property(stateArb, stateArb, stateArb, (a, b, c) => {
+      const ab = mergeStates([a, b], NOW)
+      expect(content(ab)).toEqual(content(mergeStates([b, a], NOW)))
+      expect(content(mergeStates([ab, c], NOW))).toEqual(content(mergeStates([a, mergeStates([b, c], NOW)], NOW)))
+      expect(content(mergeStates([a, a], NOW))).toEqual(content(mergeStates([a], NOW)))
+      expect(ab.version).toBeGreaterThan(Math.max(a.version, b.version))
+    }))
+  })
+
+  it('never loses a message: the result holds the union of unexpired messages', () => {
+    fc.assert(fc.property(fc.array(stateArb, { minLength: 1, maxLength: 5 }), (states) => {
+      const merged = mergeStates(states, NOW)
+      for (const s of states) for (const id of s.entries.keys()) expect(merged.entries.has(id)).toBe(true)
+    }))
+  })
+
+  it('stamps a message not in every parent with the new version, so deltas stay complete', () => {
+    fc.assert(fc.property(stateArb, stateArb, (a, b) => {
+      const merged = mergeStates([a, b], NOW)
+      for (const [id, e] of merged.entries) {
+        const inBoth = a.entries.has(id) && b.entries.has(id)
+        if (!inBoth) expect(e.v).toBe(merged.version)
+        // for a reader who saw parent P (version p): anything not in P has v > p
+        for (const p of [a, b]) if (!p.entries.has(id)) expect(e.v).toBeGreaterThan(p.version)
+      }
+    }))
+  })
+
+  it('keeps the latest subscriber update and drops expired subscribers and messages', () => {
+    const s1: TopicState = { ...mergeStates([], NOW), version: 1, subs: new Map([['a', { client: 'a', subscribedAt: 1, expiresAt: 500, updatedAt: 10 }]]), entries: new Map([['1', { m: fakeMsg(1, 'P', 100), v: 1 }], ['2', { m: fakeMsg(2), v: 1 }]]) }
+    const s2: TopicState = { ...s1, subs: new Map([['a', { client: 'a', subscribedAt: 1, expiresAt: 120, updatedAt: 20 }]]) }
+    const merged = mergeStates([s1, s2], NOW)
+    expect(merged.subs.get('a')!.expiresAt).toBe(120) // the later update wins...
+    expect(liveSubscribers(merged.subs, NOW)).toEqual([]) // ...and is expired at 150: kept only as a tombstone
+    expect(mergeStates([s1, s2], 120 + SUBSCRIBER_TOMBSTONE_MS).subs.size).toBe(0)
+    expect([...merged.entries.keys()]).toEqual(['2'])
+  })
+})
+
+describe('replica head sets (property-based)', () => {
+  // heads form a DAG; a head's content = its own message plus its parents' content
+  const dagArb = fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: 1, maxLength: 12 }).map((parentPicks) => {
+    const heads: Array<{ id: string, head: { version: number, parents: string[] }, content: Set<number> }> = []
+    parentPicks.forEach((picks, i) => {
+      const parents = heads.length === 0 ? [] : [...new Set(picks.map((p) => heads[p % heads.length]!))]
+      const contentSet = new Set<number>([i])
+      for (const p of parents) for (const c of p.content) contentSet.add(c)
+      heads.push({ id: `h${i}`, head: { version: 1 + Math.max(0, ...parents.map((p) => p.head.version)), parents: parents.map((p) => p.id) }, content: contentSet })
+    })
+    return heads
+  })
+
+  it('never drops a head whose content is not included in a kept head, whatever the merge order', () => {
+    fc.assert(fc.property(dagArb, fc.array(fc.nat(), { minLength: 1, maxLength: 30 }), (heads, order) => {
+      fc.pre(heads.length <= LIMITS.MAX_HEADS)
+      const byId = new Map(heads.map((h) => [h.id, h]))
+      // replicas receive heads in arbitrary order and groupings
+      let stored: Array<{ id: string, head: { version: number, parents: string[] } }> = []
+      const delivered = order.map((o) => heads[o % heads.length]!)
+      for (const h of delivered) stored = mergeHeadSets(stored, [h])
+      const kept = new Set<number>()
+      for (const h of stored) for (const c of byId.get(h.id)!.content) kept.add(c)
+      for (const h of delivered) for (const c of h.content) expect(kept.has(c)).toBe(true)
+    }))
+  })
+
+  it('is commutative and idempotent', () => {
+    fc.assert(fc.property(dagArb, (heads) => {
+      const a = heads.filter((_, i) => i % 2 === 0)
+      const b = heads.filter((_, i) => i % 2 === 1)
+      const ids = (x: Array<{ id: string }>): string[] => x.map((h) => h.id).sort()
+      expect(ids(mergeHeadSets(a, b))).toEqual(ids(mergeHeadSets(b, a)))
+      const ab = mergeHeadSets(a, b)
+      expect(ids(mergeHeadSets(ab, ab))).toEqual(ids(ab))
+    }))
+  })
+})
+
+describe('ordering and pages', () => {
+  it('orders by publishedAt, then publisher, then sequence', () => {
+    const ms = [fakeMsg(3, 'B'), { ...fakeMsg(2, 'A'), publishedAt: 3 }, fakeMsg(1, 'Z'), { ...fakeMsg(5, 'A'), publishedAt: 3 }]
+    expect(ms.sort(compareMessages).map((m) => `${m.publishedAt}${m.publisher}${m.seq}`)).toEqual(['1Z1', '3A2', '3A5', '3B3'])
+  })
+
+  it('keeps full pages unchanged when messages are appended, and drops pages whose messages all expired', () => {
+    const entries = new Map<string, Entry>()
+    for (let i = 1; i <= 300; i++) entries.set(String(i), { m: fakeMsg(i, 'P', i <= 128 ? 50 : 1e15), v: i })
+    const idOf = (m: MessageRecord): string => String(m.seq)
+    const first = paginate(entries, [], idOf, 0).map((p, i) => ({ ...p, id: `p${i}` }))
+    expect(first.map((p) => p.entries.length)).toEqual([128, 128, 44])
+    for (let i = 301; i <= 310; i++) entries.set(String(i), { m: fakeMsg(i), v: i })
+    const second = paginate(entries, first, idOf, 0)
+    expect(second[0]!.id).toBe('p0')
+    expect(second[1]!.id).toBe('p1')
+    expect(second[2]!.id).toBeUndefined()
+    expect(second[2]!.entries).toHaveLength(54)
+    const later = paginate(entries, first, idOf, 100) // the first page's messages all expired at 50
+    expect(later[0]!.id).toBe('p1')
+  })
+})
+
+describe('record validation (what every node checks before storing)', () => {
+  const policy = { servesDatabase: (db: string) => db === 'd', isAuthorized: () => true }
+
+  it('accepts a valid page and refuses forged, unsigned, oversize, malformed or misfiled records', async () => {
+    const s = await signer()
+    const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 1, data: 'hi', publishedAt: 1, expiresAt: 2 }, s)
+    const page = { t: 'page', db: 'd', topic: 't', entries: [{ m, v: 1 }] }
+    const ok = enc(page)
+    expect(validateBlob('d', contentId(ok), ok, policy).t).toBe('page')
+    const validator = createStickyValidator(policy)
+    await expect(validator(blobKey('d', contentId(ok)), ok)).resolves.toBeUndefined()
+    const forged = enc({ ...page, entries: [{ m: { ...m, data: 'changed' }, v: 1 }] })
+    await expect(validator(blobKey('d', contentId(forged)), forged)).rejects.toThrow(/signature/)
+    const unsigned = enc({ ...page, entries: [{ m: { ...m, sig: '' }, v: 1 }] })
+    await expect(validator(blobKey('d', contentId(unsigned)), unsigned)).rejects.toThrow(/unsigned/)
+    await expect(validator(blobKey('d', 'AAAAAAAAAAAAAAAAAAAAAA'), ok)).rejects.toThrow(/content does not match/)
+    await expect(validator(blobKey('other', contentId(ok)), ok)).rejects.toThrow(/not served/)
+    const junk = new TextEncoder().encode('{not json')
+    await expect(validator(blobKey('d', contentId(junk)), junk)).rejects.toThrow()
+    const huge = enc({ t: 'root', db: 'd', topic: 't', pages: [], count: 0, pad: 'x'.repeat(600 * 1024) })
+    await expect(validator(blobKey('d', contentId(huge)), huge)).rejects.toThrow(/too large/)
+    const noAuth = createStickyValidator({ ...policy, isAuthorized: () => false })
+    await expect(noAuth(blobKey('d', contentId(ok)), ok)).rejects.toThrow(/not authorized/)
+  })
+
+  it('refuses head sets with forged heads, foreign topics or unauthorized writers, and merges valid ones', async () => {
+    const s = await signer()
+    const validator = createStickyValidator(policy)
+    const h1 = await signHead(head(s.wallet, 1), s)
+    const h2 = await signHead(head(s.wallet, 2, [headId(h1)]), s)
+    const set = (...heads: unknown[]): Uint8Array => new TextEncoder().encode(JSON.stringify({ t: 'heads', heads }))
+    await expect(validator(headKey('d', 't'), set(h1))).resolves.toBeUndefined()
+    await expect(validator(headKey('d', 'other'), set(h1))).rejects.toThrow(/another topic/)
+    await expect(validator(headKey('d', 't'), set({ ...h1, version: 9 }))).rejects.toThrow(/signature/)
+    await expect(createStickyValidator({ ...policy, isAuthorized: () => false })(headKey('d', 't'), set(h1))).rejects.toThrow(/not authorized/)
+    const merged = JSON.parse(new TextDecoder().decode(mergeHeadSetBytes(set(h1), set(h2))))
+    expect(merged.heads.map((h: HeadRecord) => h.version)).toEqual([2]) // h2 supersedes h1
+    expect(selectStickyRecord(headKey('d', 't'), [set(h1), set(h2)])).toBe(1)
+  })
+})
