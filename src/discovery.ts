@@ -54,8 +54,15 @@ export class Discovery {
 
   stop (): void { this.controller.abort() }
 
-  private readonly advertiseRound = async (signal: AbortSignal): Promise<void> => { await this.advertise(signal) }
-  private readonly lookupRound = async (signal: AbortSignal): Promise<void> => { await this.lookup(signal) }
+  private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => { await this.advertise(signal); return this.options.advertiseIntervalMs }
+  /** Lookups back off (doubling, up to max(interval, 60 s)) while they find nobody new. */
+  private lookupDelay = 0
+  private readonly lookupRound = async (signal: AbortSignal): Promise<number> => {
+    const base = this.options.lookupIntervalMs
+    const dialed = await this.lookup(signal)
+    this.lookupDelay = dialed > 0 ? base : Math.min(Math.max(this.lookupDelay, base) * 2, Math.max(base, 60_000))
+    return this.lookupDelay
+  }
 
   async advertise (signal: AbortSignal): Promise<void> {
     const cid = await rendezvousCid(this.options.databaseName)
@@ -89,8 +96,8 @@ export class Discovery {
     return dialed
   }
 
-  /** Runs `round` now (once ready) and then every `intervalMs` until stopped; errors are logged. */
-  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  /** Runs `round` now (once ready) and then again after the delay it returns, until stopped; errors are logged. */
+  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<number>): Promise<void> {
     const stop = this.controller.signal
     while (!stop.aborted) {
       if (this.deps.isReady()) {
@@ -99,8 +106,9 @@ export class Discovery {
         stop.addEventListener('abort', onStop, { once: true })
         const timer = setTimeout(() => { controller.abort() }, this.options.roundTimeoutMs)
         const started = Date.now()
+        let next = intervalMs
         try {
-          await round(controller.signal)
+          next = await round(controller.signal)
           this.deps.logger.debug('discovery round done', 'round', round === this.advertiseRound ? 'advertise' : 'lookup', 'ms', Date.now() - started)
         } catch (err) {
           if (!stop.aborted) this.deps.logger.debug('discovery round failed', 'error', err)
@@ -108,7 +116,7 @@ export class Discovery {
           clearTimeout(timer)
           stop.removeEventListener('abort', onStop)
         }
-        if (!(await sleep(intervalMs, stop))) return
+        if (!(await sleep(next, stop))) return
       } else if (!(await sleep(Math.min(1000, intervalMs), stop))) {
         return
       }

@@ -194,12 +194,12 @@ export class TopicCommitter {
   private async confirmed (ourHead: string, batchIds: string[], newBlobIds: string[]): Promise<boolean> {
     const { store, loader } = this.deps
     const quorum = await this.deps.quorum()
-    const [replicas, blobCopies] = await Promise.all([
+    const [replicas, blobsOk] = await Promise.all([
       store.readHeads(this.deps.topic, undefined, quorum - 1),
-      quorum > 1 ? store.confirmBlobs(this.deps.topic, newBlobIds) : Promise.resolve([] as number[])
+      quorum > 1 ? store.confirmBlobs(this.deps.topic, newBlobIds) : Promise.resolve(true)
     ])
-    if (blobCopies.some((n) => n < 1)) {
-      this.deps.logger.debug('commit read-back: a new record is on no other replica yet', 'copies', blobCopies.join(','))
+    if (!blobsOk) {
+      this.deps.logger.debug('commit read-back: a new record could not be read back from another replica yet')
       await store.replicas(this.deps.topic, true).catch(() => {})
       return false
     }

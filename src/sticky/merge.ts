@@ -131,27 +131,47 @@ export function headSetRank (heads: ReadonlyArray<{ id: string, head: Pick<HeadR
 
 export interface Page { id?: string, entries: Entry[] }
 
+/** Small pages allowed after the last full page before they are compacted into full ones. */
+export const TAIL_PAGES_MAX = 8
+
 /**
- * Lays entries out in pages. Pages of `base` (the previous layout) are kept unchanged from the
- * start while all their entries are still present with the same version; a kept page whose
- * messages have all expired is dropped whole. Everything else is sorted and chunked anew.
+ * Lays entries out in pages, log-structured: pages of `base` (the previous layout) are kept
+ * unchanged from the start while all their entries are still present with the same version (a
+ * kept page whose messages have all expired is dropped whole); new or restamped entries go to new
+ * pages after them. Re-writing a page costs every replica a signature check per message in it, so
+ * a commit writes only its own entries, and the small pages at the tail are compacted into full
+ * ones once there are more than TAIL_PAGES_MAX of them (each message is rewritten O(1) times).
  */
 export function paginate (entries: ReadonlyMap<string, Entry>, base: readonly Page[], idOf: (m: MessageRecord) => string, now: number): Page[] {
   const out: Page[] = []
   const placed = new Set<string>()
   for (const page of base) {
     const unchanged = page.entries.every((e) => e.m.expiresAt <= now || entries.get(idOf(e.m))?.v === e.v)
-    // only closed pages are kept as they are; the open (last, not full) page is rewritten with the new entries
-    const closed = page.entries.length >= LIMITS.PAGE_MAX_ENTRIES || byteLength(page.entries) > LIMITS.PAGE_MAX_BYTES / 2
-    if (!unchanged || !closed) break
+    if (!unchanged) break
     for (const e of page.entries) placed.add(idOf(e.m))
     if (page.entries.every((e) => e.m.expiresAt <= now)) continue
     out.push(page)
   }
   const rest = [...entries.entries()].filter(([id]) => !placed.has(id)).map(([, e]) => e).sort(compareEntries)
+  out.push(...chunk(rest))
+  let lastFull = -1
+  out.forEach((p, i) => { if (isFull(p)) lastFull = i })
+  if (out.length - lastFull - 1 > TAIL_PAGES_MAX) {
+    const tail = out.splice(lastFull + 1).flatMap((p) => p.entries.filter((e) => e.m.expiresAt > now))
+    out.push(...chunk(tail.sort(compareEntries)))
+  }
+  return out
+}
+
+function isFull (page: Page): boolean {
+  return page.entries.length >= LIMITS.PAGE_MAX_ENTRIES || byteLength(page.entries) > LIMITS.PAGE_MAX_BYTES / 2
+}
+
+function chunk (sorted: Entry[]): Page[] {
+  const out: Page[] = []
   let current: Entry[] = []
   let bytes = 0
-  for (const e of rest) {
+  for (const e of sorted) {
     const size = byteLength(e) + 1
     if (current.length > 0 && (current.length >= LIMITS.PAGE_MAX_ENTRIES || bytes + size > LIMITS.PAGE_MAX_BYTES - 256)) {
       out.push({ entries: current })

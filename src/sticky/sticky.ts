@@ -34,7 +34,7 @@ export interface StickyOptions extends StoreOptions {
   maxBatch: number
   /** give up acknowledging a commit after this. @default 60_000 */
   commitDeadlineMs: number
-  /** replicas that must hold a commit before it is acknowledged. @default 3 (capped by cluster size) */
+  /** replicas (this node included) that must hold a commit before it is acknowledged: at least this, and a majority of the replica set. @default 3 */
   writeQuorum: number
   /** pushes inline message data up to this many bytes, ids (poll) above. @default 60_000 */
   pushInlineBytes: number
@@ -49,7 +49,7 @@ export const STICKY_DEFAULTS: StickyOptions = {
   commitDeadlineMs: 60_000,
   writeQuorum: 3,
   pushInlineBytes: 60_000,
-  replicationFactor: 8,
+  replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
 }

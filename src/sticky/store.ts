@@ -131,19 +131,22 @@ export class StickyStore {
     }))
   }
 
-  /** For each id, how many remote replicas return it (read-back, independent of PUT echoes). */
-  async confirmBlobs (topic: string, ids: string[], signal?: AbortSignal): Promise<number[]> {
-    const peers = await this.replicas(topic)
-    return await Promise.all(ids.map(async (id) => {
-      const key = blobKey(this.db, id)
-      let holders = 0
-      await settleMajority(peers.map(async (peer) => {
-        const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => undefined)
-        if (value != null && contentId(value) === id) holders++
-        return value != null
-      }), SETTLE_GRACE_MS)
-      return holders
+  /**
+   * Read-back of new immutable records: each id is fetched from one remote replica (a different
+   * one per id) and must come back intact. True when every id did (a PUT echo proves nothing).
+   */
+  async confirmBlobs (topic: string, ids: string[], signal?: AbortSignal): Promise<boolean> {
+    const peers = (await this.replicas(topic)).filter((p) => !this.isSuspect(p))
+    if (peers.length === 0) return ids.length === 0
+    const results = await Promise.all(ids.map(async (id, i) => {
+      for (let attempt = 0; attempt < Math.min(2, peers.length); attempt++) {
+        const peer = peers[(i + attempt) % peers.length]!
+        const value = await this.deps.net.get(peer, blobKey(this.db, id), this.timeout(signal)).catch(() => undefined)
+        if (value != null && contentId(value) === id) return true
+      }
+      return false
     }))
+    return results.every(Boolean)
   }
 
   /** Loads an immutable record: memory cache, local datastore, then the replicas. */

@@ -4,7 +4,7 @@ import { Keypair } from '@solana/web3.js'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { canonicalJson, contentId, encodeRecord } from '../../src/sticky/codec.js'
 import { blobKey, headKey, parseKey, pushTopic, topicId } from '../../src/sticky/keys.js'
-import { compareMessages, liveSubscribers, mergeHeadSets, mergeStates, paginate, SUBSCRIBER_TOMBSTONE_MS, type TopicState } from '../../src/sticky/merge.js'
+import { compareMessages, liveSubscribers, mergeHeadSets, mergeStates, paginate, SUBSCRIBER_TOMBSTONE_MS, TAIL_PAGES_MAX, type TopicState } from '../../src/sticky/merge.js'
 import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../../src/sticky/records.js'
 import { headId, messageId, signHead, signMessage, verifyHead, verifyMessage, type Signer } from '../../src/sticky/signing.js'
 import { createStickyValidator, mergeHeadSetBytes, selectStickyRecord, validateBlob } from '../../src/sticky/validation.js'
@@ -165,19 +165,25 @@ describe('ordering and pages', () => {
     expect(ms.sort(compareMessages).map((m) => `${m.publishedAt}${m.publisher}${m.seq}`)).toEqual(['1Z1', '3A2', '3A5', '3B3'])
   })
 
-  it('keeps full pages unchanged when messages are appended, and drops pages whose messages all expired', () => {
+  it('keeps existing pages unchanged when messages are appended, compacts the tail, and drops pages whose messages all expired', () => {
     const entries = new Map<string, Entry>()
     for (let i = 1; i <= 300; i++) entries.set(String(i), { m: fakeMsg(i, 'P', i <= 128 ? 50 : 1e15), v: i })
     const idOf = (m: MessageRecord): string => String(m.seq)
-    const first = paginate(entries, [], idOf, 0).map((p, i) => ({ ...p, id: `p${i}` }))
-    expect(first.map((p) => p.entries.length)).toEqual([128, 128, 44])
+    let layout = paginate(entries, [], idOf, 0).map((p, i) => ({ ...p, id: `p${i}` }))
+    expect(layout.map((p) => p.entries.length)).toEqual([128, 128, 44])
     for (let i = 301; i <= 310; i++) entries.set(String(i), { m: fakeMsg(i), v: i })
-    const second = paginate(entries, first, idOf, 0)
-    expect(second[0]!.id).toBe('p0')
-    expect(second[1]!.id).toBe('p1')
-    expect(second[2]!.id).toBeUndefined()
-    expect(second[2]!.entries).toHaveLength(54)
-    const later = paginate(entries, first, idOf, 100) // the first page's messages all expired at 50
+    const second = paginate(entries, layout, idOf, 0)
+    expect(second.map((p) => p.id)).toEqual(['p0', 'p1', 'p2', undefined]) // only the new entries are written
+    expect(second[3]!.entries).toHaveLength(10)
+    // many one-message commits: the tail never grows past TAIL_PAGES_MAX small pages
+    layout = second.map((p, i) => ({ ...p, id: p.id ?? `q${i}` }))
+    for (let i = 311; i <= 340; i++) {
+      entries.set(String(i), { m: fakeMsg(i), v: i })
+      layout = paginate(entries, layout, idOf, 0).map((p, j) => ({ ...p, id: p.id ?? `r${i}-${j}` }))
+      expect(layout.length).toBeLessThanOrEqual(2 + TAIL_PAGES_MAX)
+    }
+    expect(layout.flatMap((p) => p.entries).map((e) => e.m.seq)).toEqual(Array.from({ length: 340 }, (_, i) => i + 1))
+    const later = paginate(entries, layout, idOf, 100) // the first page's messages all expired at 50
     expect(later[0]!.id).toBe('p1')
   })
 })

@@ -1,0 +1,99 @@
+/*
+ * `npm run bench:sticky`: sticky topics on one loopback cluster (10 nodes, one process), one run:
+ *   - sequential publish throughput (one publisher, each publish awaited)
+ *   - 10 publishers x 100 concurrent: delivered count (early subscriber), throughput, coordinator
+ *     writes per message
+ *   - late-joiner history time for 1,000 and 10,000 messages
+ *   - publish -> onMessage latency p50/p99 for a live subscriber on another node
+ * Prints a table, writes bench/results/sticky.json. Not a test: nothing here asserts.
+ */
+import '../src/polyfills.js'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { startCluster, waitFor } from '../test/fixtures/cluster.js'
+import type { Database } from '../src/index.js'
+
+const NODES = 10
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200)
+const HISTORY_BIG = Number(process.env.BENCH_HISTORY ?? 10_000)
+const LATENCY_MSGS = Number(process.env.BENCH_LATENCY_MSGS ?? 200)
+
+const cluster = await startCluster(NODES, { fullMesh: true, databaseName: 'bench' })
+const nodes = cluster.nodes as Database[]
+const [a, b] = nodes as [Database, Database]
+const pct = (xs: number[], p: number): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN }
+const commits = (): number => nodes.reduce((n, d) => n + (d.sticky.stats().commits ?? 0), 0)
+
+// 1. sequential throughput
+let t = performance.now()
+for (let i = 0; i < SEQUENTIAL; i++) await a.sticky.publish('seq', { i })
+const sequentialPerSec = SEQUENTIAL / ((performance.now() - t) / 1000)
+console.log(`sequential: ${sequentialPerSec.toFixed(1)} msg/s`)
+
+// 2. 10 publishers x 100 concurrent, early subscriber
+const early: string[] = []
+await b.sticky.subscribe('conc', { onMessage: (m) => { early.push(m.messageId) } })
+const commitsBefore = commits()
+t = performance.now()
+const acks = (await Promise.all(nodes.map(async (n, k) => await Promise.all(Array.from({ length: 100 }, async (_, i) => await n.sticky.publish('conc', { k, i })))))).flat()
+const concMs = performance.now() - t
+await waitFor(() => early.length >= 1000, 60_000, 'early subscriber').catch(() => {})
+const concurrent = {
+  acknowledged: acks.length,
+  delivered: new Set(early).size,
+  duplicates: early.length - new Set(early).size,
+  msgsPerSec: 1000 / (concMs / 1000),
+  coordinatorWritesPerMessage: (commits() - commitsBefore) / 1000
+}
+console.log('concurrent:', JSON.stringify(concurrent))
+
+// 3. late joiner history: 1,000 (the concurrent topic) and HISTORY_BIG messages
+async function lateJoin (node: Database, topic: string, expected: number): Promise<{ ms: number, received: number }> {
+  let received = 0
+  const started = performance.now()
+  const sub = await node.sticky.subscribe(topic, { onMessage: () => { received++ } })
+  const ms = performance.now() - started
+  await sub.unsubscribe()
+  if (received !== expected) console.warn(`late joiner on ${topic} got ${received}/${expected}`)
+  return { ms, received }
+}
+const history1k = await lateJoin(nodes[3]!, 'conc', 1000)
+for (let done = 0; done < HISTORY_BIG; done += 1000) {
+  await Promise.all(Array.from({ length: 1000 }, async (_, i) => await nodes[(done / 1000) % NODES]!.sticky.publish('big', { i: done + i, pad: 'x'.repeat(100) })))
+}
+const history10k = await lateJoin(nodes[4]!, 'big', HISTORY_BIG)
+console.log(`history: 1k ${history1k.ms.toFixed(0)} ms, ${HISTORY_BIG} ${history10k.ms.toFixed(0)} ms`)
+
+// 4. live latency: publisher a, subscriber on node 5
+const sent = new Map<number, number>()
+const lat: number[] = []
+await nodes[5]!.sticky.subscribe('live', { onMessage: (m) => { const s = sent.get((m.data as { i: number }).i); if (s != null) lat.push(performance.now() - s) } })
+for (let i = 0; i < LATENCY_MSGS; i++) {
+  sent.set(i, performance.now())
+  await a.sticky.publish('live', { i })
+  await waitFor(() => lat.length > i, 10_000, 'live delivery').catch(() => {})
+}
+await cluster.stop()
+
+const result = {
+  date: new Date().toISOString(),
+  cluster: { nodes: NODES, transport: 'quic+tcp', process: 'single', cores: 2 },
+  sequentialPublishPerSec: sequentialPerSec,
+  concurrent10x100: concurrent,
+  lateJoinerHistoryMs: { '1000': history1k.ms, [String(HISTORY_BIG)]: history10k.ms, received: { '1000': history1k.received, [String(HISTORY_BIG)]: history10k.received } },
+  liveLatencyMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), samples: lat.length },
+  targets: { delivered: '1000/1000', concurrentMsgsPerSec: 500, history10kMs: 3000, liveP50Ms: 50 }
+}
+console.log('\nsticky benchmark (10 nodes in one process, loopback)')
+console.log('| measure | result | target |')
+console.log('|---|---|---|')
+console.log(`| sequential publish | ${sequentialPerSec.toFixed(1)} msg/s | - |`)
+console.log(`| 10 x 100 concurrent: delivered | ${concurrent.delivered}/1000 (dup ${concurrent.duplicates}) | 1000/1000 |`)
+console.log(`| 10 x 100 concurrent: throughput | ${concurrent.msgsPerSec.toFixed(0)} msg/s | >= 500 |`)
+console.log(`| coordinator writes per message | ${concurrent.coordinatorWritesPerMessage.toFixed(3)} | << 1 |`)
+console.log(`| late joiner, 1,000 messages | ${history1k.ms.toFixed(0)} ms | - |`)
+console.log(`| late joiner, ${HISTORY_BIG} messages | ${history10k.ms.toFixed(0)} ms | < 3000 |`)
+console.log(`| live publish -> onMessage p50 / p99 | ${result.liveLatencyMs.p50.toFixed(1)} / ${result.liveLatencyMs.p99.toFixed(1)} ms | p50 < 50 |`)
+mkdirSync('bench/results', { recursive: true })
+writeFileSync('bench/results/sticky.json', JSON.stringify(result, null, 2) + '\n')
+console.log('wrote bench/results/sticky.json')
+process.exit(0)
