@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_DISCONNECTED'
   | 'ERR_ABORTED'
   | 'ERR_INVALID_WALLET'
+  | 'ERR_STICKY_COMMIT_TIMEOUT'
 
 export class DepinError extends Error {
   readonly code: ErrorCode

@@ -13,6 +13,10 @@ export type { Logger, LogLevel } from './logger.js'
 export { createPinoLogger, silentLogger } from './logger.js'
 export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
 export { rendezvousCid } from './discovery.js'
+export { StickyCommitError } from './sticky/errors.js'
+export { STICKY_DEFAULTS } from './sticky/sticky.js'
+export type { StickyPubSub, StickyOptions, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/sticky.js'
+export type { StickyMessage, StickySubscription } from './sticky/subscription.js'
 export {
   DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,
   AlreadySubscribedError, NotSubscribedError, NoSubscribersError, TopicCollisionError, DisconnectedError, AbortedError,

@@ -5,6 +5,6 @@ import { DepinError } from '../errors.js'
 
 export class StickyCommitError extends DepinError {
   constructor (topic: string, attempts: number) {
-    super('ERR_STICKY_COMMIT_TIMEOUT' as any, `sticky commit on ${JSON.stringify(topic)} not confirmed by enough replicas after ${attempts} attempts; the message is not acknowledged`)
+    super('ERR_STICKY_COMMIT_TIMEOUT', `sticky commit on ${JSON.stringify(topic)} not confirmed by enough replicas after ${attempts} attempts; the message is not acknowledged`)
   }
 }
