@@ -17,9 +17,11 @@ const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200)
 const HISTORY_BIG = Number(process.env.BENCH_HISTORY ?? 10_000)
 const LATENCY_MSGS = Number(process.env.BENCH_LATENCY_MSGS ?? 200)
 
-const cluster = await startCluster(NODES, { fullMesh: true, databaseName: 'bench' })
+// production discovery cadence (advertise every 30 s); lookups start at 1 s so the mesh forms quickly
+const cluster = await startCluster(NODES, { fullMesh: true, databaseName: 'bench', extra: { discoveryAdvertiseIntervalMs: 30_000 } })
 const nodes = cluster.nodes as Database[]
 const [a, b] = nodes as [Database, Database]
+await new Promise((resolve) => setTimeout(resolve, 5_000)) // let discovery and DHT maintenance settle
 const pct = (xs: number[], p: number): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN }
 const commits = (): number => nodes.reduce((n, d) => n + (d.sticky.stats().commits ?? 0), 0)
 

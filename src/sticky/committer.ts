@@ -15,6 +15,10 @@ import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
 import { StickyCommitError } from './errors.js'
+import type { HeadWithId } from './validation.js'
+
+/** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
+const RECENT_HEADS_MS = 1_000
 
 export interface CommitResult { version: number, headId: string, head: HeadRecord, entries: Entry[] }
 
@@ -31,6 +35,8 @@ export interface CommitterDeps {
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
   onCommitted: (result: CommitResult) => void
+  /** called once the first attempt's head is written, before the read-back (early push) */
+  onWritten?: (result: CommitResult) => void
   logger: Logger
 }
 
@@ -51,6 +57,8 @@ export class TopicCommitter {
   private running: Promise<void> | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private seq: number | undefined
+  /** heads seen by the last read-back, reused by the next commit if fresh (see commit()) */
+  private recent: { heads: HeadWithId[], at: number } | undefined
 
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
@@ -108,7 +116,11 @@ export class TopicCommitter {
     for (let attempt = 1; ; attempt++) {
       this.stats.attempts++
       const now = Date.now()
-      const heads = loader.currentHeads(await store.readHeads(this.deps.topic))
+      // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
+      // list as a parent stays on the replicas as a sibling and is merged by the next write.
+      const fresh = attempt === 1 && this.recent != null && Date.now() - this.recent.at < RECENT_HEADS_MS
+      const heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
+      this.recent = undefined
       const loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
       if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
       if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
@@ -160,6 +172,7 @@ export class TopicCommitter {
       }, this.deps.signer)
       const id = headId(head)
       await store.putHeads(this.deps.topic, [head])
+      if (attempt === 1) this.deps.onWritten?.({ version: merged.version, headId: id, head, entries: added })
       const batchIds = batch.filter((p): p is PendingMessage => p.kind === 'msg').map((p) => p.id!)
       if (await this.confirmed(id, batchIds, newBlobIds)) {
         this.stats.commits++
@@ -203,6 +216,7 @@ export class TopicCommitter {
       await store.replicas(this.deps.topic, true).catch(() => {})
       return false
     }
+    this.recent = { heads: loader.currentHeads(replicas), at: Date.now() }
     let holding = 0
     for (const r of replicas) {
       if (r.heads.some((h) => h.id === ourHead || h.head.parents.includes(ourHead))) { holding++; continue }

@@ -231,7 +231,10 @@ export class StickyPubSub implements TopicOwner {
         db: this.deps.db,
         topic,
         quorum: async () => await this.quorum(topic),
-        onCommitted: (r) => { this.push(topic, r) },
+        // push when the head is written: subscribers see the messages one read-back earlier; if the
+        // commit is then not acknowledged they may have seen a message whose publish() failed
+        onWritten: (r) => { this.push(topic, r) },
+        onCommitted: () => {},
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
       }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
       this.committers.set(topic, c)

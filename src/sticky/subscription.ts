@@ -107,25 +107,32 @@ export class StickySubscription extends EventEmitter {
     const { store, loader } = this.deps
     const heads = loader.currentHeads(await store.readHeads(this.topic))
     const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
+    // sibling heads share most pages: collect the unseen page ids of all of them, load each once
+    const roots = await Promise.all(fresh.map(async (h) => h.head.messages == null ? null : await store.getBlob(this.topic, h.head.messages)))
+    const pageIds = new Set<string>()
+    const complete: typeof fresh = []
+    fresh.forEach((h, i) => {
+      const root = roots[i]
+      if (h.head.messages == null) { complete.push(h); return }
+      if (root?.t !== 'root') return // not loadable yet: the next poll tries again
+      for (const p of root.pages) if (!this.seenPages.has(p)) pageIds.add(p)
+      complete.push(h)
+    })
+    const pages = await loader.loadPages(this.topic, [...pageIds])
+    if (pages == null) return // a page is missing on every replica asked: retry on the next poll
     const entries: Entry[] = []
-    await Promise.all(fresh.map(async (h) => {
-      if (h.head.messages == null) { this.seenHeads.add(h.id); return }
-      const root = await store.getBlob(this.topic, h.head.messages)
-      if (root?.t !== 'root') return
-      const newPages = root.pages.filter((p) => !this.seenPages.has(p))
-      const pages = await loader.loadPages(this.topic, newPages)
-      if (pages == null) return
-      for (const p of pages) {
-        for (const e of p.entries) {
-          // below the floor: known to the caller already (or history not wanted): never deliver
-          if (e.v > floor) entries.push(e)
-          else this.delivered.add(this.deps.loader.idOf(e.m))
-        }
+    for (const p of pages) {
+      for (const e of p.entries) {
+        // below the floor: known to the caller already (or history not wanted): never deliver
+        if (e.v > floor) entries.push(e)
+        else this.delivered.add(this.deps.loader.idOf(e.m))
       }
-      for (const id of newPages) this.seenPages.add(id)
+      this.seenPages.add(p.id!)
+    }
+    for (const h of complete) {
       this.seenHeads.add(h.id)
       if (h.head.state !== this.channelState) { this.channelState = h.head.state; this.emit('state', h.head.state) }
-    }))
+    }
     this.deliver(entries)
     const top = Math.max(0, ...heads.map((h) => h.head.version))
     if (top > this.lastSeenVersion) this.lastSeenVersion = top
