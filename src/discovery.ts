@@ -55,12 +55,12 @@ export class Discovery {
   stop (): void { this.controller.abort() }
 
   private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => { await this.advertise(signal); return this.options.advertiseIntervalMs }
-  /** Lookups back off (doubling, up to 8x the interval and never past max(interval, 60 s)) while they find nobody new. */
+  /** Lookups back off (doubling, up to 4x the interval and never past max(interval, 60 s)) while they find nobody new. */
   private lookupDelay = 0
   private readonly lookupRound = async (signal: AbortSignal): Promise<number> => {
     const base = this.options.lookupIntervalMs
     const dialed = await this.lookup(signal)
-    const cap = Math.min(base * 8, Math.max(base, 60_000))
+    const cap = Math.min(base * 4, Math.max(base, 60_000))
     this.lookupDelay = dialed > 0 ? base : Math.min(Math.max(this.lookupDelay, base) * 2, cap)
     return this.lookupDelay
   }

@@ -18,7 +18,7 @@ import { StickySubscription, type StickyMessage } from './subscription.js'
 import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
 import type { ComponentLogger } from '../logger.js'
-import { AlreadySubscribedError, InvalidTopicError, DisconnectedError } from '../errors.js'
+import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError } from '../errors.js'
 import { validateTopicName } from '../realtime.js'
 
 export interface StickyOptions extends StoreOptions {
@@ -98,8 +98,18 @@ export class StickyPubSub implements TopicOwner {
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     this.assertOpen()
     validateTopicName(topic)
-    encodeRecord({ data }) // refuses non-JSON data before queueing
-    return await this.committer(topic).publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+    try {
+      encodeRecord({ data }) // refuses non-JSON data before queueing
+    } catch (err) {
+      throw new InvalidMessageError((err as Error).message, { cause: err })
+    }
+    if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
+    const committed = this.committer(topic).publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+    if (options.signal == null) return await committed
+    // an abort stops the wait, not the commit: the message may still be committed and delivered
+    return await Promise.race([committed, new Promise<never>((_resolve, reject) => {
+      options.signal!.addEventListener('abort', () => { reject(new AbortedError('stopped waiting for the sticky commit; the message may still be committed')) }, { once: true })
+    })])
   }
 
   async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
@@ -124,6 +134,8 @@ export class StickyPubSub implements TopicOwner {
       const now = Date.now()
       await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + (options.ttlMs ?? this.options.defaultSubscriptionTtlMs), updatedAt: now })
       await sub.start()
+      options.signal?.addEventListener('abort', () => { void sub.unsubscribe() }, { once: true })
+      if (options.signal?.aborted === true) await sub.unsubscribe()
     } catch (err) {
       this.subs.delete(topic)
       this.deps.router.remove(name, this)

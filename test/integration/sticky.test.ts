@@ -100,6 +100,27 @@ describe('sticky topics on a 6-node cluster', () => {
     }
   })
 
+  it('refuses bad data and a second subscription; an aborted signal ends a subscription', async () => {
+    const [pub, sub] = cluster.nodes as Database[]
+    await expect(pub!.sticky.publish('api', () => 1)).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE' })
+    await expect(pub!.sticky.publish('', 1)).rejects.toMatchObject({ code: 'ERR_INVALID_TOPIC' })
+    const aborted = new AbortController(); aborted.abort()
+    await expect(pub!.sticky.publish('api', 1, { signal: aborted.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+    const controller = new AbortController()
+    const got: Msg[] = []
+    await sub!.sticky.subscribe('api', { onMessage: (m) => { got.push(m) }, signal: controller.signal })
+    await expect(sub!.sticky.subscribe('api', { onMessage: () => {} })).rejects.toMatchObject({ code: 'ERR_ALREADY_SUBSCRIBED' })
+    await pub!.sticky.publish('api', 'one')
+    await waitFor(() => got.length === 1, 10_000, 'first')
+    controller.abort()
+    await new Promise((resolve) => setTimeout(resolve, 300)) // unsubscribe runs on the abort event
+    await pub!.sticky.publish('api', 'two')
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(got.map((m) => m.data)).toEqual(['one'])
+    // subscribing again after the abort works
+    await sub!.sticky.subscribe('api', { onMessage: () => {}, receiveHistory: false })
+  })
+
   it('handler errors are logged and the subscription continues', async () => {
     const [pub, , , , , other] = cluster.nodes as Database[]
     const seen: unknown[] = []
