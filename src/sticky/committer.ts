@@ -34,7 +34,7 @@ export interface CommitterDeps {
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
-  onCommitted: (result: CommitResult) => void
+  onCommitted?: (result: CommitResult) => void
   /** called once the first attempt's head is written, before the read-back (early push) */
   onWritten?: (result: CommitResult) => void
   logger: Logger
@@ -102,7 +102,7 @@ export class TopicCommitter {
             if (p.kind === 'msg') p.resolve({ messageId: p.id!, version: result.version, publisherSequence: p.record!.seq })
             else p.resolve(result.version)
           }
-          this.deps.onCommitted(result)
+          this.deps.onCommitted?.(result)
         } catch (err) {
           for (const p of batch) p.reject(err)
         }
@@ -143,6 +143,7 @@ export class TopicCommitter {
       const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
       const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
       const newBlobIds: string[] = []
+      await store.ensureReplicated(this.deps.topic, [...pages.map((p) => p.id), ...loaded.flatMap((l) => [l.head.subscribers])].filter((id): id is string => id != null))
       const pageIds = await Promise.all(pages.map(async (page) => {
         if (page.id != null) return page.id
         const id = await store.putBlob(this.deps.topic, { t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries })

@@ -246,7 +246,6 @@ export class StickyPubSub implements TopicOwner {
         // push when the head is written: subscribers see the messages one read-back earlier; if the
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { this.push(topic, r) },
-        onCommitted: () => {},
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
       }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
       this.committers.set(topic, c)

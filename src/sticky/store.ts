@@ -64,6 +64,8 @@ export class StickyStore {
   /** blob ids known stored on the topic's replica set */
   private readonly stored = new Map<string, Set<string>>()
   private readonly sets = new Map<string, ReplicaSet>()
+  /** topics whose replica set gained members since their records were last put */
+  private readonly repair = new Set<string>()
   /** peers whose last request failed, and when: skipped as replicas for SUSPECT_MS */
   private readonly suspects = new Map<string, number>()
 
@@ -88,7 +90,10 @@ export class StickyStore {
     const refreshing = this.findReplicas(topic).then((peers) => {
       const current = this.sets.get(topic)
       const before = new Set(current?.peers.map(String) ?? [])
-      if (current != null && peers.some((p) => !before.has(p.toString()))) this.stored.delete(topic) // new members need the blobs again
+      if (current != null && current.peers.length > 0 && peers.some((p) => !before.has(p.toString()))) {
+        this.stored.delete(topic) // new members need the records again: see ensureReplicated()
+        this.repair.add(topic)
+      }
       if (peers.length === 0 && current != null) peers = current.peers
       this.sets.set(topic, { peers, at: Date.now() })
       return peers
@@ -119,11 +124,16 @@ export class StickyStore {
     return id
   }
 
-  /** Re-puts records already known locally to the current replicas (after a membership change). */
+  /**
+   * Records a commit keeps from earlier versions: after the replica set gained members they are
+   * put again so the new members hold them too (repair); otherwise they are taken as stored.
+   */
   async ensureReplicated (topic: string, ids: string[], signal?: AbortSignal): Promise<void> {
     const stored = this.storedSet(topic)
     const missing = ids.filter((id) => !stored.has(id))
     if (missing.length === 0) return
+    if (!this.repair.has(topic)) { for (const id of missing) stored.add(id); return }
+    this.repair.delete(topic)
     this.stats.repairs += missing.length
     await Promise.all(missing.map(async (id) => {
       const record = await this.getBlob(topic, id, signal)
@@ -206,14 +216,6 @@ export class StickyStore {
       return true
     }), SETTLE_GRACE_MS, minAnswers)
     return [...out]
-  }
-
-  /** Reads the coordinator key from this node only (no network). */
-  async readLocalHeads (topic: string): Promise<HeadWithId[]> {
-    const key = headKey(this.db, topic)
-    const bytes = await this.readLocal(key)
-    if (bytes == null) return []
-    try { return validateHeadSet(key, this.db, bytes, this.deps.policy) } catch { return [] }
   }
 
   private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {

@@ -29,13 +29,12 @@ describe('registry gate', () => {
       intruderRegistry.add(a.wallet.address, b.wallet.address, u.wallet.address)
 
       const got: Event[] = []
-      let uReady = 0
-      u.db.on('ready', () => { uReady++ })
       await a.db.subscribe('t', (e) => { got.push(e) })
       await u.db.subscribe('t', () => {})
       await sleep(1_500) // several retry rounds of U
-      expect(uReady).toBe(0)
-      expect(u.db.isReady()).toBe(false)
+      // over QUIC the refused dialer can, rarely, see the peer for a moment before A's close lands
+      // (stack.md pitfall 4); what must hold is that it never stays ready and A never lists it
+      await waitFor(() => !u.db.isReady(), 3_000, 'U not ready')
       expect(connectedTo(a.db, u.db)).toBe(false)
       // U keeps retrying, and a refused QUIC dial looks open on the dialer's side for a moment
       // (stack.md pitfall 4): every connection U sees now must be gone shortly, closed by A.

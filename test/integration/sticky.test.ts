@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database } from '../../src/index.js'
 import type { StickyMessage } from '../../src/sticky/subscription.js'
+import { kadReplicaNetwork } from '../../src/sticky/replica-network.js'
+import { blobKey } from '../../src/sticky/keys.js'
 
 type Msg = StickyMessage
 
@@ -134,7 +136,8 @@ describe('sticky topics on a 6-node cluster', () => {
 
 describe('sticky replication', () => {
   let cluster: Cluster
-  beforeAll(async () => { cluster = await startCluster(6, { fullMesh: true }) })
+  // 8 nodes: 5 of the 7 others are a topic's replicas, so losing one brings a new member in
+  beforeAll(async () => { cluster = await startCluster(8, { fullMesh: true }) })
   afterAll(async () => { await cluster?.stop() })
 
   it('a node holding a coordinator replica is stopped mid-test and nothing is lost', async () => {
@@ -160,5 +163,15 @@ describe('sticky replication', () => {
     expect(replicasAfter.map(String)).not.toContain(victim.peerId)
     const holders = (await pub!.sticky.store.readHeads('durable')).length
     expect(holders).toBe(replicasAfter.length + 1)
+    // and every replica, the new member included, holds every page of the current message collection
+    const [current] = await pub!.sticky.loadCoordinator('durable')
+    const root = await pub!.sticky.store.getBlob('durable', current!.head.messages!)
+    const net = kadReplicaNetwork(pub!.libp2p.services.dht, pub!.peerId, () => true)
+    expect(root?.t).toBe('root')
+    for (const replica of replicasAfter) {
+      for (const pageId of (root as { pages: string[] }).pages) {
+        expect(await net.get(replica, blobKey('testdb', pageId)), `page ${pageId} on ${replica.toString()}`).toBeDefined()
+      }
+    }
   })
 })
