@@ -16,7 +16,6 @@ import { RealtimeTopics, type EventHandler } from './realtime.js'
 import { AuthorizedWalletCache } from './registry-cache.js'
 import { releaseHost, type HostMember, type SharedHost } from './shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host.js'
-import { multiaddr } from '@multiformats/multiaddr'
 import { StickyPubSub, STICKY_DEFAULTS } from './sticky/sticky.js'
 import { kadReplicaNetwork } from './sticky/replica-network.js'
 
@@ -52,7 +51,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       logger: log.child('component', 'bootstrap'),
       dial: async (node, signal) => {
         const peerId = walletToPeerId(node.wallet).toString()
-        await host.libp2p.dial(bootstrapAddrs(multiaddr, node.ip, node.quicPort, node.tcpPort, peerId), { signal })
+        await host.libp2p.dial(bootstrapAddrs(node.ip, node.quicPort, node.tcpPort, peerId), { signal })
       }
     }, this.readiness, { firstRetryDelayMs: options.bootstrapFirstRetryDelayMs, retryIntervalMs: options.bootstrapRetryIntervalMs, connectTimeoutMs: options.connectTimeoutMs })
     this.discovery = new Discovery({
@@ -184,7 +183,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   }
 
   private authorizedConnectedPeers (): string[] {
-    return this.host.connectedPeers().filter((p) => this.registry.has(p.wallet)).map((p) => p.peerId)
+    return this.connectedPeers().map((p) => p.peerId)
   }
 
   private authorizesPeerIdCached (peerId: string): boolean {

@@ -16,7 +16,7 @@ import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
@@ -109,9 +109,9 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
 }
 
 /** The dial addresses of a Go-format bootstrap entry, QUIC first. */
-export function bootstrapAddrs (multiaddrFn: (s: string) => Multiaddr, ip: string, quicPort: number, tcpPort: number, peerId: string): Multiaddr[] {
+export function bootstrapAddrs (ip: string, quicPort: number, tcpPort: number, peerId: string): Multiaddr[] {
   const out: Multiaddr[] = []
-  if (quicPort > 0) out.push(multiaddrFn(`/ip4/${ip}/udp/${quicPort}/quic-v1/p2p/${peerId}`))
-  if (tcpPort > 0) out.push(multiaddrFn(`/ip4/${ip}/tcp/${tcpPort}/p2p/${peerId}`))
+  if (quicPort > 0) out.push(multiaddr(`/ip4/${ip}/udp/${quicPort}/quic-v1/p2p/${peerId}`))
+  if (tcpPort > 0) out.push(multiaddr(`/ip4/${ip}/tcp/${tcpPort}/p2p/${peerId}`))
   return out
 }

@@ -42,9 +42,20 @@ async function signRecord<T extends { sig: string }> (record: Omit<T, 'sig'>, si
   return { ...record, sig: Buffer.from(sig).toString('base64') } as T
 }
 
+/**
+ * The bytes a publisher signed, encoded once per record object: verifying a message and computing
+ * its id need the same canonical encoding, and both happen for every message read.
+ */
+const signedBytesCache = new WeakMap<object, Uint8Array>()
+function signedBytes (m: MessageRecord): Uint8Array {
+  let bytes = signedBytesCache.get(m)
+  if (bytes == null) { bytes = encodeRecord(unsigned(m)); signedBytesCache.set(m, bytes) }
+  return bytes
+}
+
 /** A message's id: the content id of what its publisher signed. */
 export function messageId (m: MessageRecord): string {
-  return contentId(encodeRecord(unsigned(m)))
+  return contentId(signedBytes(m))
 }
 
 /** A head's id: the content id of the whole signed head. */
@@ -61,7 +72,7 @@ export async function signHead (h: Omit<HeadRecord, 'sig'>, signer: Signer): Pro
 }
 
 export function verifyMessage (m: MessageRecord): boolean {
-  return verifySignature(m.publisher, encodeRecord(unsigned(m)), m.sig)
+  return verifySignature(m.publisher, signedBytes(m), m.sig)
 }
 
 export function verifyHead (h: HeadRecord): boolean {
