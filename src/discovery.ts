@@ -8,7 +8,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { Logger } from './logger.js'
-import { sleep } from './readiness.js'
+import { sleep, withDeadline } from './abort.js'
 
 export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
 
@@ -102,20 +102,13 @@ export class Discovery {
     const stop = this.controller.signal
     while (!stop.aborted) {
       if (this.deps.isReady()) {
-        const controller = new AbortController()
-        const onStop = (): void => { controller.abort() }
-        stop.addEventListener('abort', onStop, { once: true })
-        const timer = setTimeout(() => { controller.abort() }, this.options.roundTimeoutMs)
         const started = Date.now()
         let next = intervalMs
         try {
-          next = await round(controller.signal)
+          next = await withDeadline(this.options.roundTimeoutMs, 'discovery round timed out', round, stop)
           this.deps.logger.debug('discovery round done', 'round', round === this.advertiseRound ? 'advertise' : 'lookup', 'ms', Date.now() - started)
         } catch (err) {
           if (!stop.aborted) this.deps.logger.debug('discovery round failed', 'error', err)
-        } finally {
-          clearTimeout(timer)
-          stop.removeEventListener('abort', onStop)
         }
         if (!(await sleep(next, stop))) return
       } else if (!(await sleep(Math.min(1000, intervalMs), stop))) {

@@ -10,6 +10,7 @@ import { normalizeWalletAddress } from './identity.js'
 import type { BootstrapNode } from './config.js'
 import type { Logger } from './logger.js'
 import { AbortedError } from './errors.js'
+import { sleep, withDeadline } from './abort.js'
 
 /** A bootstrap entry after validation: normalized wallet address plus ports. */
 export interface ResolvedBootstrapNode { wallet: string, ip: string, quicPort: number, tcpPort: number }
@@ -165,20 +166,8 @@ export class Bootstrapper {
     return out
   }
 
-  /** Runs `fn` with a signal that aborts on `parent` or after connectTimeoutMs (own timer: see stack.md pitfall 15). */
   private async withTimeout<T> (parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController()
-    const onAbort = (): void => { controller.abort(parent.reason) }
-    parent.addEventListener('abort', onAbort, { once: true })
-    const timer = setTimeout(() => { controller.abort(new Error(`timed out after ${this.options.connectTimeoutMs} ms`)) }, this.options.connectTimeoutMs)
-    try {
-      return await Promise.race([fn(controller.signal), new Promise<never>((_resolve, reject) => {
-        controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
-      })])
-    } finally {
-      clearTimeout(timer)
-      parent.removeEventListener('abort', onAbort)
-    }
+    return await withDeadline(this.options.connectTimeoutMs, `timed out after ${this.options.connectTimeoutMs} ms`, fn, parent)
   }
 }
 
@@ -191,14 +180,4 @@ export function resolveBootstrapNode (node: BootstrapNode): ResolvedBootstrapNod
   const validPort = (p: unknown): boolean => Number.isInteger(p) && (p as number) > 0 && (p as number) < 65536
   if (!validPort(node.quicPort) && !validPort(node.tcpPort)) return `entry ${wallet} has neither a valid quicPort nor tcpPort`
   return { wallet, ip: node.ip, quicPort: validPort(node.quicPort) ? node.quicPort : 0, tcpPort: validPort(node.tcpPort) ? node.tcpPort : 0 }
-}
-
-/** Sleeps `ms`; resolves false early when `signal` aborts. */
-export async function sleep (ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false
-  return await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true) }, ms)
-    const onAbort = (): void => { clearTimeout(timer); resolve(false) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }

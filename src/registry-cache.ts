@@ -7,6 +7,7 @@
  */
 import { normalizeWalletAddress, type WalletLike } from './identity.js'
 import type { Logger } from './logger.js'
+import { withDeadline } from './abort.js'
 
 export interface RegistryCacheOptions {
   /** @default 30_000 (see config.ts) */
@@ -95,18 +96,8 @@ export class AuthorizedWalletCache {
 
   private async load (reason: string): Promise<void> {
     const started = this.now()
-    const controller = new AbortController()
-    const onStop = (): void => { controller.abort() }
-    this.abort.signal.addEventListener('abort', onStop)
-    let timer: ReturnType<typeof setTimeout> | undefined
     try {
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          controller.abort()
-          reject(new Error(`registry call timed out after ${this.options.timeoutMs} ms`))
-        }, this.options.timeoutMs)
-      })
-      const list = await Promise.race([this.deps.fetch(controller.signal), timeout])
+      const list = await withDeadline(this.options.timeoutMs, `registry call timed out after ${this.options.timeoutMs} ms`, this.deps.fetch, this.abort.signal)
       const next = new Set<string>()
       for (const entry of list) {
         try {
@@ -129,9 +120,6 @@ export class AuthorizedWalletCache {
       this.stats.errors++
       this.stats.lastDurationMs = this.now() - started
       this.deps.logger.warn('registry call failed; keeping the last good set', 'reason', reason, 'wallets', this.wallets.size, 'error', err)
-    } finally {
-      clearTimeout(timer)
-      this.abort.signal.removeEventListener('abort', onStop)
     }
   }
 

@@ -19,6 +19,7 @@ import type { BlobRecord, HeadRecord } from './records.js'
 import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from './validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import type { Logger } from '../logger.js'
+import { deadlineSignal } from '../abort.js'
 
 const SETTLE_GRACE_MS = 100
 const SUSPECT_MS = 30_000
@@ -262,7 +263,6 @@ export class StickyStore {
     }), SETTLE_GRACE_MS)
   }
 
-  /** A signal that aborts after requestTimeoutMs or with `signal`; own timer (stack.md pitfall 15). */
   private isSuspect (peer: PeerId): boolean {
     const at = this.suspects.get(peer.toString())
     if (at == null) return false
@@ -276,14 +276,7 @@ export class StickyStore {
   }
 
   private timeout (signal?: AbortSignal): AbortSignal {
-    const controller = new AbortController()
-    const timer = setTimeout(() => { controller.abort(new Error('replica request timed out')) }, this.options.requestTimeoutMs)
-    timer.unref?.()
-    if (signal != null) {
-      if (signal.aborted) controller.abort(signal.reason)
-      else signal.addEventListener('abort', () => { clearTimeout(timer); controller.abort(signal.reason) }, { once: true })
-    }
-    return controller.signal
+    return deadlineSignal(this.options.requestTimeoutMs, 'replica request timed out', signal)
   }
 
   private storedSet (topic: string): Set<string> {

@@ -1,0 +1,47 @@
+/*
+ * Deadlines and cancellable sleeps, in one place. Timeouts use our own timers instead of
+ * AbortSignal.timeout inside AbortSignal.any, which Node 20 can garbage-collect so the timeout never
+ * fires (stack.md pitfall 15).
+ */
+
+/** A signal that aborts after `ms` (with `message`) or when `parent` aborts. The timer does not keep the process alive. */
+export function deadlineSignal (ms: number, message: string, parent?: AbortSignal): AbortSignal {
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort(new Error(message)) }, ms)
+  timer.unref?.()
+  if (parent != null) {
+    const onAbort = (): void => { clearTimeout(timer); controller.abort(parent.reason) }
+    if (parent.aborted) onAbort()
+    else parent.addEventListener('abort', onAbort, { once: true })
+    controller.signal.addEventListener('abort', () => { parent.removeEventListener('abort', onAbort) }, { once: true })
+  }
+  return controller.signal
+}
+
+/**
+ * Runs `fn` with a signal that aborts after `ms` or when `parent` aborts, and rejects with the abort
+ * reason at that moment even if `fn` ignores its signal.
+ */
+export async function withDeadline<T> (ms: number, message: string, fn: (signal: AbortSignal) => Promise<T>, parent?: AbortSignal): Promise<T> {
+  const controller = new AbortController()
+  const signal = deadlineSignal(ms, message, parent)
+  const onAbort = (): void => { controller.abort(signal.reason) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.race([fn(signal), new Promise<never>((_resolve, reject) => {
+      controller.signal.addEventListener('abort', () => { reject(controller.signal.reason) }, { once: true })
+    })])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Sleeps `ms`; resolves false early when `signal` aborts. */
+export async function sleep (ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false
+  return await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true) }, ms)
+    const onAbort = (): void => { clearTimeout(timer); resolve(false) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
