@@ -6,16 +6,22 @@
 
 /** A signal that aborts after `ms` (with `message`) or when `parent` aborts. The timer does not keep the process alive. */
 export function deadlineSignal (ms: number, message: string, parent?: AbortSignal): AbortSignal {
+  return deadline(ms, message, parent).signal
+}
+
+function deadline (ms: number, message: string, parent?: AbortSignal): { signal: AbortSignal, clear: () => void } {
   const controller = new AbortController()
   const timer = setTimeout(() => { controller.abort(new Error(message)) }, ms)
   timer.unref?.()
+  const onAbort = (): void => { clearTimeout(timer); controller.abort(parent?.reason) }
   if (parent != null) {
-    const onAbort = (): void => { clearTimeout(timer); controller.abort(parent.reason) }
     if (parent.aborted) onAbort()
     else parent.addEventListener('abort', onAbort, { once: true })
     controller.signal.addEventListener('abort', () => { parent.removeEventListener('abort', onAbort) }, { once: true })
   }
-  return controller.signal
+  // finished early: stop the timer and stop listening to the parent, without aborting the signal
+  // (work started with it, such as a dialed connection, must outlive the call)
+  return { signal: controller.signal, clear: () => { clearTimeout(timer); parent?.removeEventListener('abort', onAbort) } }
 }
 
 /**
@@ -24,7 +30,7 @@ export function deadlineSignal (ms: number, message: string, parent?: AbortSigna
  */
 export async function withDeadline<T> (ms: number, message: string, fn: (signal: AbortSignal) => Promise<T>, parent?: AbortSignal): Promise<T> {
   const controller = new AbortController()
-  const signal = deadlineSignal(ms, message, parent)
+  const { signal, clear } = deadline(ms, message, parent)
   const onAbort = (): void => { controller.abort(signal.reason) }
   signal.addEventListener('abort', onAbort, { once: true })
   try {
@@ -33,6 +39,7 @@ export async function withDeadline<T> (ms: number, message: string, fn: (signal:
     })])
   } finally {
     signal.removeEventListener('abort', onAbort)
+    clear()
   }
 }
 
