@@ -64,6 +64,8 @@ export interface ConnectOptions {
   discoveryLookupIntervalMs?: number
   /** Dial at most this many newly discovered peers per lookup. @default 5 */
   discoveryMaxDialsPerRound?: number
+  /** A libp2p metrics implementation, e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics (the daemon uses it). Host-wide: taken from the first connect() of a wallet. @default none */
+  libp2pMetrics?: (components: any) => unknown
   /** Sticky topic settings; defaults in src/sticky/sticky.ts (STICKY_DEFAULTS). */
   sticky?: Partial<import('./sticky/sticky.js').StickyOptions>
 }
@@ -118,6 +120,7 @@ const schema = z.object({
   discoveryAdvertiseIntervalMs: ms(100).optional(),
   discoveryLookupIntervalMs: ms(100).optional(),
   discoveryMaxDialsPerRound: z.number().int().min(0).optional(),
+  libp2pMetrics: fn('(components) => Metrics, e.g. prometheusMetrics()').optional(),
   sticky: z.object({
     defaultMessageTtlMs: ms(1).optional(),
     defaultSubscriptionTtlMs: ms(1).optional(),

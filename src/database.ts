@@ -12,14 +12,25 @@ import type { Event } from './event-codec.js'
 import { peerIdToWallet, walletToPeerId } from './identity.js'
 import type { ComponentLogger } from './logger.js'
 import { Bootstrapper, Readiness } from './readiness.js'
-import { RealtimeTopics, type EventHandler } from './realtime.js'
-import { AuthorizedWalletCache } from './registry-cache.js'
+import { RealtimeTopics, type EventHandler, type RealtimeStats } from './realtime.js'
+import { AuthorizedWalletCache, type RegistryCacheStats } from './registry-cache.js'
+import type { GaterStats } from './gater.js'
 import { releaseHost, type HostMember, type SharedHost } from './shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host.js'
 import { StickyPubSub, STICKY_DEFAULTS } from './sticky/sticky.js'
 import { kadReplicaNetwork } from './sticky/replica-network.js'
 
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
+
+export interface DatabaseStats {
+  ready: boolean
+  connectedPeers: number
+  realtime: RealtimeStats
+  gater: GaterStats
+  registry: RegistryCacheStats & { wallets: number }
+  bootstrapAttempts: number
+  sticky: Record<string, number>
+}
 
 export interface DatabaseEvents {
   ready: []
@@ -111,6 +122,19 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   get libp2p (): DepinLibp2p { return this.host.libp2p }
   get realtimeStats (): RealtimeTopics['stats'] { return this.realtime.stats }
   get bootstrapAttempts (): number { return this.bootstrapper.attempts }
+
+  /** Counters for monitoring (the daemon exports them as Prometheus metrics). Gater counts are host-wide. */
+  stats (): DatabaseStats {
+    return {
+      ready: this.readiness.ready,
+      connectedPeers: this.readiness.peerIds.size,
+      realtime: this.realtime.stats,
+      gater: this.host.gaterStats,
+      registry: { ...this.registry.stats, wallets: this.registry.size },
+      bootstrapAttempts: this.bootstrapper.attempts,
+      sticky: this.sticky.stats()
+    }
+  }
 
   isReady (): boolean { return this.readiness.ready }
   async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -48,6 +48,8 @@ export interface HostInit {
   dhtSelectors?: Selectors
   /** datastore under kad-dht and the peer store */
   datastore?: Datastore
+  /** libp2p metrics factory (e.g. prometheusMetrics()) */
+  metrics?: (components: any) => unknown
 }
 
 export async function createHost (init: HostInit): Promise<DepinLibp2p> {
@@ -90,6 +92,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   const node = await createLibp2p({
     privateKey: init.privateKey,
     datastore: init.datastore,
+    metrics: init.metrics as any,
     addresses: {
       listen,
       announce: init.announceAddresses

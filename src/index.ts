@@ -4,7 +4,7 @@
 import './polyfills.js'
 
 export { connect } from './connect.js'
-export type { Database, DatabaseEvents, PeerInfo } from './database.js'
+export type { Database, DatabaseEvents, DatabaseStats, PeerInfo } from './database.js'
 export type { ConnectOptions, BootstrapNode, GetAuthorizedWallets, GetBootstrapNodes } from './config.js'
 export { DEFAULTS as DEFAULT_OPTIONS } from './config.js'
 export type { Event } from './event-codec.js'

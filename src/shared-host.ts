@@ -65,6 +65,7 @@ export class SharedHost {
       maxConnections: options.connectionLimits.high,
       maxMessageBytes: options.maxMessageBytes,
       datastore: host.datastore,
+      metrics: options.libp2pMetrics,
       dhtValidators: { [STICKY_NAMESPACE]: createStickyValidator(host.recordPolicy) },
       dhtSelectors: { [STICKY_NAMESPACE]: selectStickyRecord }
     })

@@ -34,7 +34,7 @@ export interface CommitterDeps {
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
-  onCommitted?: (result: CommitResult) => void
+  onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
   /** called once the first attempt's head is written, before the read-back (early push) */
   onWritten?: (result: CommitResult) => void
   logger: Logger
@@ -49,10 +49,10 @@ export interface CommitterOptions {
   commitDeadlineMs: number
 }
 
-export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number }
+export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number }
 
 export class TopicCommitter {
-  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0 }
+  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0, failures: 0 }
   private queue: Pending[] = []
   private running: Promise<void> | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -96,14 +96,16 @@ export class TopicCommitter {
     this.running = (async () => {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.options.maxBatch)
+        const started = Date.now()
         try {
           const result = await this.commit(batch)
           for (const p of batch) {
             if (p.kind === 'msg') p.resolve({ messageId: p.id!, version: result.version, publisherSequence: p.record!.seq })
             else p.resolve(result.version)
           }
-          this.deps.onCommitted?.(result)
+          this.deps.onCommitted?.(result, { durationMs: Date.now() - started, items: batch.length })
         } catch (err) {
+          this.stats.failures++
           for (const p of batch) p.reject(err)
         }
       }

@@ -2,6 +2,7 @@
  * `db.sticky`: sticky topics of one database. Owns the record store, one committer per topic
  * this node writes to, the subscriptions, and the GossipSub push topic per subscribed topic.
  */
+import { EventEmitter } from 'node:events'
 import type { Message } from '@libp2p/interface'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
@@ -81,22 +82,31 @@ export interface TopicInfo { version: number, messageCount: number, subscriberCo
 
 interface Push { v: 1, version: number, entries?: Entry[], ids?: string[] }
 
-export class StickyPubSub implements TopicOwner {
+export interface StickyEvents {
+  /** a batch was committed: how long it took from the first attempt to the acknowledgement */
+  commit: [{ topic: string, version: number, items: number, durationMs: number }]
+}
+
+export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwner {
   readonly store: StickyStore
   readonly loader: StateLoader
   private readonly committers = new Map<string, TopicCommitter>()
   private readonly subs = new Map<string, StickySubscription>()
   private readonly pushTopics = new Map<string, string>()
   private closed = false
+  /** set when close() starts: no new publishes while the queued ones are flushed */
+  private closing = false
   pushesDropped = 0
 
   constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
+    super()
     this.store = new StickyStore({ net: deps.net, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db, options)
     this.loader = new StateLoader(this.store)
   }
 
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     this.assertOpen()
+    if (this.closing) throw new DisconnectedError()
     validateTopicName(topic)
     try {
       encodeRecord({ data }) // refuses non-JSON data before queueing
@@ -194,6 +204,7 @@ export class StickyPubSub implements TopicOwner {
 
   async close (): Promise<void> {
     if (this.closed) return
+    this.closing = true
     await this.flush().catch(() => {})
     this.closed = true
     for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
@@ -246,6 +257,7 @@ export class StickyPubSub implements TopicOwner {
         // push when the head is written: subscribers see the messages one read-back earlier; if the
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { this.push(topic, r) },
+        onCommitted: (r, info) => { this.emit('commit', { topic, version: r.version, ...info }) },
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
       }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
       this.committers.set(topic, c)

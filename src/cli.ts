@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/*
+ * `depin-node`: the daemon's command line.
+ *   depin-node start [--config FILE] [flags]   run a node (flags > DEPIN_* env > file > defaults)
+ *   depin-node keygen --out FILE [--force]     new wallet, Solana CLI keypair format, mode 0600
+ *   depin-node id FILE|ADDRESS|PEERID          print wallet address and peer id
+ * Exit codes: 0 ok (and a graceful stop within the deadline), 1 runtime failure or a stop that
+ * overran, 2 bad configuration or usage.
+ */
+import './polyfills.js'
+import { Command, Option } from 'commander'
+import { DepinError } from './errors.js'
+import { startDaemon } from './daemon/daemon.js'
+import { describeIdentity, writeNewKeyFile } from './daemon/keys.js'
+import { loadDaemonConfig } from './daemon/load-config.js'
+import { SETTINGS } from './daemon/settings.js'
+
+const program = new Command('depin-node')
+  .description('DePIN peer-to-peer node: Solana-registry-gated libp2p messaging with real-time and sticky topics')
+  .showHelpAfterError()
+  .exitOverride((err) => { process.exit(err.exitCode === 0 ? 0 : 2) })
+
+const start = program.command('start')
+  .description('run a node until SIGTERM/SIGINT')
+  .option('-c, --config <file>', 'config file (.json, .yaml or .yml); env: DEPIN_CONFIG')
+for (const s of SETTINGS) {
+  if (s.flag == null) continue
+  if (s.type === 'bool') start.addOption(new Option(`${s.flag} [bool]`, `${s.help}; env ${s.env}`).preset('true'))
+  else start.addOption(new Option(`${s.flag} <${s.type === 'list' ? 'a,b' : s.type === 'int' ? 'n' : 'value'}>`, `${s.help}; env ${s.env}`))
+}
+start.action(async (opts: Record<string, string | undefined>) => {
+  const flags: Record<string, string | undefined> = {}
+  for (const s of SETTINGS) {
+    if (s.flag == null) continue
+    const key = s.flag.slice(2).replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
+    if (opts[key] != null) flags[s.path] = String(opts[key])
+  }
+  const config = await loadDaemonConfig({ file: opts.config ?? process.env.DEPIN_CONFIG, env: process.env, flags })
+  const daemon = await startDaemon(config, { stdin: process.stdin, stdout: process.stdout })
+  let signalled = false
+  const onSignal = (signal: string): void => {
+    if (signalled) { process.stderr.write(`second ${signal}: exiting now\n`); process.exit(1) }
+    signalled = true
+    const timer = setTimeout(() => {
+      process.stderr.write(`graceful stop took longer than ${config.shutdownTimeoutMs} ms; exiting\n`)
+      process.exit(1)
+    }, config.shutdownTimeoutMs)
+    timer.unref()
+    daemon.stop().then(() => { process.exit(0) }, (err: unknown) => {
+      process.stderr.write(`stop failed: ${String(err)}\n`)
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => { onSignal('SIGTERM') })
+  process.on('SIGINT', () => { onSignal('SIGINT') })
+})
+
+program.command('keygen')
+  .description('write a new wallet key file (Solana CLI format, mode 0600) and print its address and peer id')
+  .requiredOption('-o, --out <file>', 'where to write the key')
+  .option('-f, --force', 'overwrite an existing file')
+  .action(async (opts: { out: string, force?: boolean }) => {
+    const info = await writeNewKeyFile(opts.out, opts.force === true)
+    process.stdout.write(JSON.stringify({ file: opts.out, ...info }) + '\n')
+  })
+
+program.command('id')
+  .description('print the wallet address and peer id of a key file, a wallet address or a peer id')
+  .argument('<file|address|peerId>')
+  .action(async (arg: string) => {
+    process.stdout.write(JSON.stringify(await describeIdentity(arg)) + '\n')
+  })
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof DepinError && (err.code === 'ERR_INVALID_CONFIG' || err.code === 'ERR_INVALID_WALLET')) {
+    process.stderr.write(`depin-node: ${err.message}\n`)
+    process.exit(2)
+  }
+  const code = (err as NodeJS.ErrnoException).code
+  process.stderr.write(`depin-node: ${code === 'EEXIST' ? 'file exists (use --force to overwrite)' : err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(code === 'EEXIST' ? 2 : 1)
+})

@@ -1,0 +1,141 @@
+/*
+ * The datacenter daemon: turns a validated DaemonConfig into a running node. It builds the registry
+ * and bootstrap callbacks from the configured sources, connects, serves /metrics, /healthz and
+ * /readyz, runs the stdin/stdout bridge and owns the graceful stop order:
+ *   stop reading stdin -> publish what was read -> flush queued sticky batches -> unsubscribe ->
+ *   disconnect (stops the host) -> close the HTTP server.
+ */
+import type { Readable, Writable } from 'node:stream'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { connect } from '../connect.js'
+import type { BootstrapNode, ConnectOptions } from '../config.js'
+import type { Database } from '../database.js'
+import { ConfigError } from '../errors.js'
+import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
+import { ComponentLogger, createPinoLogger, type Logger } from '../logger.js'
+import { Bridge } from './bridge.js'
+import { HttpServer } from './http-server.js'
+import { parseSecretKey, readKeyFile } from './keys.js'
+import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
+import type { DaemonConfig } from './settings.js'
+import {
+  FileSource, HttpSource, LastGood, SolanaRegistrySource, StaticSource, fetchAll, parseBootstrapEntry, parseBootstrapList,
+  parseWalletList, type ListSource
+} from './sources.js'
+
+export interface DaemonIo {
+  stdin?: Readable
+  stdout: Writable
+  /** replaces the pino logger (tests) */
+  logger?: Logger
+}
+
+export interface RunningDaemon {
+  db: Database
+  metrics: DaemonMetrics
+  httpPort: number
+  /** graceful stop; resolves when everything is closed */
+  stop(): Promise<void>
+}
+
+export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<RunningDaemon> {
+  const secret = config.key != null ? await parseSecretKey(config.key, 'key (DEPIN_KEY)') : await readKeyFile(config.keyFile!)
+  const peerId = peerIdFromPrivateKey(await walletPrivateKey(secret)).toString()
+  const base = io.logger ?? createPinoLogger(config.log.level)
+  const log = new ComponentLogger(base).child('peer', peerId, 'component', 'daemon')
+
+  const registry = registrySources(config, log)
+  const bootstrap = bootstrapSources(config, log)
+  const metrics = createDaemonMetrics()
+  const db = await connect({
+    ...(config.options as Partial<ConnectOptions>),
+    walletPrivateKey: secret,
+    databaseName: config.database,
+    logger: base,
+    listenHost: config.listen.host,
+    listenPorts: { quic: config.listen.quicPort, tcp: config.listen.tcpPort },
+    announceAddresses: config.announce,
+    relayServer: config.relay.server,
+    relayReservation: config.relay.reservation,
+    registryRefreshIntervalMs: config.registry.refreshIntervalMs,
+    // each source has its own time limit (registry.timeoutMs) and keeps its last good answer
+    registryTimeoutMs: config.registry.timeoutMs + 1_000,
+    libp2pMetrics: metrics.libp2p,
+    getAuthorizedWallets: async (signal) => await fetchAll(registry.sources, signal, (w) => w),
+    getBootstrapNodes: async (signal) => await fetchAll(bootstrap, signal, (n) => `${String(n.publicKey)}@${n.ip}`)
+  })
+  metrics.attach(db)
+  const unwatch = registry.file?.watch(() => {
+    log.info('registry file changed; refreshing')
+    void db.registry.refresh('registry file changed')
+  })
+
+  let stopping: Promise<void> | undefined
+  const http = new HttpServer({
+    registry: metrics.registry,
+    isReady: () => stopping == null && db.isReady(),
+    readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length })
+  })
+  const bridge = new Bridge({ db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge') })
+  let httpPort = 0
+  try {
+    httpPort = await http.listen(config.http.host, config.http.port)
+    await bridge.start(config.topics, config.stdin)
+  } catch (err) {
+    unwatch?.()
+    await bridge.stopInput().catch(() => {})
+    await http.close()
+    await db.disconnect()
+    throw err
+  }
+  log.info('daemon started', 'database', config.database, 'addrs', db.libp2p.getMultiaddrs().map(String), 'httpPort', httpPort)
+
+  const stop = async (): Promise<void> => {
+    const started = Date.now()
+    log.info('stopping: no new publishes; flushing queued messages')
+    await bridge.stopInput()
+    await db.sticky.flush().catch((err: unknown) => { log.warn('some queued sticky messages could not be committed', 'error', err) })
+    await bridge.unsubscribeAll()
+    unwatch?.()
+    await db.disconnect()
+    await http.close()
+    log.info('stopped', 'ms', Date.now() - started)
+  }
+  return { db, metrics, httpPort, stop: async () => { stopping ??= stop(); await stopping } }
+}
+
+function registrySources (config: DaemonConfig, log: ComponentLogger): { sources: Array<ListSource<string>>, file?: FileSource<string> } {
+  const timeout = config.registry.timeoutMs
+  const sources: Array<ListSource<string>> = []
+  const file = config.registry.file != null ? new FileSource(config.registry.file, parseWalletList) : undefined
+  if (file != null) sources.push(new LastGood(file, timeout, log))
+  if (config.registry.url != null) sources.push(new LastGood(new HttpSource(config.registry.url, parseWalletList), timeout, log))
+  if (config.registry.solana != null) {
+    let solana: SolanaRegistrySource
+    try {
+      solana = new SolanaRegistrySource(config.registry.solana)
+    } catch (err) {
+      throw new ConfigError('registry.solana.walletOffset', (err as Error).message)
+    }
+    sources.push(new LastGood(solana, timeout, log))
+  }
+  return { sources, file }
+}
+
+function bootstrapSources (config: DaemonConfig, log: ComponentLogger): Array<ListSource<BootstrapNode>> {
+  const timeout = config.registry.timeoutMs
+  const sources: Array<ListSource<BootstrapNode>> = []
+  const fixed = config.bootstrap.nodes.map((entry, i) => {
+    try {
+      const node = parseBootstrapEntry(entry)
+      normalizeWalletAddress(node.publicKey)
+      return node
+    } catch (err) {
+      throw new ConfigError(`bootstrap.nodes.${i}`, `${(err as Error).message}`)
+    }
+  })
+  if (fixed.length > 0) sources.push(new StaticSource(fixed))
+  if (config.bootstrap.file != null) sources.push(new LastGood(new FileSource(config.bootstrap.file, parseBootstrapList), timeout, log))
+  if (config.bootstrap.url != null) sources.push(new LastGood(new HttpSource(config.bootstrap.url, parseBootstrapList), timeout, log))
+  return sources
+}

@@ -1,0 +1,107 @@
+/*
+ * Prometheus metrics for the daemon: libp2p's own (through @libp2p/prometheus-metrics, registered
+ * in the same registry) plus the project's, read from Database.stats() at scrape time. Counters
+ * mirror the library's monotonic counts; the sticky commit latency is a histogram fed by the
+ * sticky layer's 'commit' events. Every name is listed in the README's operator section.
+ */
+import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Database } from '../database.js'
+
+type Read = () => Array<[LabelValues<string>, number]>
+
+export interface DaemonMetrics {
+  readonly registry: Registry
+  /** pass to connect() as `libp2pMetrics` */
+  readonly libp2p: (components: any) => unknown
+  /** starts reading a database's stats at scrape time */
+  attach(db: Database): void
+  bridge: { linesIn: Counter<'result'>, linesOut: Counter<'kind'> }
+}
+
+export function createDaemonMetrics (): DaemonMetrics {
+  const registry = new Registry()
+  let db: Database | undefined
+  const stats = (): ReturnType<Database['stats']> | undefined => db?.stats()
+
+  const counter = (name: string, help: string, labelNames: string[], read: Read): void => {
+    // eslint-disable-next-line no-new
+    new Counter({
+      name, help, labelNames, registers: [registry],
+      collect () {
+        this.reset()
+        for (const [labels, value] of read()) this.inc(labels, value)
+      }
+    })
+  }
+  const gauge = (name: string, help: string, labelNames: string[], read: Read): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name, help, labelNames, registers: [registry],
+      collect () {
+        this.reset()
+        for (const [labels, value] of read()) this.set(labels, value)
+      }
+    })
+  }
+  const one = (f: (s: NonNullable<ReturnType<typeof stats>>) => number): Read => () => {
+    const s = stats()
+    return s == null ? [] : [[{}, f(s)]]
+  }
+
+  counter('depin_events_published_total', 'Real-time events published by this node', [], one((s) => s.realtime.published))
+  counter('depin_events_received_total', 'Real-time events delivered to handlers', [], one((s) => s.realtime.received))
+  counter('depin_events_dropped_total', 'Inbound real-time events dropped, by reason', ['reason'], () =>
+    Object.entries(stats()?.realtime.dropped ?? {}).map(([reason, n]) => [{ reason }, n]))
+  counter('depin_event_handler_errors_total', 'Real-time handlers that threw', [], one((s) => s.realtime.handlerErrors))
+  counter('depin_gater_decisions_total', 'Connection gater decisions, by hook and decision', ['hook', 'decision'], () => {
+    const s = stats()
+    if (s == null) return []
+    return [
+      ...Object.entries(s.gater.allowed).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'allow' }, n]),
+      ...Object.entries(s.gater.denied).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'deny' }, n])
+    ]
+  })
+  counter('depin_registry_refreshes_total', 'Successful registry refreshes', [], one((s) => s.registry.refreshes))
+  counter('depin_registry_errors_total', 'Failed registry refreshes (the last good set was kept)', [], one((s) => s.registry.errors))
+  counter('depin_registry_miss_calls_total', 'Registry calls caused by unknown peers', [], one((s) => s.registry.missCalls))
+  counter('depin_registry_invalid_entries_total', 'Registry entries that were not valid wallet addresses', [], one((s) => s.registry.invalidEntries))
+  gauge('depin_registry_refresh_duration_seconds', 'Duration of the last registry refresh', [], one((s) => s.registry.lastDurationMs / 1000))
+  gauge('depin_registry_last_success_timestamp_seconds', 'Unix time of the last successful registry refresh', [], one((s) => s.registry.lastSuccessAt / 1000))
+  gauge('depin_registry_wallets', 'Authorized wallets in the registry cache', [], one((s) => s.registry.wallets))
+  gauge('depin_ready', '1 when the node has at least one authorized peer', [], one((s) => (s.ready ? 1 : 0)))
+  gauge('depin_connected_peers', 'Authorized peers connected', [], one((s) => s.connectedPeers))
+  counter('depin_bootstrap_attempts_total', 'Bootstrap rounds run', [], one((s) => s.bootstrapAttempts))
+  const sticky = (key: string, name: string, help: string): void => { counter(name, help, [], one((s) => s.sticky[key] ?? 0)) }
+  sticky('commits', 'depin_sticky_commits_total', 'Sticky batches committed (acknowledged by a quorum)')
+  sticky('messages', 'depin_sticky_messages_committed_total', 'Sticky messages committed')
+  sticky('attempts', 'depin_sticky_commit_attempts_total', 'Sticky coordinator write attempts')
+  sticky('conflicts', 'depin_sticky_conflicts_total', 'Sticky commits that found concurrent heads on their first attempt')
+  sticky('merges', 'depin_sticky_merges_total', 'Sticky write attempts that merged several heads')
+  sticky('retries', 'depin_sticky_retries_total', 'Sticky write attempts not confirmed by read-back and retried')
+  sticky('failures', 'depin_sticky_commit_failures_total', 'Sticky batches that failed (publish rejected)')
+  sticky('invalidRecords', 'depin_sticky_invalid_records_total', 'Invalid sticky records refused')
+  sticky('replicaFailures', 'depin_sticky_replica_failures_total', 'Failed requests to sticky replicas')
+  sticky('repairs', 'depin_sticky_repairs_total', 'Records copied to new replica-set members')
+  sticky('pushesDropped', 'depin_sticky_pushes_dropped_total', 'Invalid sticky pushes dropped')
+  const commitSeconds = new Histogram({
+    name: 'depin_sticky_commit_duration_seconds',
+    help: 'Time from the first write attempt of a sticky batch to its acknowledgement',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry]
+  })
+  const bridge = {
+    linesIn: new Counter({ name: 'depin_bridge_stdin_lines_total', help: 'stdin lines, by result', labelNames: ['result'], registers: [registry] }),
+    linesOut: new Counter({ name: 'depin_bridge_stdout_lines_total', help: 'stdout lines written, by kind', labelNames: ['kind'], registers: [registry] })
+  }
+
+  return {
+    registry,
+    libp2p: prometheusMetrics({ registry }) as (components: any) => unknown,
+    bridge,
+    attach (database) {
+      db = database
+      database.sticky.on('commit', (c) => { commitSeconds.observe(c.durationMs / 1000) })
+    }
+  }
+}
