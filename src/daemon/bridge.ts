@@ -51,10 +51,14 @@ export class Bridge {
     }
   }
 
-  /** Stops reading stdin and waits for the lines already read to be published (or fail). */
-  async stopInput (): Promise<void> {
+  /** Stops reading stdin: no new publishes. */
+  stopReading (): void {
     this.reader?.close()
     this.reader = undefined
+  }
+
+  /** Waits for the lines already read to be published (or fail). */
+  async drain (): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
   }
 

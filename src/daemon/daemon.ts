@@ -2,7 +2,7 @@
  * The datacenter daemon: turns a validated DaemonConfig into a running node. It builds the registry
  * and bootstrap callbacks from the configured sources, connects, serves /metrics, /healthz and
  * /readyz, runs the stdin/stdout bridge and owns the graceful stop order:
- *   stop reading stdin -> publish what was read -> flush queued sticky batches -> unsubscribe ->
+ *   stop reading stdin -> flush queued sticky batches -> wait for the lines read -> unsubscribe ->
  *   disconnect (stops the host) -> close the HTTP server.
  */
 import type { Readable, Writable } from 'node:stream'
@@ -83,7 +83,7 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     await bridge.start(config.topics, config.stdin)
   } catch (err) {
     unwatch?.()
-    await bridge.stopInput().catch(() => {})
+    bridge.stopReading()
     await http.close()
     await db.disconnect()
     throw err
@@ -93,15 +93,23 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
   const stop = async (): Promise<void> => {
     const started = Date.now()
     log.info('stopping: no new publishes; flushing queued messages')
-    await bridge.stopInput()
+    bridge.stopReading()
+    // commit queued sticky batches now rather than after their flush delay
     await db.sticky.flush().catch((err: unknown) => { log.warn('some queued sticky messages could not be committed', 'error', err) })
-    await bridge.unsubscribeAll()
+    await bridge.drain()
+    // leaving the sticky subscriber collections is a courtesy (entries expire anyway): bounded
+    const left = await Promise.race([bridge.unsubscribeAll().then(() => true), sleepMs(config.shutdownTimeoutMs / 4).then(() => false)])
+    if (!left) log.warn('unsubscribing took too long; the subscriptions will expire on their own')
     unwatch?.()
     await db.disconnect()
     await http.close()
     log.info('stopped', 'ms', Date.now() - started)
   }
   return { db, metrics, httpPort, stop: async () => { stopping ??= stop(); await stopping } }
+}
+
+async function sleepMs (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
 function registrySources (config: DaemonConfig, log: ComponentLogger): { sources: Array<ListSource<string>>, file?: FileSource<string> } {
