@@ -48,10 +48,11 @@ console.log(`all ${size} nodes ready; publishing every 3 s (Ctrl-C to stop)`)
 let round = 0
 const timer = setInterval(() => {
   round++
+  // DEMO_ROUNDS=N: publish N rounds, stop on the tick after the last (the smoke test uses it)
+  if (process.env.DEMO_ROUNDS != null && round > Number(process.env.DEMO_ROUNDS)) { void shutdown(); return }
   for (const [i, n] of nodes.entries()) {
     n.publish('chat', { hello: `from node${i}`, round }).catch((err: Error) => { console.warn(`node${i} publish: ${err.message}`) })
   }
-  if (process.env.DEMO_ROUNDS != null && round >= Number(process.env.DEMO_ROUNDS)) void shutdown()
 }, 3_000)
 
 async function shutdown (): Promise<void> {

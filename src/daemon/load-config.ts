@@ -56,7 +56,7 @@ async function readConfigFile (path: string): Promise<Layer> {
   }
   let parsed: unknown
   try {
-    parsed = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text)
+    parsed = /\.ya?ml$/i.test(path) ? parseYaml(text, { merge: true }) : JSON.parse(text)
   } catch (err) {
     throw new ConfigError('--config', `${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`)
   }

@@ -6,11 +6,14 @@
  * SIGTERM that flushes a pending sticky batch, and a registry file change dropping a peer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtempSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, renameSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { parse as parseYaml, parseAllDocuments } from 'yaml'
+import { loadDaemonConfig } from '../../src/daemon/load-config.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePorts } from '../fixtures/cluster.js'
-import { DaemonProcess, buildDist, cli, httpGet, metricValue } from '../fixtures/daemon-process.js'
+import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../fixtures/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-daemon-'))
 const nodes: DaemonProcess[] = []
@@ -25,7 +28,7 @@ function writeJson (name: string, value: unknown): string {
 }
 
 function start (spec: NodeSpec, config: string, extraEnv: NodeJS.ProcessEnv = {}): DaemonProcess {
-  const p = new DaemonProcess(spec.name, ['start', '--config', config], {
+  const p = new DaemonProcess(spec.name, containerCommand(config), {
     DEPIN_KEY_FILE: spec.keyFile,
     DEPIN_QUIC_PORT: String(spec.ports.quic),
     DEPIN_TCP_PORT: String(spec.ports.tcp),
@@ -164,4 +167,42 @@ ${sticky}`)
     for (const n of [a, b]) expect((await n.exit).code).toBe(0)
     for (const n of [a, b]) expect(n.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true)
   }, 30_000)
+
+  it('deploy/: init-cluster.sh output, the compose services and the k8s ConfigMap all make valid daemon configs', async () => {
+    const out = join(dir, 'cluster')
+    execFileSync('bash', [join(ROOT, 'deploy', 'init-cluster.sh'), out], { stdio: 'pipe' })
+    const registry = JSON.parse(readFileSync(join(out, 'registry.json'), 'utf8')) as string[]
+    const bootstrap = JSON.parse(readFileSync(join(out, 'bootstrap.json'), 'utf8')) as Array<{ publicKey: string, ip: string }>
+    expect(registry).toHaveLength(3)
+    expect(bootstrap).toEqual([{ publicKey: registry[0], ip: '172.28.0.11', quicPort: 4001, tcpPort: 4002 }])
+    for (const n of ['a', 'b', 'c']) expect(statSync(join(out, 'keys', `${n}.json`)).mode & 0o777).toBe(0o600)
+
+    const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8')
+    const dockerEnv = Object.fromEntries([...dockerfile.matchAll(/(DEPIN_[A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]))
+    expect(dockerfile).toMatch(/^FROM node:20-slim AS build$/m)
+    expect(dockerfile).toMatch(/^USER node$/m)
+    expect(dockerfile).toMatch(/^EXPOSE 4001\/udp 4002\/tcp 9464\/tcp$/m)
+    expect(dockerfile).toMatch(/HEALTHCHECK[\s\S]*\/readyz/)
+    expect(dockerfile).toContain('npm prune --omit=dev')
+
+    const compose = parseYaml(readFileSync(join(ROOT, 'deploy', 'docker-compose.yml'), 'utf8'), { merge: true }) as any
+    const configFile = join(ROOT, 'deploy', 'config.yaml')
+    for (const [name, service] of Object.entries<any>(compose.services)) {
+      const config = await loadDaemonConfig({ file: configFile, env: { ...dockerEnv, ...service.environment } })
+      expect(config.keyFile, name).toBe(`/run/secrets/${service.secrets[0] as string}`)
+      expect(compose.secrets[service.secrets[0]].file).toMatch(/^\.\/cluster\/keys\/[abc]\.json$/)
+      expect(service.volumes.map((v: string) => v.split(':')[1])).toEqual(expect.arrayContaining([config.registry.file, config.bootstrap.file, '/etc/depin-node/config.yaml']))
+      expect(config.http.port).toBe(9464)
+    }
+    expect(compose.services['node-a'].networks.depin.ipv4_address).toBe(bootstrap[0]!.ip)
+
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'k8s', 'depin-node.yaml'), 'utf8')).map((d) => d.toJS())
+    const configMap = docs.find((d) => d.kind === 'ConfigMap')
+    const k8sConfig = join(dir, 'k8s-config.yaml')
+    writeFileSync(k8sConfig, (configMap.data['config.yaml'] as string).replace('REPLACE_WITH_NODE0_WALLET', registry[0]!))
+    const config = await loadDaemonConfig({ file: k8sConfig, env: { ...dockerEnv, DEPIN_KEY_FILE: '/run/secrets/depin/depin-node-0.json' } })
+    expect(config.bootstrap.nodes[0]).toContain('@10.96.100.10:4001:4002')
+    const statefulSet = docs.find((d) => d.kind === 'StatefulSet')
+    expect(statefulSet.spec.template.spec.containers[0].readinessProbe.httpGet.path).toBe('/readyz')
+  })
 })

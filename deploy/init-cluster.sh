@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates what deploy/docker-compose.yml mounts: three wallets (Solana CLI format, mode 0600), the
+# shared registry file listing them and the bootstrap file naming node-a (172.28.0.11).
+# Usage: bash deploy/init-cluster.sh [OUT_DIR]   (default deploy/cluster; needs `npm run build`)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:-$here/cluster}"
+cli="node $here/../dist/cli.js"
+mkdir -p "$out/keys"
+addresses=()
+for n in a b c; do
+  if [ ! -f "$out/keys/$n.json" ]; then $cli keygen --out "$out/keys/$n.json" >/dev/null; fi
+  addresses+=("$($cli id "$out/keys/$n.json" | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).address))')")
+done
+printf '["%s","%s","%s"]\n' "${addresses[0]}" "${addresses[1]}" "${addresses[2]}" > "$out/registry.json"
+printf '[{"publicKey":"%s","ip":"172.28.0.11","quicPort":4001,"tcpPort":4002}]\n' "${addresses[0]}" > "$out/bootstrap.json"
+echo "wrote $out/keys/{a,b,c}.json, $out/registry.json, $out/bootstrap.json"
