@@ -2,6 +2,7 @@
 # Creates what deploy/docker-compose.yml mounts: three wallets (Solana CLI format, mode 0600), the
 # shared registry file listing them and the bootstrap file naming node-a (172.28.0.11).
 # Usage: bash deploy/init-cluster.sh [OUT_DIR]   (default deploy/cluster; needs `npm run build`)
+# BOOTSTRAP_IP / BOOTSTRAP_QUIC / BOOTSTRAP_TCP override node-a's address (local-cluster.sh uses 127.0.0.1).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here/cluster}"
@@ -13,5 +14,6 @@ for n in a b c; do
   addresses+=("$($cli id "$out/keys/$n.json" | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).address))')")
 done
 printf '["%s","%s","%s"]\n' "${addresses[0]}" "${addresses[1]}" "${addresses[2]}" > "$out/registry.json"
-printf '[{"publicKey":"%s","ip":"172.28.0.11","quicPort":4001,"tcpPort":4002}]\n' "${addresses[0]}" > "$out/bootstrap.json"
+printf '[{"publicKey":"%s","ip":"%s","quicPort":%s,"tcpPort":%s}]\n' "${addresses[0]}" "${BOOTSTRAP_IP:-172.28.0.11}" \
+  "${BOOTSTRAP_QUIC:-4001}" "${BOOTSTRAP_TCP:-4002}" > "$out/bootstrap.json"
 echo "wrote $out/keys/{a,b,c}.json, $out/registry.json, $out/bootstrap.json"

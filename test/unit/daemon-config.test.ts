@@ -122,3 +122,18 @@ describe('daemon config', () => {
     expect((await configError({ file: file('arr.json', '[1]') })).message).toMatch(/must hold an object/)
   })
 })
+
+describe('operator documentation', () => {
+  it('the README documents every daemon setting and every project metric', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { createDaemonMetrics } = await import('../../src/daemon/metrics.js')
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8')
+    for (const s of SETTINGS) {
+      expect(readme, s.path).toContain(`| \`${s.path}\` | \`${s.env}\` |`)
+      if (s.flag != null) expect(readme, s.flag).toContain(`\`${s.flag}\``)
+    }
+    const metrics = await createDaemonMetrics().registry.getMetricsAsJSON()
+    expect(metrics.length).toBeGreaterThan(20)
+    for (const m of metrics) expect(readme, m.name).toContain(`| \`${m.name}\` |`)
+  })
+})
