@@ -132,7 +132,14 @@ const schema = z.object({
     pushInlineBytes: z.number().int().min(0).optional(),
     replicationFactor: z.number().int().min(1).max(20).optional(),
     replicaRefreshMs: ms(100).optional(),
-    requestTimeoutMs: ms(10).optional()
+    requestTimeoutMs: ms(10).optional(),
+    maxMessageBytes: z.number().int().min(1).max(72 * 1024, 'expected at most 73728 bytes (the record limit)').optional(),
+    publishRatePerSecond: z.number().positive('expected a positive number').optional(),
+    publishBurst: z.number().int().min(1).optional(),
+    maxSubscribersPerTopic: z.number().int().min(1).max(1000, 'expected at most 1000 (the collection limit)').optional(),
+    maxTopics: z.number().int().min(1).optional(),
+    maxSubscriptionTtlMs: ms(1).optional(),
+    renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
   }).strict().optional()
 }).strict()
 

@@ -99,6 +99,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       selfPeerId: host.peerId.toString(),
       policy: host.recordPolicy,
       peerCount: () => this.readiness.peerIds.size,
+      renewalNet: host.libp2p,
       logger: log
     }, { ...STICKY_DEFAULTS, ...options.sticky })
     this.readiness.onChange((ready) => {
@@ -111,6 +112,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   async start (): Promise<void> {
     await this.registry.start()
     this.host.members.add(this)
+    await this.sticky.start()
     this.registry.onRefresh(() => { void this.afterRefresh() })
     this.readiness.reset(this.authorizedConnectedPeers())
     void this.bootstrapper.start()

@@ -16,6 +16,12 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_INVALID_WALLET'
   | 'ERR_STICKY_COMMIT_TIMEOUT'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_TOO_MANY_SUBSCRIBERS'
+  | 'ERR_TOO_MANY_TOPICS'
+  | 'ERR_CHANNEL_FAILED'
+  | 'ERR_RENEWAL_REJECTED'
+  | 'ERR_DECRYPT_FAILED'
 
 export class DepinError extends Error {
   readonly code: ErrorCode

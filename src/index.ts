@@ -13,7 +13,10 @@ export type { Logger, LogLevel } from './logger.js'
 export { createPinoLogger, silentLogger } from './logger.js'
 export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
 export { rendezvousCid } from './discovery.js'
-export { StickyCommitError } from './sticky/errors.js'
+export {
+  StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError
+} from './sticky/errors.js'
+export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/encryption.js'
 export { STICKY_DEFAULTS } from './sticky/sticky.js'
 export type { StickyPubSub, StickyOptions, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/sticky.js'
 export type { StickyMessage, StickySubscription } from './sticky/subscription.js'

@@ -8,13 +8,13 @@
  *   jittered backoff, bounded by the commit deadline).
  * Heads that cannot be loaded are not listed as parents, so replicas keep them: nothing is dropped.
  */
-import { mergeStates, paginate } from './merge.js'
+import { liveSubscribers, mergeStates, paginate } from './merge.js'
 import type { Entry, HeadRecord, MessageRecord, SubscriberEntry } from './records.js'
 import { headId, signHead, signMessage, type Signer } from './signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
-import { StickyCommitError } from './errors.js'
+import { StickyCommitError, TooManySubscribersError } from './errors.js'
 import type { HeadWithId } from './validation.js'
 
 /** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
@@ -23,7 +23,7 @@ const RECENT_HEADS_MS = 1_000
 export interface CommitResult { version: number, headId: string, head: HeadRecord, entries: Entry[] }
 
 interface PendingMessage { kind: 'msg', data: unknown, ttlMs: number, publishedAt: number, record?: MessageRecord, id?: string, resolve: (r: { messageId: string, version: number, publisherSequence: number }) => void, reject: (e: unknown) => void }
-interface PendingSub { kind: 'sub', entry: SubscriberEntry, resolve: (version: number) => void, reject: (e: unknown) => void }
+interface PendingSub { kind: 'sub', entry: SubscriberEntry, refused?: Error, resolve: (version: number) => void, reject: (e: unknown) => void }
 type Pending = PendingMessage | PendingSub
 
 export interface CommitterDeps {
@@ -47,6 +47,8 @@ export interface CommitterOptions {
   maxBatch: number
   /** @default 60_000 */
   commitDeadlineMs: number
+  /** live subscribers a topic may have: a new one above it is refused. @default 1000 */
+  maxSubscribers: number
 }
 
 export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number }
@@ -63,6 +65,8 @@ export class TopicCommitter {
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
   get pending (): number { return this.queue.length }
+  /** nothing queued or being committed */
+  get idle (): boolean { return this.queue.length === 0 && this.running == null && this.timer == null }
 
   async publish (data: unknown, ttlMs: number): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     return await new Promise((resolve, reject) => {
@@ -101,6 +105,7 @@ export class TopicCommitter {
           const result = await this.commit(batch)
           for (const p of batch) {
             if (p.kind === 'msg') p.resolve({ messageId: p.id!, version: result.version, publisherSequence: p.record!.seq })
+            else if (p.refused != null) p.reject(p.refused)
             else p.resolve(result.version)
           }
           this.deps.onCommitted?.(result, { durationMs: Date.now() - started, items: batch.length })
@@ -139,7 +144,12 @@ export class TopicCommitter {
           entries.set(p.id!, e)
           added.push(e)
         } else {
-          subs.set(p.entry.client, p.entry)
+          const current = subs.get(p.entry.client)
+          const joining = p.entry.expiresAt > now && (current == null || current.expiresAt <= now)
+          p.refused = joining && liveSubscribers(subs, now).length >= this.options.maxSubscribers
+            ? new TooManySubscribersError(this.deps.topic, this.options.maxSubscribers)
+            : undefined
+          if (p.refused == null) subs.set(p.entry.client, p.entry)
         }
       }
       const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]

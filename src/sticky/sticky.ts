@@ -19,7 +19,13 @@ import { StickySubscription, type StickyMessage } from './subscription.js'
 import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
 import type { ComponentLogger } from '../logger.js'
-import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError } from '../errors.js'
+import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../errors.js'
+import { RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
+import { RateLimiter } from './rate-limit.js'
+import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
+import { RenewalService, type RenewalNetwork } from './renewal-service.js'
+import { peerIdToWallet } from '../identity.js'
+import { deadlineSignal } from '../abort.js'
 import { validateTopicName } from '../realtime.js'
 
 export interface StickyOptions extends StoreOptions {
@@ -39,6 +45,20 @@ export interface StickyOptions extends StoreOptions {
   writeQuorum: number
   /** pushes inline message data up to this many bytes, ids (poll) above. @default 60_000 */
   pushInlineBytes: number
+  /** largest message `data`, JSON-encoded bytes (MessageTooLargeError above). @default 65_536 */
+  maxMessageBytes: number
+  /** per-publisher publish rate on this node, messages per second on average (RateLimitedError above). @default 500 */
+  publishRatePerSecond: number
+  /** per-publisher burst: publishes allowed at once before the rate applies. @default 2_000 */
+  publishBurst: number
+  /** live subscribers one topic may have (TooManySubscribersError above). @default 1_000 */
+  maxSubscribersPerTopic: number
+  /** topics this node writes (publishes, subscribes, serves renewals) at once (TooManyTopicsError above); idle ones are released. @default 1_000 */
+  maxTopics: number
+  /** longest subscription TTL a subscriber may ask for. @default 86_400_000 (24 h) */
+  maxSubscriptionTtlMs: number
+  /** auto-renewal fires at this fraction of the TTL. @default 0.8 */
+  renewAtFraction: number
 }
 
 export const STICKY_DEFAULTS: StickyOptions = {
@@ -50,6 +70,13 @@ export const STICKY_DEFAULTS: StickyOptions = {
   commitDeadlineMs: 60_000,
   writeQuorum: 3,
   pushInlineBytes: 60_000,
+  maxMessageBytes: 65_536,
+  publishRatePerSecond: 500,
+  publishBurst: 2_000,
+  maxSubscribersPerTopic: 1_000,
+  maxTopics: 1_000,
+  maxSubscriptionTtlMs: 24 * 3600_000,
+  renewAtFraction: 0.8,
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
@@ -66,6 +93,8 @@ export interface StickyDeps {
   policy: RecordPolicy
   /** authorized peers currently connected for this database (caps the quorum) */
   peerCount: () => number
+  /** libp2p protocol handling for subscription renewals */
+  renewalNet: RenewalNetwork
   logger: ComponentLogger
 }
 
@@ -75,6 +104,8 @@ export interface SubscribeOptions {
   receiveHistory?: boolean
   lastSeenVersion?: number | null
   ttlMs?: number
+  /** renew before expiry (at renewAtFraction of the TTL) until unsubscribed. @default true */
+  autoRenew?: boolean
   signal?: AbortSignal
 }
 
@@ -97,23 +128,42 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   /** set when close() starts: no new publishes while the queued ones are flushed */
   private closing = false
   pushesDropped = 0
+  rateLimited = 0
+  /** counters of committers released by releaseIdleCommitters (so stats stay monotonic) */
+  private readonly releasedStats: Record<string, number> = {}
+  private readonly renewal: RenewalService
+  private readonly replay = new ReplayGuard()
+  private readonly publishLimiter: RateLimiter
+  /** renewal requests served per client: generous for honest clients (one per TTL), a wall for floods */
+  private readonly renewLimiter = new RateLimiter(2, 20)
 
   constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
     super()
     this.store = new StickyStore({ net: deps.net, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db, options)
     this.loader = new StateLoader(this.store)
+    this.publishLimiter = new RateLimiter(options.publishRatePerSecond, options.publishBurst)
+    this.renewal = new RenewalService(deps.renewalNet, deps.db, async (req) => await this.serveRenewal(req), deps.logger.child('component', 'sticky-renewal'))
+  }
+
+  /** Starts serving renewal requests. */
+  async start (): Promise<void> {
+    await this.renewal.start()
   }
 
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     this.assertOpen()
     if (this.closing) throw new DisconnectedError()
     validateTopicName(topic)
+    let size: number
     try {
-      encodeRecord({ data }) // refuses non-JSON data before queueing
+      size = encodeRecord(data).length // refuses non-JSON data before queueing
     } catch (err) {
       throw new InvalidMessageError((err as Error).message, { cause: err })
     }
+    if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
+    const wait = this.publishLimiter.take(this.deps.signer.wallet)
+    if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
     const committed = this.committer(topic).publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
     if (options.signal == null) return await committed
     // an abort stops the wait, not the commit: the message may still be committed and delivered
@@ -127,6 +177,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
     if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
+    const ttlMs = options.ttlMs ?? this.options.defaultSubscriptionTtlMs
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new InvalidTopicError(topic, `ttlMs must be an integer 1-${this.options.maxSubscriptionTtlMs}`)
     const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
     const sub = new StickySubscription({
       store: this.store,
@@ -134,15 +186,25 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       topic,
       onMessage: options.onMessage,
       logger: log,
-      onClose: async () => { await this.closeSubscription(topic) }
-    }, { receiveHistory: options.receiveHistory ?? true, lastSeenVersion: options.lastSeenVersion ?? null, pollIntervalMs: this.options.pollIntervalMs })
+      onClose: async () => { await this.closeSubscription(topic) },
+      renew: async (ttl) => await this.requestRenewal(topic, ttl)
+    }, {
+      receiveHistory: options.receiveHistory ?? true,
+      lastSeenVersion: options.lastSeenVersion ?? null,
+      pollIntervalMs: this.options.pollIntervalMs,
+      ttlMs,
+      expiresAt: Date.now() + ttlMs,
+      autoRenew: options.autoRenew ?? true,
+      renewAtFraction: this.options.renewAtFraction
+    })
     this.subs.set(topic, sub)
     const name = pushTopic(this.deps.db, topic)
     this.pushTopics.set(name, topic)
     this.deps.router.add(name, this)
     try {
       const now = Date.now()
-      await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + (options.ttlMs ?? this.options.defaultSubscriptionTtlMs), updatedAt: now })
+      await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + ttlMs, updatedAt: now })
+      sub.expiresAt = now + ttlMs
       await sub.start()
       options.signal?.addEventListener('abort', () => { void sub.unsubscribe() }, { once: true })
       if (options.signal?.aborted === true) await sub.unsubscribe()
@@ -197,7 +259,14 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   }
 
   stats (): Record<string, number> {
-    const out: Record<string, number> = { ...this.store.stats, pushesDropped: this.pushesDropped }
+    const out: Record<string, number> = {
+      ...this.store.stats,
+      ...this.releasedStats,
+      pushesDropped: this.pushesDropped,
+      rateLimited: this.rateLimited,
+      renewalsRejected: this.renewal.rejected,
+      renewalsMalformed: this.renewal.malformed
+    }
     for (const c of this.committers.values()) for (const [k, v] of Object.entries(c.stats)) out[k] = (out[k] ?? 0) + v
     return out
   }
@@ -205,6 +274,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   async close (): Promise<void> {
     if (this.closed) return
     this.closing = true
+    await this.renewal.stop()
     await this.flush().catch(() => {})
     this.closed = true
     for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
@@ -247,6 +317,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   private committer (topic: string): TopicCommitter {
     let c = this.committers.get(topic)
     if (c == null) {
+      if (this.committers.size >= this.options.maxTopics) this.releaseIdleCommitters()
+      if (this.committers.size >= this.options.maxTopics) throw new TooManyTopicsError(topic, this.options.maxTopics)
       c = new TopicCommitter({
         store: this.store,
         loader: this.loader,
@@ -259,7 +331,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
         onWritten: (r) => { this.push(topic, r) },
         onCommitted: (r, info) => { this.emit('commit', { topic, version: r.version, ...info }) },
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
-      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs })
+      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs, maxSubscribers: this.options.maxSubscribersPerTopic })
       this.committers.set(topic, c)
     }
     return c
@@ -290,6 +362,78 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     await this.committer(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now, updatedAt: now + 1 }).catch((err: unknown) => {
       this.deps.logger.warn('could not remove the subscription from the coordinator; it will expire', 'topic', topic, 'error', err)
     })
+  }
+
+  /** Forgets committers with nothing queued for topics this node does not subscribe to (their sequence is re-read if needed). */
+  private releaseIdleCommitters (): void {
+    for (const [topic, c] of this.committers) {
+      if (c.idle && !this.subs.has(topic)) {
+        for (const [k, v] of Object.entries(c.stats)) this.releasedStats[k] = (this.releasedStats[k] ?? 0) + v
+        this.committers.delete(topic)
+      }
+    }
+  }
+
+  // --- subscription renewal ----------------------------------------------------------------------
+
+  /** Signs a renewal and asks a replica of the topic to commit it; serves it here when no replica answers. */
+  private async requestRenewal (topic: string, ttlMs: number): Promise<{ expiresAt: number }> {
+    this.assertOpen()
+    const timestamp = Date.now()
+    const client = this.deps.selfPeerId
+    const sig = Buffer.from(await this.deps.signer.sign(new TextEncoder().encode(renewalSignedText(this.deps.db, topic, client, timestamp, ttlMs)))).toString('base64')
+    const req: RenewalRequest = { v: 1, topic, client, timestamp, ttlMs, sig }
+    const peers = (await this.store.replicas(topic).catch(() => [])).slice(0, 3)
+    let answer: RenewalResponse | undefined
+    for (const peer of peers) {
+      try {
+        answer = await this.renewal.send(peer, req, deadlineSignal(this.options.commitDeadlineMs, 'renewal request timed out'))
+        break
+      } catch (err) {
+        this.deps.logger.debug('renewal request to replica failed; trying the next', 'peer', peer.toString(), 'error', err)
+      }
+    }
+    answer ??= await this.serveRenewal(req)
+    if (!answer.ok) throw new RenewalRejectedError(topic, answer.error)
+    return { expiresAt: answer.expiresAt }
+  }
+
+  /** Serving side: verifies a renewal (see renewal.ts) and commits the new expiry. */
+  async serveRenewal (req: RenewalRequest): Promise<RenewalResponse> {
+    if (this.closing) return { ok: false, error: 'serving node is stopping' }
+    if (this.renewLimiter.take(req.client) > 0) return { ok: false, error: 'rate limited' }
+    const now = Date.now()
+    const checked = checkRenewal(req, {
+      db: this.deps.db,
+      now,
+      walletOf: (peerId) => peerIdToWallet(peerId),
+      lastAccepted: (topic, client) => this.replay.last(topic, client),
+      isAuthorized: (wallet) => this.deps.policy.isAuthorized(this.deps.db, wallet),
+      maxTtlMs: this.options.maxSubscriptionTtlMs
+    })
+    if ('error' in checked) {
+      this.deps.logger.debug('renewal refused', 'topic', req.topic, 'client', req.client, 'reason', checked.error)
+      return { ok: false, error: checked.error }
+    }
+    this.replay.accept(req.topic, req.client, req.timestamp, now)
+    try {
+      validateTopicName(req.topic)
+      const state = await this.currentState(req.topic)
+      const existing = state.subs.get(checked.wallet)
+      if (existing == null || existing.expiresAt <= now) return { ok: false, error: 'not a subscriber of this topic' }
+      const expiresAt = now + req.ttlMs
+      const version = await this.committer(req.topic).updateSubscriber({ ...existing, expiresAt, updatedAt: now })
+      return { ok: true, expiresAt, version }
+    } catch (err) {
+      return { ok: false, error: err instanceof Error ? err.message : String(err) }
+    }
+  }
+
+  /** The merged content of the topic's current heads. */
+  private async currentState (topic: string): Promise<TopicState> {
+    const heads = this.loader.currentHeads(await this.store.readHeads(topic))
+    const loaded = (await Promise.all(heads.map(async (h) => await this.loader.load(h)))).filter((x) => x != null)
+    return mergeStates(loaded.map((l) => l!.state), Date.now())
   }
 
   /** Replicas (this node included) that must hold a commit: a majority of the replica set, at least writeQuorum where the set allows. */

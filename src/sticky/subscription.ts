@@ -30,14 +30,32 @@ export interface SubscriptionDeps {
   logger: Logger
   /** called by unsubscribe() after the local teardown */
   onClose: () => Promise<void>
+  /** sends a signed renewal to a serving node; resolves with the new expiry */
+  renew: (ttlMs: number) => Promise<{ expiresAt: number }>
 }
 
-export interface SubscriptionOptions { receiveHistory: boolean, lastSeenVersion: number | null, pollIntervalMs: number }
+export interface SubscriptionOptions {
+  receiveHistory: boolean
+  lastSeenVersion: number | null
+  pollIntervalMs: number
+  ttlMs: number
+  /** when the subscription entry expires (set by subscribe, moved by renew) */
+  expiresAt: number
+  autoRenew: boolean
+  renewAtFraction: number
+}
 
 export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number }
 
+/**
+ * Events: 'message' is not one (use onMessage); 'renewed' ({ expiresAt }), 'renew-failed' (Error),
+ * 'expired' (the subscriber entry lapsed: renew() or subscribe again), 'gap-detected' ({ topic }),
+ * 'recovered' ({ topic, from }: a gap closed or the channel is ACTIVE again), 'state' (ChannelState).
+ */
 export class StickySubscription extends EventEmitter {
   readonly topic: string
+  /** when this subscriber's entry in the topic's subscriber collection expires */
+  expiresAt: number
   readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0 }
   lastSeenVersion = 0
   channelState: ChannelState = 'ACTIVE'
@@ -45,14 +63,65 @@ export class StickySubscription extends EventEmitter {
   private readonly seenHeads = new Set<string>()
   private readonly seenPages = new Set<string>()
   private readonly maxSeq = new Map<string, number>()
+  /** sequence numbers delivered per publisher, to tell when a detected gap has closed */
+  private readonly seqs = new Map<string, Set<number>>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private polling: Promise<void> | undefined
   private pollAgain = false
   private closed = false
+  private renewTimer: ReturnType<typeof setTimeout> | undefined
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined
+  private gapOpen = false
 
   constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
     super()
     this.topic = deps.topic
+    this.expiresAt = options.expiresAt
+  }
+
+  /**
+   * Extends the subscription: a request signed with this node's wallet key goes to a serving node,
+   * which commits the new expiry. Rejects with RenewalRejectedError if refused.
+   */
+  async renew (ttlMs: number = this.options.ttlMs): Promise<{ expiresAt: number }> {
+    if (this.closed) throw new Error('subscription is closed')
+    const r = await this.deps.renew(ttlMs)
+    this.expiresAt = r.expiresAt
+    this.emit('renewed', { expiresAt: r.expiresAt })
+    this.scheduleRenewal(ttlMs)
+    return r
+  }
+
+  private scheduleRenewal (ttlMs: number): void {
+    clearTimeout(this.renewTimer)
+    clearTimeout(this.expiryTimer)
+    if (this.closed) return
+    const now = Date.now()
+    this.expiryTimer = setTimeout(() => {
+      if (this.closed || Date.now() < this.expiresAt) return
+      this.deps.logger.warn('sticky subscription expired', 'topic', this.topic)
+      this.emit('expired', { topic: this.topic, expiresAt: this.expiresAt })
+    }, Math.max(0, this.expiresAt - now) + 10)
+    this.expiryTimer.unref?.()
+    if (!this.options.autoRenew) return
+    const at = Math.max(0, this.expiresAt - now - ttlMs * (1 - this.options.renewAtFraction))
+    this.renewTimer = setTimeout(() => { void this.autoRenew(ttlMs) }, at)
+    this.renewTimer.unref?.()
+  }
+
+  private async autoRenew (ttlMs: number): Promise<void> {
+    try {
+      await this.renew(ttlMs)
+    } catch (err) {
+      if (this.closed) return
+      this.emit('renew-failed', err)
+      const left = this.expiresAt - Date.now()
+      this.deps.logger.warn('sticky subscription renewal failed; retrying', 'topic', this.topic, 'msLeft', left, 'error', err)
+      // retry a few times before expiry, then keep trying (a renewal after expiry is refused, so resubscribe)
+      clearTimeout(this.renewTimer)
+      this.renewTimer = setTimeout(() => { void this.autoRenew(ttlMs) }, Math.max(1_000, Math.min(30_000, left / 4)))
+      this.renewTimer.unref?.()
+    }
   }
 
   /** Loads and delivers the history, then starts polling. */
@@ -60,6 +129,7 @@ export class StickySubscription extends EventEmitter {
     const floor = this.options.receiveHistory ? (this.options.lastSeenVersion ?? 0) : Infinity
     await this.sync(floor)
     this.schedulePoll()
+    this.scheduleRenewal(this.options.ttlMs)
   }
 
   /** Live messages pushed after a commit (already verified by the caller). */
@@ -87,6 +157,8 @@ export class StickySubscription extends EventEmitter {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.timer)
+    clearTimeout(this.renewTimer)
+    clearTimeout(this.expiryTimer)
     await this.polling
     await this.deps.onClose()
     this.removeAllListeners()
@@ -131,7 +203,7 @@ export class StickySubscription extends EventEmitter {
     }
     for (const h of complete) {
       this.seenHeads.add(h.id)
-      if (h.head.state !== this.channelState) { this.channelState = h.head.state; this.emit('state', h.head.state) }
+      if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
     }
     this.deliver(entries)
     const top = Math.max(0, ...heads.map((h) => h.head.version))
@@ -155,6 +227,9 @@ export class StickySubscription extends EventEmitter {
       const prev = this.maxSeq.get(e.m.publisher) ?? 0
       if (prev > 0 && e.m.seq > prev + 1) gap = true
       if (e.m.seq > prev) this.maxSeq.set(e.m.publisher, e.m.seq)
+      let set = this.seqs.get(e.m.publisher)
+      if (set == null) { set = new Set(); this.seqs.set(e.m.publisher, set) }
+      set.add(e.m.seq)
       this.stats.delivered++
       const message: StickyMessage = {
         messageId: this.deps.loader.idOf(e.m),
@@ -173,7 +248,28 @@ export class StickySubscription extends EventEmitter {
         this.handlerFailed(err)
       }
     }
-    if (gap) { this.stats.gaps++; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
+    if (gap) { this.stats.gaps++; this.gapOpen = true; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
+    else if (this.gapOpen && this.sequencesContiguous()) { this.gapOpen = false; this.emit('recovered', { topic: this.topic, from: 'gap' }) }
+  }
+
+  /** Channel state as seen in the coordinator, or set by the owner (RECOVERING/FAILED during recovery). */
+  setChannelState (state: ChannelState): void {
+    if (state === this.channelState) return
+    const from = this.channelState
+    this.channelState = state
+    this.emit('state', state)
+    if (state === 'ACTIVE' && from !== 'ACTIVE') this.emit('recovered', { topic: this.topic, from })
+  }
+
+  /** every publisher's delivered sequence numbers form one run, lowest to highest (no hole left) */
+  private sequencesContiguous (): boolean {
+    for (const set of this.seqs.values()) {
+      let min = Infinity
+      let max = 0
+      for (const n of set) { if (n < min) min = n; if (n > max) max = n }
+      if (set.size !== max - min + 1) return false
+    }
+    return true
   }
 
   private handlerFailed (err: unknown): void {
