@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_CHANNEL_FAILED'
   | 'ERR_RENEWAL_REJECTED'
   | 'ERR_DECRYPT_FAILED'
+  | 'ERR_NOT_AUTHORIZED'
 
 export class DepinError extends Error {
   readonly code: ErrorCode

@@ -14,7 +14,7 @@ export { createPinoLogger, silentLogger } from './logger.js'
 export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
 export { rendezvousCid } from './discovery.js'
 export {
-  StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError
+  StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError, NotAuthorizedError
 } from './sticky/errors.js'
 export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/encryption.js'
 export { STICKY_DEFAULTS } from './sticky/sticky.js'

@@ -65,6 +65,8 @@ export class TopicCommitter {
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
   get pending (): number { return this.queue.length }
+  /** when something was last queued */
+  lastUsed = Date.now()
   /** nothing queued or being committed */
   get idle (): boolean { return this.queue.length === 0 && this.running == null && this.timer == null }
 
@@ -89,6 +91,7 @@ export class TopicCommitter {
   }
 
   private enqueue (p: Pending): void {
+    this.lastUsed = Date.now()
     this.queue.push(p)
     if (this.running != null) return
     if (this.queue.length >= this.options.maxBatch) { clearTimeout(this.timer); this.timer = undefined; this.start(); return }

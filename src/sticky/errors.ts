@@ -48,3 +48,10 @@ export class RenewalRejectedError extends DepinError {
 export class DecryptError extends DepinError {
   constructor (reason: string) { super('ERR_DECRYPT_FAILED', `cannot decrypt payload: ${reason}`) }
 }
+
+/** This node's wallet is not in the database's registry: nodes refuse records it signs. */
+export class NotAuthorizedError extends DepinError {
+  constructor (wallet: string, db: string) {
+    super('ERR_NOT_AUTHORIZED', `wallet ${wallet} is not authorized for database ${JSON.stringify(db)}; sticky records it signs are refused`)
+  }
+}

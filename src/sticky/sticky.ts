@@ -20,7 +20,7 @@ import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
 import type { ComponentLogger } from '../logger.js'
 import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../errors.js'
-import { RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
+import { NotAuthorizedError, RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
 import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
 import { RenewalService, type RenewalNetwork } from './renewal-service.js'
@@ -53,7 +53,7 @@ export interface StickyOptions extends StoreOptions {
   publishBurst: number
   /** live subscribers one topic may have (TooManySubscribersError above). @default 1_000 */
   maxSubscribersPerTopic: number
-  /** topics this node writes (publishes, subscribes, serves renewals) at once (TooManyTopicsError above); idle ones are released. @default 1_000 */
+  /** topics this node writes (publishes, subscribes, serves renewals); a topic counts until idle for 10 min (TooManyTopicsError above). @default 1_000 */
   maxTopics: number
   /** longest subscription TTL a subscriber may ask for. @default 86_400_000 (24 h) */
   maxSubscriptionTtlMs: number
@@ -81,6 +81,9 @@ export const STICKY_DEFAULTS: StickyOptions = {
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
 }
+
+/** A topic this node wrote to counts against maxTopics until it has been idle this long. */
+export const TOPIC_IDLE_MS = 10 * 60_000
 
 export interface StickyDeps {
   db: string
@@ -162,9 +165,11 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
+    this.assertAuthorized()
+    const committer = this.committer(topic)
     const wait = this.publishLimiter.take(this.deps.signer.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
-    const committed = this.committer(topic).publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+    const committed = committer.publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
     if (options.signal == null) return await committed
     // an abort stops the wait, not the commit: the message may still be committed and delivered
     return await Promise.race([committed, new Promise<never>((_resolve, reject) => {
@@ -177,6 +182,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
     if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
+    this.assertAuthorized()
     const ttlMs = options.ttlMs ?? this.options.defaultSubscriptionTtlMs
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new InvalidTopicError(topic, `ttlMs must be an integer 1-${this.options.maxSubscriptionTtlMs}`)
     const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
@@ -364,10 +370,11 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     })
   }
 
-  /** Forgets committers with nothing queued for topics this node does not subscribe to (their sequence is re-read if needed). */
+  /** Forgets committers idle for TOPIC_IDLE_MS on topics this node does not subscribe to (their sequence is re-read if needed). */
   private releaseIdleCommitters (): void {
+    const now = Date.now()
     for (const [topic, c] of this.committers) {
-      if (c.idle && !this.subs.has(topic)) {
+      if (c.idle && now - c.lastUsed > TOPIC_IDLE_MS && !this.subs.has(topic)) {
         for (const [k, v] of Object.entries(c.stats)) this.releasedStats[k] = (this.releasedStats[k] ?? 0) + v
         this.committers.delete(topic)
       }
@@ -444,6 +451,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   }
 
   private assertOpen (): void { if (this.closed) throw new DisconnectedError() }
+
+  private assertAuthorized (): void {
+    if (!this.deps.policy.isAuthorized(this.deps.db, this.deps.signer.wallet)) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
+  }
 }
 
 export type { StickyMessage, StickySubscription, HeadWithId }
