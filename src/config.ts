@@ -139,6 +139,9 @@ const schema = z.object({
     maxSubscribersPerTopic: z.number().int().min(1).max(1000, 'expected at most 1000 (the collection limit)').optional(),
     maxTopics: z.number().int().min(1).optional(),
     maxSubscriptionTtlMs: ms(1).optional(),
+    gcGraceMs: ms(0).optional(),
+    sweepIntervalMs: ms(100).optional(),
+    republishAfterMs: ms(1_000).optional(),
     renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
   }).strict().optional()
 }).strict()

@@ -8,8 +8,9 @@
  *   jittered backoff, bounded by the commit deadline).
  * Heads that cannot be loaded are not listed as parents, so replicas keep them: nothing is dropped.
  */
-import { liveSubscribers, mergeStates, paginate } from './merge.js'
-import type { Entry, HeadRecord, MessageRecord, SubscriberEntry } from './records.js'
+import { liveSubscribers, mergeHistories, mergeStates, paginate, type TopicState } from './merge.js'
+import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from './lifecycle.js'
+import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
 import { headId, signHead, signMessage, type Signer } from './signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { StickyStore } from './store.js'
@@ -34,6 +35,8 @@ export interface CommitterDeps {
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
+  /** walks a snapshot chain (see StickyPubSub.loadFullHistory) */
+  history: { walk: (topic: string, snapshotId: string, maxDepth: number) => Promise<{ messageHistory: string[], subscriberHistory: string[] }> }
   onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
   /** called once the first attempt's head is written, before the read-back (early push) */
   onWritten?: (result: CommitResult) => void
@@ -49,12 +52,14 @@ export interface CommitterOptions {
   commitDeadlineMs: number
   /** live subscribers a topic may have: a new one above it is refused. @default 1000 */
   maxSubscribers: number
+  /** added to content expiry of collections and heads. @default 3_600_000 */
+  gcGraceMs: number
 }
 
-export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number }
+export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number, snapshots: number }
 
 export class TopicCommitter {
-  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0, failures: 0 }
+  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0, failures: 0, snapshots: 0 }
   private queue: Pending[] = []
   private running: Promise<void> | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -158,18 +163,23 @@ export class TopicCommitter {
       const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
       const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
       const newBlobIds: string[] = []
+      const grace = this.options.gcGraceMs
       await store.ensureReplicated(this.deps.topic, [...pages.map((p) => p.id), ...loaded.flatMap((l) => [l.head.subscribers])].filter((id): id is string => id != null))
       const pageIds = await Promise.all(pages.map(async (page) => {
         if (page.id != null) return page.id
-        const id = await store.putBlob(this.deps.topic, { t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries })
+        const id = await store.putBlob(this.deps.topic, { t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) })
         newBlobIds.push(id)
         return id
       }))
+      const subList = [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1))
+      const rootExpiry = entriesExpiry(pages.flatMap((p) => p.entries), grace, now)
+      const subsExpiry = subscribersExpiry(subList, grace, now)
       const [rootId, subsId] = await Promise.all([
-        store.putBlob(this.deps.topic, { t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size }),
-        subs.size > 0 ? store.putBlob(this.deps.topic, { t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1)) }) : Promise.resolve(null)
+        store.putBlob(this.deps.topic, { t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry }),
+        subs.size > 0 ? store.putBlob(this.deps.topic, { t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry }) : Promise.resolve(null)
       ])
       newBlobIds.push(rootId)
+      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, newBlobIds)
       const head = await signHead({
         t: 'head',
         db: this.deps.db,
@@ -177,13 +187,13 @@ export class TopicCommitter {
         version: merged.version,
         messages: rootId,
         subscribers: subsId,
-        messageHistory: appendHistory(merged.messageHistory, rootId),
-        subscriberHistory: subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId),
-        previous: merged.previous,
+        ...histories,
         parents: loaded.map((l) => l.id).sort(),
         createdAt: merged.createdAt || now,
         lastModified: now,
         state: 'ACTIVE',
+        retired: isRetired(entries.values(), subs.values(), now),
+        expiresAt: Math.max(rootExpiry, subsExpiry),
         writer: this.deps.signer.wallet
       }, this.deps.signer)
       const id = headId(head)
@@ -201,6 +211,49 @@ export class TopicCommitter {
       logger.debug('commit not confirmed yet; retrying', 'topic', this.deps.topic, 'attempt', attempt, 'backoffMs', Math.round(backoff))
       await new Promise((resolve) => setTimeout(resolve, backoff))
     }
+  }
+
+  /**
+   * The head's histories with the new collection ids appended, and its snapshot link. Keeps the
+   * head under HEAD_TARGET_BYTES: when it would grow past it (or a history reaches HISTORY_MAX), the
+   * older entries go into a snapshot linked to the previous one. When the merged heads link
+   * different snapshots, their chains are walked and joined into one snapshot, so no history is lost.
+   */
+  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, newBlobIds: string[]): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
+    let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
+    let subscriberHistory = subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId, Infinity)
+    let previous = merged.previous
+    const links = [...new Set(loaded.map((l) => l.head.previous).filter((x): x is string => x != null))]
+    let older: { messageHistory: string[], subscriberHistory: string[] } = { messageHistory: [], subscriberHistory: [] }
+    if (links.length > 1) {
+      // concurrent snapshots: join their chains (bounded depth) into one
+      const chains = await Promise.all(links.map(async (id) => await this.deps.history.walk(this.deps.topic, id, 10)))
+      older = { messageHistory: mergeHistories(chains.map((c) => c.messageHistory), Infinity), subscriberHistory: mergeHistories(chains.map((c) => c.subscriberHistory), Infinity) }
+      previous = null
+    }
+    const estimate = (keep: number): number => encodedSize({ messageHistory: messageHistory.slice(-keep || messageHistory.length), subscriberHistory: subscriberHistory.slice(-keep || subscriberHistory.length) }) + HEAD_OVERHEAD_BYTES + this.deps.topic.length
+    const keep = historyToKeep({ messageHistory, subscriberHistory }, (k) => estimate(k === 0 ? 1 : k))
+    if (keep == null && links.length <= 1) return { messageHistory, subscriberHistory, previous }
+    const k = keep ?? LIMITS.HISTORY_KEEP
+    const split = (list: string[]): [string[], string[]] => [list.slice(0, Math.max(0, list.length - k)), list.slice(Math.max(0, list.length - k))]
+    const [oldMessages, keptMessages] = split(messageHistory)
+    const [oldSubs, keptSubs] = split(subscriberHistory)
+    messageHistory = keptMessages
+    subscriberHistory = keptSubs
+    const snap = {
+      t: 'snap' as const,
+      db: this.deps.db,
+      topic: this.deps.topic,
+      messageHistory: [...older.messageHistory, ...oldMessages],
+      subscriberHistory: [...older.subscriberHistory, ...oldSubs],
+      previous,
+      createdAt: now,
+      expiresAt: now + LIMITS.SNAPSHOT_TTL_MS
+    }
+    const snapId = await this.deps.store.putBlob(this.deps.topic, snap)
+    newBlobIds.push(snapId)
+    this.stats.snapshots++
+    return { messageHistory, subscriberHistory, previous: snapId }
   }
 
   /** Signs the batch's messages once (first attempt), continuing this node's sequence for the topic. */
@@ -248,8 +301,11 @@ export class TopicCommitter {
   }
 }
 
-function appendHistory (history: readonly string[], id: string): string[] {
+function appendHistory (history: readonly string[], id: string, max = LIMITS.HISTORY_MAX): string[] {
   const out = history.filter((h) => h !== id)
   out.push(id)
-  return out.slice(-50)
+  return out.slice(-max)
 }
+
+/** Head fields other than the histories, encoded (ids, signature, writer, times): an upper estimate. */
+const HEAD_OVERHEAD_BYTES = 520

@@ -7,7 +7,11 @@
  *   subs     the subscriber collection, immutable
  *   head     a coordinator version, signed by its writer; lists the heads it merged (parents)
  *   heads    what is stored under a topic's coordinator key: the heads no other head supersedes
+ *   snap     a coordinator snapshot: history entries moved out of the head, linked to the previous one
  *
+ * Every record but a message carries `expiresAt` (content-based: the latest expiry of what it holds
+ * plus a grace period; snapshots: one hour after creation). Nodes refuse expired records, filter
+ * them on read and delete them from their datastore on a periodic sweep.
  * Every decode* function returns a reason string instead of throwing, so malformed network input
  * is dropped and counted, never thrown through a DHT handler.
  */
@@ -30,13 +34,15 @@ export interface MessageRecord {
 
 export interface Entry { m: MessageRecord, v: number }
 
-export interface PageRecord { t: 'page', db: string, topic: string, entries: Entry[] }
+export interface PageRecord { t: 'page', db: string, topic: string, entries: Entry[], expiresAt: number }
 
-export interface RootRecord { t: 'root', db: string, topic: string, pages: string[], count: number }
+export interface RootRecord { t: 'root', db: string, topic: string, pages: string[], count: number, expiresAt: number }
 
 export interface SubscriberEntry { client: string, subscribedAt: number, expiresAt: number, updatedAt: number }
 
-export interface SubsRecord { t: 'subs', db: string, topic: string, subs: SubscriberEntry[] }
+export interface SubsRecord { t: 'subs', db: string, topic: string, subs: SubscriberEntry[], expiresAt: number }
+
+export interface SnapRecord { t: 'snap', db: string, topic: string, messageHistory: string[], subscriberHistory: string[], previous: string | null, createdAt: number, expiresAt: number }
 
 export interface HeadRecord {
   t: 'head'
@@ -52,13 +58,16 @@ export interface HeadRecord {
   createdAt: number
   lastModified: number
   state: ChannelState
+  /** no live messages and no subscribers: the topic is retired and this head expires */
+  retired: boolean
+  expiresAt: number
   writer: string
   sig: string
 }
 
 export interface HeadSetRecord { t: 'heads', heads: HeadRecord[] }
 
-export type BlobRecord = PageRecord | RootRecord | SubsRecord | MessageRecord
+export type BlobRecord = PageRecord | RootRecord | SubsRecord | MessageRecord | SnapRecord
 
 export const LIMITS = {
   /** message entries per page */
@@ -76,7 +85,13 @@ export const LIMITS = {
   /** subscribers in one collection */
   MAX_SUBSCRIBERS: 1000,
   /** pages in one root */
-  MAX_PAGES: 100_000
+  MAX_PAGES: 100_000,
+  /** a head is kept under this size by moving history into snapshots */
+  HEAD_TARGET_BYTES: 1024,
+  /** history entries a head keeps after a snapshot */
+  HISTORY_KEEP: 10,
+  /** snapshots expire this long after creation */
+  SNAPSHOT_TTL_MS: 3_600_000
 }
 
 type Result<T> = T | string
@@ -102,6 +117,7 @@ export function checkMessage (v: unknown): Result<MessageRecord> {
 export function checkPage (v: unknown): Result<PageRecord> {
   if (!isObject(v) || v.t !== 'page' || !isString(v.db) || !isString(v.topic)) return 'not a page record'
   if (!Array.isArray(v.entries) || v.entries.length === 0 || v.entries.length > LIMITS.PAGE_MAX_ENTRIES) return 'page entry count invalid'
+  if (!isTime(v.expiresAt)) return 'page expiry missing'
   for (const e of v.entries) {
     if (!isObject(e) || !Number.isInteger(e.v) || (e.v as number) < 1) return 'page entry invalid'
     const m = checkMessage(e.m)
@@ -114,12 +130,14 @@ export function checkPage (v: unknown): Result<PageRecord> {
 export function checkRoot (v: unknown): Result<RootRecord> {
   if (!isObject(v) || v.t !== 'root' || !isString(v.db) || !isString(v.topic)) return 'not a root record'
   if (!isIdList(v.pages, LIMITS.MAX_PAGES) || !Number.isInteger(v.count) || (v.count as number) < 0) return 'root pages invalid'
+  if (!isTime(v.expiresAt)) return 'root expiry missing'
   return v as unknown as RootRecord
 }
 
 export function checkSubs (v: unknown): Result<SubsRecord> {
   if (!isObject(v) || v.t !== 'subs' || !isString(v.db) || !isString(v.topic)) return 'not a subscriber record'
   if (!Array.isArray(v.subs) || v.subs.length > LIMITS.MAX_SUBSCRIBERS) return 'subscriber list invalid'
+  if (!isTime(v.expiresAt)) return 'subscriber collection expiry missing'
   for (const s of v.subs) {
     if (!isObject(s) || !isWallet(s.client) || !isTime(s.subscribedAt) || !isTime(s.expiresAt) || !isTime(s.updatedAt)) return 'subscriber entry invalid'
   }
@@ -135,8 +153,16 @@ export function checkHead (v: unknown): Result<HeadRecord> {
   if (!isIdList(v.parents, LIMITS.MAX_HEADS)) return 'head parents invalid'
   if (!isTime(v.createdAt) || !isTime(v.lastModified)) return 'head timestamps invalid'
   if (v.state !== 'ACTIVE' && v.state !== 'RECOVERING' && v.state !== 'FAILED') return 'head state invalid'
+  if (typeof v.retired !== 'boolean' || !isTime(v.expiresAt)) return 'head retirement/expiry invalid'
   if (!isWallet(v.writer) || !isString(v.sig) || v.sig.length === 0) return 'head unsigned'
   return v as unknown as HeadRecord
+}
+
+export function checkSnap (v: unknown): Result<SnapRecord> {
+  if (!isObject(v) || v.t !== 'snap' || !isString(v.db) || !isString(v.topic)) return 'not a snapshot record'
+  if (!isIdList(v.messageHistory, 10_000) || !isIdList(v.subscriberHistory, 10_000)) return 'snapshot histories invalid'
+  if (!(v.previous === null || isId(v.previous)) || !isTime(v.createdAt) || !isTime(v.expiresAt)) return 'snapshot link or times invalid'
+  return v as unknown as SnapRecord
 }
 
 export function checkHeadSet (v: unknown): Result<HeadSetRecord> {
@@ -156,8 +182,15 @@ export function checkBlob (v: unknown): Result<BlobRecord> {
     case 'root': return checkRoot(v)
     case 'subs': return checkSubs(v)
     case 'msg': return checkMessage(v)
+    case 'snap': return checkSnap(v)
     default: return `unknown record type ${JSON.stringify(v.t)}`
   }
+}
+
+/** When a stored sticky value (blob or head set) expires; heads sets expire with their last head. */
+export function recordExpiry (v: BlobRecord | HeadSetRecord): number {
+  if (v.t === 'heads') return Math.max(...v.heads.map((h) => h.expiresAt))
+  return v.expiresAt
 }
 
 /** The part of a signed record that its signature covers. */

@@ -10,9 +10,10 @@ import { TopicCommitter, type CommitResult } from './committer.js'
 import { decodeJson, encodeRecord } from './codec.js'
 import { pushTopic } from './keys.js'
 import { liveSubscribers, mergeStates, type TopicState } from './merge.js'
-import { checkMessage, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
+import { checkMessage, type BlobRecord, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
 import { verifyMessage, type Signer } from './signing.js'
 import { StateLoader } from './state-loader.js'
+import { Sweeper, type SweepResult } from './sweeper.js'
 import { StickyStore, type StoreOptions } from './store.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import { StickySubscription, type StickyMessage } from './subscription.js'
@@ -59,6 +60,12 @@ export interface StickyOptions extends StoreOptions {
   maxSubscriptionTtlMs: number
   /** auto-renewal fires at this fraction of the TTL. @default 0.8 */
   renewAtFraction: number
+  /** added to the content expiry of collections and heads before nodes delete them. @default 3_600_000 (1 h) */
+  gcGraceMs: number
+  /** how often this node sweeps its stored sticky records (delete expired, republish old). @default 60_000 */
+  sweepIntervalMs: number
+  /** a stored live record is republished when its copy is this old (x0.8-1.2 jitter); kad-dht drops values at 36 h. @default 86_400_000 (24 h) */
+  republishAfterMs: number
 }
 
 export const STICKY_DEFAULTS: StickyOptions = {
@@ -77,6 +84,9 @@ export const STICKY_DEFAULTS: StickyOptions = {
   maxTopics: 1_000,
   maxSubscriptionTtlMs: 24 * 3600_000,
   renewAtFraction: 0.8,
+  gcGraceMs: 3_600_000,
+  sweepIntervalMs: 60_000,
+  republishAfterMs: 24 * 3600_000,
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
@@ -112,7 +122,7 @@ export interface SubscribeOptions {
   signal?: AbortSignal
 }
 
-export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string }
+export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string, retired: boolean }
 
 interface Push { v: 1, version: number, entries?: Entry[], ids?: string[] }
 
@@ -135,6 +145,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   /** counters of committers released by releaseIdleCommitters (so stats stay monotonic) */
   private readonly releasedStats: Record<string, number> = {}
   private readonly renewal: RenewalService
+  private readonly sweeper: Sweeper
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined
+  /** per-topic channel state kept by this node (RECOVERING / FAILED while recovery runs or failed) */
+  private readonly channelStates = new Map<string, ChannelState>()
   private readonly replay = new ReplayGuard()
   private readonly publishLimiter: RateLimiter
   /** renewal requests served per client: generous for honest clients (one per TTL), a wall for floods */
@@ -145,12 +159,21 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     this.store = new StickyStore({ net: deps.net, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db, options)
     this.loader = new StateLoader(this.store)
     this.publishLimiter = new RateLimiter(options.publishRatePerSecond, options.publishBurst)
+    this.sweeper = new Sweeper({ datastore: deps.datastore, store: this.store, db: deps.db, selfPeerId: deps.selfPeerId, logger: deps.logger.child('component', 'sticky-sweep') }, { republishAfterMs: options.republishAfterMs })
     this.renewal = new RenewalService(deps.renewalNet, deps.db, async (req) => await this.serveRenewal(req), deps.logger.child('component', 'sticky-renewal'))
   }
 
-  /** Starts serving renewal requests. */
+  /** Starts serving renewal requests and the periodic sweep. */
   async start (): Promise<void> {
     await this.renewal.start()
+    const tick = (): void => {
+      // jittered so the nodes of a cluster do not sweep in step
+      this.sweepTimer = setTimeout(() => {
+        void this.sweeper.sweep().catch((err: unknown) => { this.deps.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.closed) tick() })
+      }, this.options.sweepIntervalMs * (0.75 + Math.random() / 2))
+      this.sweepTimer.unref?.()
+    }
+    tick()
   }
 
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
@@ -232,7 +255,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
       subscriberCount: liveSubscribers(merged.subs, now).length,
       lastModified: Math.max(0, ...heads.map((h) => h.head.lastModified)),
-      state: heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'
+      state: this.channelStates.get(topic) ?? (heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'),
+      retired: heads.length > 0 && heads.every((h) => h.head.retired)
     }
   }
 
@@ -256,8 +280,31 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   /** Pure merge of loaded topic states (see merge.ts). */
   mergeCoordinators (states: TopicState[], now = Date.now()): TopicState { return mergeStates(states, now) }
 
-  /** The message-collection history of a head (snapshot chain walking arrives with snapshots). */
-  async loadFullHistory (head: HeadRecord, _maxDepth = 10): Promise<string[]> { return [...head.messageHistory] }
+  /**
+   * The message-collection history of a head, oldest first: its own recent entries preceded by those
+   * of up to `maxDepth` snapshots down its `previous` chain (a snapshot that has expired or cannot be
+   * loaded ends the walk).
+   */
+  async loadFullHistory (head: HeadRecord, maxDepth = 10): Promise<string[]> {
+    if (head.previous == null) return [...head.messageHistory]
+    const older = await this.walkSnapshots(head.topic, head.previous, maxDepth)
+    return dedupe([...older.messageHistory, ...head.messageHistory])
+  }
+
+  /** Runs one sweep of this node's stored records now (it also runs every sweepIntervalMs). */
+  async sweep (now = Date.now()): Promise<SweepResult> { return await this.sweeper.sweep(now) }
+
+  private async walkSnapshots (topic: string, snapshotId: string, maxDepth: number): Promise<{ messageHistory: string[], subscriberHistory: string[] }> {
+    const chain: Array<{ messageHistory: string[], subscriberHistory: string[] }> = []
+    let next: string | null = snapshotId
+    for (let depth = 0; next != null && depth < maxDepth; depth++) {
+      const snap: BlobRecord | undefined = await this.store.getBlob(topic, next).catch(() => undefined)
+      if (snap?.t !== 'snap') break
+      chain.unshift(snap)
+      next = snap.previous
+    }
+    return { messageHistory: dedupe(chain.flatMap((c) => c.messageHistory)), subscriberHistory: dedupe(chain.flatMap((c) => c.subscriberHistory)) }
+  }
 
   /** Waits for every queued publish to be committed (used on shutdown). */
   async flush (): Promise<void> {
@@ -271,7 +318,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       pushesDropped: this.pushesDropped,
       rateLimited: this.rateLimited,
       renewalsRejected: this.renewal.rejected,
-      renewalsMalformed: this.renewal.malformed
+      renewalsMalformed: this.renewal.malformed,
+      sweptDeleted: this.sweeper.totals.deleted,
+      sweptRepublished: this.sweeper.totals.republished,
+      sweptMalformed: this.sweeper.totals.malformed
     }
     for (const c of this.committers.values()) for (const [k, v] of Object.entries(c.stats)) out[k] = (out[k] ?? 0) + v
     return out
@@ -280,6 +330,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   async close (): Promise<void> {
     if (this.closed) return
     this.closing = true
+    clearTimeout(this.sweepTimer)
     await this.renewal.stop()
     await this.flush().catch(() => {})
     this.closed = true
@@ -332,12 +383,13 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
         db: this.deps.db,
         topic,
         quorum: async () => await this.quorum(topic),
+        history: { walk: async (t, id, depth) => await this.walkSnapshots(t, id, depth) },
         // push when the head is written: subscribers see the messages one read-back earlier; if the
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { this.push(topic, r) },
         onCommitted: (r, info) => { this.emit('commit', { topic, version: r.version, ...info }) },
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
-      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs, maxSubscribers: this.options.maxSubscribersPerTopic })
+      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs, maxSubscribers: this.options.maxSubscribersPerTopic, gcGraceMs: this.options.gcGraceMs })
       this.committers.set(topic, c)
     }
     return c
@@ -456,5 +508,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     if (!this.deps.policy.isAuthorized(this.deps.db, this.deps.signer.wallet)) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
   }
 }
+
+function dedupe (ids: string[]): string[] { return [...new Set(ids)] }
 
 export type { StickyMessage, StickySubscription, HeadWithId }

@@ -184,6 +184,18 @@ export class StickyStore {
     return undefined
   }
 
+  /** Writes a stored record again, here (fresh receive time) and on the topic's replicas. */
+  async republish (topic: string, key: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.writeLocal(key, bytes)
+    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
+  }
+
+  /** Drops a swept record from the caches (so a later identical write is stored again). */
+  forget (id: string): void {
+    this.cache.delete(id)
+    for (const set of this.stored.values()) set.delete(id)
+  }
+
   /** Puts a head set at the topic's coordinator key on this node and the replicas (each merges it in). */
   async putHeads (topic: string, heads: HeadRecord[], signal?: AbortSignal): Promise<void> {
     const key = headKey(this.db, topic)

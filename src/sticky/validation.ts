@@ -29,10 +29,11 @@ export const MAX_RECORD_BYTES = LIMITS.PAGE_MAX_BYTES + 16 * 1024
 export interface HeadWithId { id: string, head: HeadRecord }
 
 /** Validates a head set for topic key `key`; returns the heads with their ids. */
-export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array, policy: RecordPolicy): HeadWithId[] {
+export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array, policy: RecordPolicy, now = Date.now()): HeadWithId[] {
   if (value.length > LIMITS.HEAD_MAX_BYTES * LIMITS.MAX_HEADS) fail('head set too large')
   const set = checkHeadSet(decodeJson(value))
   if (typeof set === 'string') return fail(set)
+  if (set.heads.every((h) => h.expiresAt <= now)) fail('head set expired')
   return set.heads.map((head) => {
     if (head.db !== db) fail('head belongs to another database')
     const expectedKey = headKey(db, head.topic)
@@ -45,11 +46,12 @@ export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array,
 }
 
 /** Validates an immutable record stored under content id `id`. */
-export function validateBlob (db: string, id: string, value: Uint8Array, policy: RecordPolicy): BlobRecord {
+export function validateBlob (db: string, id: string, value: Uint8Array, policy: RecordPolicy, now = Date.now()): BlobRecord {
   if (value.length > MAX_RECORD_BYTES) fail('record too large')
   if (contentId(value) !== id) fail('content does not match its id')
   const record = checkBlob(decodeJson(value))
   if (typeof record === 'string') return fail(record)
+  if (record.expiresAt <= now) fail('record expired')
   if (record.db !== db) fail('record belongs to another database')
   const messages = record.t === 'page' ? record.entries.map((e) => e.m) : record.t === 'msg' ? [record] : []
   for (const m of messages) {
@@ -84,13 +86,14 @@ export function selectStickyRecord (key: Uint8Array, values: Uint8Array[]): numb
   return best
 }
 
-/** Replica-side merge of stored and incoming head-set bytes (both assumed valid). */
-export function mergeHeadSetBytes (existing: Uint8Array, incoming: Uint8Array): Uint8Array {
+/** Replica-side merge of stored and incoming head-set bytes (both assumed valid); expired heads are dropped. */
+export function mergeHeadSetBytes (existing: Uint8Array, incoming: Uint8Array, now = Date.now()): Uint8Array {
   const a = checkHeadSet(decodeJson(existing))
   const b = checkHeadSet(decodeJson(incoming))
   if (typeof a === 'string') return incoming
   if (typeof b === 'string') return existing
-  const withIds = (heads: HeadRecord[]): HeadWithId[] => heads.map((head) => ({ id: headId(head), head }))
+  const withIds = (heads: HeadRecord[]): HeadWithId[] => heads.filter((h) => h.expiresAt > now).map((head) => ({ id: headId(head), head }))
   const merged = mergeHeadSets(withIds(a.heads), withIds(b.heads))
+  if (merged.length === 0) return incoming
   return new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: merged.map((h) => h.head) }))
 }

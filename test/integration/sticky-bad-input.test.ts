@@ -32,7 +32,7 @@ describe('sticky records: bad input from the network', () => {
     const topic = 'guarded'
     const good = await signMessage({ t: 'msg', db: 'testdb', topic, publisher: me.wallet, seq: 1, data: 'real', publishedAt: Date.now(), expiresAt: Date.now() + 60_000 }, me)
 
-    const page = (entries: unknown[]): Uint8Array => encodeRecord({ t: 'page', db: 'testdb', topic, entries })
+    const page = (entries: unknown[]): Uint8Array => encodeRecord({ t: 'page', db: 'testdb', topic, entries, expiresAt: Date.now() + 3_600_000 })
     const badBlobs: Array<[string, Uint8Array, string]> = []
     const forged = page([{ m: { ...good, data: 'tampered' }, v: 1 }])
     badBlobs.push(['forged message', forged, contentId(forged)])
@@ -44,7 +44,7 @@ describe('sticky records: bad input from the network', () => {
     badBlobs.push(['wrong content id', valid, 'AAAAAAAAAAAAAAAAAAAAAA'])
     const malformed = new TextEncoder().encode('{"t":"page","entries":')
     badBlobs.push(['malformed JSON', malformed, contentId(malformed)])
-    const oversize = encodeRecord({ t: 'root', db: 'testdb', topic, pages: [], count: 0, pad: 'x'.repeat(700 * 1024) })
+    const oversize = encodeRecord({ t: 'root', db: 'testdb', topic, pages: [], count: 0, expiresAt: Date.now() + 3_600_000, pad: 'x'.repeat(700 * 1024) })
     badBlobs.push(['oversize', oversize, contentId(oversize)])
 
     const head = async (signer: Signer, patch: Record<string, unknown> = {}): Promise<unknown> =>

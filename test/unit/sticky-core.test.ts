@@ -52,7 +52,7 @@ describe('signatures', () => {
 })
 
 function head (writer: string, version: number, parents: string[] = []): Omit<HeadRecord, 'sig'> {
-  return { t: 'head', db: 'd', topic: 't', version, messages: null, subscribers: null, messageHistory: [], subscriberHistory: [], previous: null, parents, createdAt: 1, lastModified: 1, state: 'ACTIVE', writer }
+  return { t: 'head', db: 'd', topic: 't', version, messages: null, subscribers: null, messageHistory: [], subscriberHistory: [], previous: null, parents, createdAt: 1, lastModified: 1, state: 'ACTIVE', retired: false, expiresAt: 1e15, writer }
 }
 
 // --- merge properties --------------------------------------------------------------------------
@@ -194,7 +194,7 @@ describe('record validation (what every node checks before storing)', () => {
   it('accepts a valid page and refuses forged, unsigned, oversize, malformed or misfiled records', async () => {
     const s = await signer()
     const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 1, data: 'hi', publishedAt: 1, expiresAt: 2 }, s)
-    const page = { t: 'page', db: 'd', topic: 't', entries: [{ m, v: 1 }] }
+    const page = { t: 'page', db: 'd', topic: 't', entries: [{ m, v: 1 }], expiresAt: 1e15 }
     const ok = enc(page)
     expect(validateBlob('d', contentId(ok), ok, policy).t).toBe('page')
     const validator = createStickyValidator(policy)
@@ -207,7 +207,7 @@ describe('record validation (what every node checks before storing)', () => {
     await expect(validator(blobKey('other', contentId(ok)), ok)).rejects.toThrow(/not served/)
     const junk = new TextEncoder().encode('{not json')
     await expect(validator(blobKey('d', contentId(junk)), junk)).rejects.toThrow()
-    const huge = enc({ t: 'root', db: 'd', topic: 't', pages: [], count: 0, pad: 'x'.repeat(600 * 1024) })
+    const huge = enc({ t: 'root', db: 'd', topic: 't', pages: [], count: 0, expiresAt: 1e15, pad: 'x'.repeat(600 * 1024) })
     await expect(validator(blobKey('d', contentId(huge)), huge)).rejects.toThrow(/too large/)
     const noAuth = createStickyValidator({ ...policy, isAuthorized: () => false })
     await expect(noAuth(blobKey('d', contentId(ok)), ok)).rejects.toThrow(/not authorized/)

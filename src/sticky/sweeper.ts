@@ -1,0 +1,68 @@
+/*
+ * The periodic sweep of this node's sticky records for one database: deletes records whose
+ * content-based expiry has passed (heads sets lose their expired heads), and republishes live
+ * records whose stored copy is getting old (kad-dht stops serving values after 36 h and never
+ * republishes them itself). Each record's republish time is jittered per node and key, so the
+ * replicas of a topic spread their republishing; a republish refreshes the other replicas' copies,
+ * which then skip theirs. Malformed stored values are deleted and counted.
+ */
+import { Key, type Datastore } from 'interface-datastore'
+import { Libp2pRecord } from '@libp2p/record'
+import { fromString } from 'uint8arrays/from-string'
+import { decodeJson } from './codec.js'
+import { parseKey } from './keys.js'
+import { sweepAction } from './lifecycle.js'
+import { checkBlob, checkHeadSet, recordExpiry } from './records.js'
+import type { StickyStore } from './store.js'
+import type { Logger } from '../logger.js'
+
+const RECORD_PREFIX = '/dht/record/'
+
+export interface SweepResult { scanned: number, deleted: number, republished: number, pruned: number, malformed: number }
+
+export interface SweeperDeps { datastore: Datastore, store: StickyStore, db: string, selfPeerId: string, logger: Logger }
+
+export class Sweeper {
+  readonly totals: SweepResult = { scanned: 0, deleted: 0, republished: 0, pruned: 0, malformed: 0 }
+
+  constructor (private readonly deps: SweeperDeps, private readonly options: { republishAfterMs: number }) {}
+
+  async sweep (now = Date.now()): Promise<SweepResult> {
+    const result: SweepResult = { scanned: 0, deleted: 0, republished: 0, pruned: 0, malformed: 0 }
+    const work: Array<() => Promise<void>> = []
+    for await (const { key, value } of this.deps.datastore.query({ prefix: RECORD_PREFIX })) {
+      let recordKey: Uint8Array
+      try { recordKey = fromString(key.toString().slice(RECORD_PREFIX.length), 'base32') } catch { continue }
+      const parsed = parseKey(recordKey)
+      if (parsed == null || parsed.db !== this.deps.db) continue
+      result.scanned++
+      let stored: Libp2pRecord
+      try { stored = Libp2pRecord.deserialize(value) } catch { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
+      const decoded = decodeJson(stored.value)
+      const record = parsed.kind === 'head' ? checkHeadSet(decoded) : checkBlob(decoded)
+      if (typeof record === 'string') { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
+      const action = sweepAction(recordExpiry(record), stored.timeReceived.getTime(), now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
+      const topic = record.t === 'heads' ? record.heads[0]!.topic : record.topic
+      if (action === 'delete') {
+        work.push(async () => { await this.remove(key, result, 'deleted'); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
+      } else if (record.t === 'heads' && record.heads.some((h) => h.expiresAt <= now)) {
+        // some heads expired: keep the live ones (the merging datastore drops expired heads on write)
+        const live = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: record.heads.filter((h) => h.expiresAt > now) }))
+        work.push(async () => { await this.deps.datastore.delete(key); await this.deps.store.republish(topic, recordKey, live); result.pruned++ })
+      } else if (action === 'republish') {
+        work.push(async () => { await this.deps.store.republish(topic, recordKey, stored.value); result.republished++ })
+      }
+    }
+    for (const job of work) {
+      await job().catch((err: unknown) => { this.deps.logger.debug('sweep step failed', 'error', err) })
+    }
+    for (const k of Object.keys(result) as Array<keyof SweepResult>) this.totals[k] += result[k]
+    if (result.deleted + result.republished + result.pruned + result.malformed > 0) this.deps.logger.debug('sticky sweep', ...Object.entries(result).flat())
+    return result
+  }
+
+  private async remove (key: Key, result: SweepResult, what: 'deleted' | 'malformed'): Promise<void> {
+    await this.deps.datastore.delete(key)
+    result[what]++
+  }
+}
