@@ -6,6 +6,8 @@ import { RateLimiter } from '../../src/sticky/rate-limit.js'
 import { checkRenewal, parseRenewalRequest, renewalSignedText, ReplayGuard, RENEWAL_MAX_AGE_MS, type RenewalRequest } from '../../src/sticky/renewal.js'
 import { decryptPayload, encryptPayload, generatePayloadKey, isEncryptedPayload } from '../../src/sticky/encryption.js'
 import { peerIdToWallet } from '../../src/identity.js'
+import { entriesExpiry, historyToKeep, isRetired, jitterFactor, subscribersExpiry, sweepAction } from '../../src/sticky/lifecycle.js'
+import type { Entry, SubscriberEntry } from '../../src/sticky/records.js'
 
 async function client (): Promise<{ peerId: string, wallet: string, sign: (text: string) => Promise<string> }> {
   const kp = Keypair.generate()
@@ -97,5 +99,47 @@ describe('payload encryption (AES-256-GCM)', () => {
     expect(code(() => decryptPayload(key, { ...enc, ct: ct.toString('base64') }, 'a'))).toBe('ERR_DECRYPT_FAILED')
     expect(code(() => decryptPayload(key, { hello: 1 }))).toBe('ERR_DECRYPT_FAILED')
     expect(() => encryptPayload(new Uint8Array(16), 1)).toThrow(/32 bytes/)
+  })
+})
+
+describe('lifecycle rules (pure, fake clock)', () => {
+  const entry = (expiresAt: number): Entry => ({ m: { t: 'msg', db: 'd', topic: 't', publisher: 'P', seq: 1, data: 1, publishedAt: 0, expiresAt, sig: 's' }, v: 1 })
+  const sub = (expiresAt: number): SubscriberEntry => ({ client: 'c', subscribedAt: 0, expiresAt, updatedAt: 0 })
+
+  it('collection expiry is the latest content expiry plus grace, never below the floor', () => {
+    expect(entriesExpiry([entry(100), entry(300), entry(200)], 50, 0)).toBe(350)
+    expect(entriesExpiry([], 50, 1_000)).toBe(1_050)
+    expect(subscribersExpiry([sub(10), sub(20)], 5, 0)).toBe(25)
+  })
+
+  it('a topic is retired when nothing in it is live', () => {
+    expect(isRetired([entry(100)], [sub(50)], 99)).toBe(false)
+    expect(isRetired([entry(100)], [sub(50)], 100)).toBe(true)
+    expect(isRetired([], [sub(200)], 100)).toBe(false)
+  })
+
+  it('sweep: delete once expired; republish after the jittered age; keep otherwise', () => {
+    const day = 86_400_000
+    expect(sweepAction(1_000, 0, 1_000, day, 'k')).toBe('delete')
+    expect(sweepAction(10 * day, 0, 0.5 * day, day, 'k')).toBe('keep')
+    expect(sweepAction(10 * day, 0, 1.25 * day, day, 'k')).toBe('republish')
+    // each key republishes at its own time within [0.8, 1.2) of the period
+    const factors = Array.from({ length: 200 }, (_, i) => jitterFactor(`node-a/key-${i}`))
+    expect(Math.min(...factors)).toBeGreaterThanOrEqual(0.8)
+    expect(Math.max(...factors)).toBeLessThan(1.2)
+    expect(new Set(factors.map((f) => f.toFixed(2))).size).toBeGreaterThan(20)
+    expect(jitterFactor('node-a/key')).not.toBe(jitterFactor('node-b/key'))
+  })
+
+  it('history stays in the head while small; a long one keeps the last 10 and snapshots the rest', () => {
+    const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `id${String(i).padStart(19, '0')}`)
+    const size = (h: { messageHistory: string[], subscriberHistory: string[] }) => (keep: number): number =>
+      520 + JSON.stringify({ m: h.messageHistory.slice(-keep), s: h.subscriberHistory.slice(-keep) }).length
+    const small = { messageHistory: ids(5), subscriberHistory: ids(1) }
+    expect(historyToKeep(small, size(small))).toBeUndefined()
+    const big = { messageHistory: ids(20), subscriberHistory: ids(3) }
+    expect(historyToKeep(big, size(big))).toBe(10)
+    const full = { messageHistory: ids(50), subscriberHistory: [] }
+    expect(historyToKeep(full, () => 100)).toBe(10) // HISTORY_MAX reached even if small
   })
 })
