@@ -15,7 +15,7 @@ import { headId, signHead, signMessage, type Signer } from './signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
-import { StickyCommitError, TooManySubscribersError } from './errors.js'
+import { ChannelFailedError, StickyCommitError, TooManySubscribersError } from './errors.js'
 import type { HeadWithId } from './validation.js'
 
 /** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
@@ -23,9 +23,17 @@ const RECENT_HEADS_MS = 1_000
 
 export interface CommitResult { version: number, headId: string, head: HeadRecord, entries: Entry[] }
 
+export interface Recovered { base: HeadWithId, loaded: LoadedHead, supersede: string[], topVersion: number }
+
+/** Failed merges in a row (no current head loadable) before recovery runs. */
+export const MERGE_FAILURES_BEFORE_RECOVERY = 3
+
+async function sleepMs (ms: number): Promise<void> { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
 interface PendingMessage { kind: 'msg', data: unknown, ttlMs: number, publishedAt: number, record?: MessageRecord, id?: string, resolve: (r: { messageId: string, version: number, publisherSequence: number }) => void, reject: (e: unknown) => void }
 interface PendingSub { kind: 'sub', entry: SubscriberEntry, refused?: Error, resolve: (version: number) => void, reject: (e: unknown) => void }
-type Pending = PendingMessage | PendingSub
+interface PendingTouch { kind: 'touch', resolve: (version: number) => void, reject: (e: unknown) => void }
+type Pending = PendingMessage | PendingSub | PendingTouch
 
 export interface CommitterDeps {
   store: StickyStore
@@ -35,6 +43,12 @@ export interface CommitterDeps {
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
+  /**
+   * Called when no current head can be loaded MERGE_FAILURES_BEFORE_RECOVERY times in a row: reads
+   * every replica and returns the highest loadable version (plus the heads it must supersede), or
+   * undefined when there is none (the channel is then FAILED).
+   */
+  recover: () => Promise<Recovered | undefined>
   /** walks a snapshot chain (see StickyPubSub.loadFullHistory) */
   history: { walk: (topic: string, snapshotId: string, maxDepth: number) => Promise<{ messageHistory: string[], subscriberHistory: string[] }> }
   onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
@@ -56,10 +70,10 @@ export interface CommitterOptions {
   gcGraceMs: number
 }
 
-export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number, snapshots: number }
+export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number, snapshots: number, mergeFailures: number }
 
 export class TopicCommitter {
-  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0, failures: 0, snapshots: 0 }
+  readonly stats: CommitterStats = { commits: 0, attempts: 0, conflicts: 0, merges: 0, retries: 0, messages: 0, failures: 0, snapshots: 0, mergeFailures: 0 }
   private queue: Pending[] = []
   private running: Promise<void> | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -70,6 +84,8 @@ export class TopicCommitter {
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
   get pending (): number { return this.queue.length }
+  private consecutiveMergeFailures = 0
+  private primed: Recovered | undefined
   /** when something was last queued */
   lastUsed = Date.now()
   /** nothing queued or being committed */
@@ -83,6 +99,14 @@ export class TopicCommitter {
 
   async updateSubscriber (entry: SubscriberEntry): Promise<number> {
     return await new Promise((resolve, reject) => { this.enqueue({ kind: 'sub', entry, resolve, reject }) })
+  }
+
+  /** The next attempt starts from a recovered version instead of reading the replicas. */
+  prime (recovered: Recovered): void { this.primed = recovered }
+
+  /** Writes a new version with no change (used to commit a recovery). */
+  async touch (): Promise<number> {
+    return await new Promise((resolve, reject) => { this.enqueue({ kind: 'touch', resolve, reject }) })
   }
 
   /** Resolves when everything queued so far is committed (or failed). */
@@ -113,7 +137,7 @@ export class TopicCommitter {
           const result = await this.commit(batch)
           for (const p of batch) {
             if (p.kind === 'msg') p.resolve({ messageId: p.id!, version: result.version, publisherSequence: p.record!.seq })
-            else if (p.refused != null) p.reject(p.refused)
+            else if (p.kind === 'sub' && p.refused != null) p.reject(p.refused)
             else p.resolve(result.version)
           }
           this.deps.onCommitted?.(result, { durationMs: Date.now() - started, items: batch.length })
@@ -134,13 +158,38 @@ export class TopicCommitter {
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
       // list as a parent stays on the replicas as a sibling and is merged by the next write.
       const fresh = attempt === 1 && this.recent != null && Date.now() - this.recent.at < RECENT_HEADS_MS
-      const heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
+      let heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
       this.recent = undefined
-      const loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
+      let loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
+      let supersede: string[] = []
+      let versionFloor = 0
+      const primed = this.primed
+      this.primed = undefined
+      if (primed != null) {
+        heads = [primed.base, ...heads.filter((h) => h.id !== primed.base.id && loaded.some((l) => l.id === h.id))]
+        loaded = [primed.loaded, ...loaded.filter((l) => l.id !== primed.base.id)]
+        supersede = primed.supersede
+        versionFloor = primed.topVersion
+      } else if (heads.length > 0 && loaded.length === 0) {
+        // nothing to merge: retry a few times (records may be arriving), then recover or fail
+        this.stats.mergeFailures++
+        if (++this.consecutiveMergeFailures < MERGE_FAILURES_BEFORE_RECOVERY) {
+          if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
+          await sleepMs(100 * this.consecutiveMergeFailures)
+          continue
+        }
+        const recovered = await this.deps.recover()
+        if (recovered == null) throw new ChannelFailedError(this.deps.topic, 'no coordinator version whose collections load on any replica')
+        supersede = recovered.supersede
+        versionFloor = recovered.topVersion
+        heads = [recovered.base]
+        loaded = [recovered.loaded]
+      }
+      this.consecutiveMergeFailures = 0
       if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
       if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
       await this.signMessages(batch, loaded)
-      const topVersion = Math.max(0, ...heads.map((h) => h.head.version))
+      const topVersion = Math.max(versionFloor, ...heads.map((h) => h.head.version))
       const merged = mergeStates(loaded.map((l) => l.state), now, topVersion + 1)
       const entries = new Map(merged.entries)
       const added: Entry[] = []
@@ -151,7 +200,7 @@ export class TopicCommitter {
           const e = existing ?? { m: p.record!, v: merged.version }
           entries.set(p.id!, e)
           added.push(e)
-        } else {
+        } else if (p.kind === 'sub') {
           const current = subs.get(p.entry.client)
           const joining = p.entry.expiresAt > now && (current == null || current.expiresAt <= now)
           p.refused = joining && liveSubscribers(subs, now).length >= this.options.maxSubscribers
@@ -188,7 +237,8 @@ export class TopicCommitter {
         messages: rootId,
         subscribers: subsId,
         ...histories,
-        parents: loaded.map((l) => l.id).sort(),
+        // a recovery head also supersedes the unloadable heads it replaces, so replicas drop them
+        parents: [...new Set([...loaded.map((l) => l.id), ...supersede])].sort().slice(-LIMITS.MAX_HEADS),
         createdAt: merged.createdAt || now,
         lastModified: now,
         state: 'ACTIVE',

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events'
 import type { Message } from '@libp2p/interface'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
-import { TopicCommitter, type CommitResult } from './committer.js'
+import { TopicCommitter, type CommitResult, type Recovered } from './committer.js'
 import { decodeJson, encodeRecord } from './codec.js'
 import { pushTopic } from './keys.js'
 import { liveSubscribers, mergeStates, type TopicState } from './merge.js'
@@ -21,7 +21,7 @@ import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
 import type { ComponentLogger } from '../logger.js'
 import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../errors.js'
-import { NotAuthorizedError, RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
+import { ChannelFailedError, NotAuthorizedError, RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
 import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
 import { RenewalService, type RenewalNetwork } from './renewal-service.js'
@@ -127,6 +127,8 @@ export interface TopicInfo { version: number, messageCount: number, subscriberCo
 interface Push { v: 1, version: number, entries?: Entry[], ids?: string[] }
 
 export interface StickyEvents {
+  /** a topic's channel state as this node sees it changed (RECOVERING while recovery runs, FAILED if it found nothing) */
+  'channel-state': [{ topic: string, state: ChannelState }]
   /** a batch was committed: how long it took from the first attempt to the acknowledgement */
   commit: [{ topic: string, version: number, items: number, durationMs: number }]
 }
@@ -189,6 +191,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
+    if (this.channelStates.get(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
     const committer = this.committer(topic)
     const wait = this.publishLimiter.take(this.deps.signer.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
@@ -291,6 +294,59 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     return dedupe([...older.messageHistory, ...head.messageHistory])
   }
 
+  /**
+   * Recovers a topic's channel: reads the coordinator from every replica, takes the highest version
+   * whose collections load and commits a new version on top of it (superseding the unloadable
+   * ones). Resolves with the new version (ACTIVE); rejects with ChannelFailedError when no version
+   * loads (FAILED: publishes are refused until a recovery succeeds). Bounded by `signal` and
+   * commitDeadlineMs.
+   */
+  async recover (topic: string, options: { signal?: AbortSignal } = {}): Promise<{ version: number }> {
+    this.assertOpen()
+    validateTopicName(topic)
+    const found = await this.findRecoverable(topic, options.signal)
+    if (found == null) throw new ChannelFailedError(topic, 'no coordinator version whose collections load on any replica')
+    const c = this.committer(topic)
+    c.prime(found)
+    const version = await c.touch()
+    return { version }
+  }
+
+  /** Recovery search (see recover()); sets and announces the channel state. */
+  private async findRecoverable (topic: string, signal?: AbortSignal): Promise<Recovered | undefined> {
+    this.setChannelState(topic, 'RECOVERING')
+    try {
+      const replicas = await this.store.replicas(topic, true)
+      const answers = await this.store.readHeads(topic, signal, replicas.length)
+      const all = new Map<string, HeadWithId>()
+      for (const a of answers) for (const h of a.heads) all.set(h.id, h)
+      const byVersion = [...all.values()].sort((a, b) => b.head.version - a.head.version || (a.id < b.id ? -1 : 1))
+      for (const [i, h] of byVersion.entries()) {
+        if (signal?.aborted === true) break
+        const loaded = await this.loader.load(h, signal).catch(() => undefined)
+        if (loaded == null) continue
+        // every higher (or equal, earlier-ordered) version failed to load: the recovery head supersedes them
+        const supersede = byVersion.slice(0, i).map((x) => x.id)
+        this.deps.logger.warn('sticky topic recovered from an earlier coordinator version', 'topic', topic, 'version', h.head.version, 'skipped', supersede.length)
+        this.setChannelState(topic, 'ACTIVE')
+        return { base: h, loaded, supersede, topVersion: byVersion[0]!.head.version }
+      }
+      this.deps.logger.error('sticky topic FAILED: no coordinator version loads on any replica', 'topic', topic, 'versionsSeen', byVersion.length)
+      this.setChannelState(topic, 'FAILED')
+      return undefined
+    } catch (err) {
+      this.setChannelState(topic, 'FAILED')
+      throw err
+    }
+  }
+
+  private setChannelState (topic: string, state: ChannelState): void {
+    if (state === 'ACTIVE') this.channelStates.delete(topic)
+    else this.channelStates.set(topic, state)
+    this.subs.get(topic)?.setChannelState(state)
+    this.emit('channel-state', { topic, state })
+  }
+
   /** Runs one sweep of this node's stored records now (it also runs every sweepIntervalMs). */
   async sweep (now = Date.now()): Promise<SweepResult> { return await this.sweeper.sweep(now) }
 
@@ -384,6 +440,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
         topic,
         quorum: async () => await this.quorum(topic),
         history: { walk: async (t, id, depth) => await this.walkSnapshots(t, id, depth) },
+        recover: async () => await this.findRecoverable(topic),
         // push when the head is written: subscribers see the messages one read-back earlier; if the
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { this.push(topic, r) },
