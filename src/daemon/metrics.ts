@@ -84,6 +84,17 @@ export function createDaemonMetrics (): DaemonMetrics {
   sticky('replicaFailures', 'depin_sticky_replica_failures_total', 'Failed requests to sticky replicas')
   sticky('repairs', 'depin_sticky_repairs_total', 'Records copied to new replica-set members')
   sticky('pushesDropped', 'depin_sticky_pushes_dropped_total', 'Invalid sticky pushes dropped')
+  sticky('rateLimited', 'depin_sticky_rate_limited_total', 'Sticky publishes refused by the per-publisher rate limit')
+  sticky('renewalsRejected', 'depin_sticky_renewals_rejected_total', 'Subscription renewal requests this node refused (forged, replayed, stale, non-subscriber...)')
+  sticky('renewalsMalformed', 'depin_sticky_renewals_malformed_total', 'Malformed subscription renewal requests dropped')
+  sticky('snapshots', 'depin_sticky_snapshots_total', 'Coordinator snapshots written')
+  sticky('mergeFailures', 'depin_sticky_merge_failures_total', 'Sticky write attempts that could load no current coordinator version')
+  counter('depin_sticky_swept_total', 'Stored sticky records handled by the sweep, by action', ['action'], () => {
+    const s = stats()
+    if (s == null) return []
+    return [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]
+  })
+  const channelStates = new Counter({ name: 'depin_sticky_channel_state_changes_total', help: 'Sticky channel state changes seen by this node, by new state', labelNames: ['state'], registers: [registry] })
   const commitSeconds = new Histogram({
     name: 'depin_sticky_commit_duration_seconds',
     help: 'Time from the first write attempt of a sticky batch to its acknowledgement',
@@ -102,6 +113,7 @@ export function createDaemonMetrics (): DaemonMetrics {
     attach (database) {
       db = database
       database.sticky.on('commit', (c) => { commitSeconds.observe(c.durationMs / 1000) })
+      database.sticky.on('channel-state', (c) => { channelStates.inc({ state: c.state }) })
     }
   }
 }
