@@ -142,6 +142,7 @@ const schema = z.object({
     gcGraceMs: ms(0).optional(),
     sweepIntervalMs: ms(100).optional(),
     republishAfterMs: ms(1_000).optional(),
+    recoveryAfterMs: ms(0).optional(),
     renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
   }).strict().optional()
 }).strict()

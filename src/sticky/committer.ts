@@ -25,8 +25,6 @@ export interface CommitResult { version: number, headId: string, head: HeadRecor
 
 export interface Recovered { base: HeadWithId, loaded: LoadedHead, supersede: string[], topVersion: number }
 
-/** Failed merges in a row (no current head loadable) before recovery runs. */
-export const MERGE_FAILURES_BEFORE_RECOVERY = 3
 
 async function sleepMs (ms: number): Promise<void> { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -44,11 +42,10 @@ export interface CommitterDeps {
   /** replicas that must hold a commit before it is acknowledged */
   quorum: () => Promise<number>
   /**
-   * Called when no current head can be loaded MERGE_FAILURES_BEFORE_RECOVERY times in a row: reads
-   * every replica and returns the highest loadable version (plus the heads it must supersede), or
-   * undefined when there is none (the channel is then FAILED).
+   * Called when a current head has stayed unloadable for recoveryAfterMs: reads every replica and
+   * returns the highest loadable version plus the broken heads it supersedes, or undefined.
    */
-  recover: () => Promise<Recovered | undefined>
+  recover: (isBroken: (headId: string) => boolean) => Promise<Recovered | undefined>
   /** walks a snapshot chain (see StickyPubSub.loadFullHistory) */
   history: { walk: (topic: string, snapshotId: string, maxDepth: number) => Promise<{ messageHistory: string[], subscriberHistory: string[] }> }
   onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
@@ -68,6 +65,8 @@ export interface CommitterOptions {
   maxSubscribers: number
   /** added to content expiry of collections and heads. @default 3_600_000 */
   gcGraceMs: number
+  /** a head unloadable this long is treated as broken and recovery runs. @default 15_000 */
+  recoveryAfterMs: number
 }
 
 export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number, snapshots: number, mergeFailures: number }
@@ -84,7 +83,8 @@ export class TopicCommitter {
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
   get pending (): number { return this.queue.length }
-  private consecutiveMergeFailures = 0
+  /** when each currently unloadable head id was first seen failing */
+  private readonly unloadableSince = new Map<string, number>()
   private primed: Recovered | undefined
   /** when something was last queued */
   lastUsed = Date.now()
@@ -170,22 +170,33 @@ export class TopicCommitter {
         loaded = [primed.loaded, ...loaded.filter((l) => l.id !== primed.base.id)]
         supersede = primed.supersede
         versionFloor = primed.topVersion
-      } else if (heads.length > 0 && loaded.length === 0) {
-        // nothing to merge: retry a few times (records may be arriving), then recover or fail
-        this.stats.mergeFailures++
-        if (++this.consecutiveMergeFailures < MERGE_FAILURES_BEFORE_RECOVERY) {
+      } else {
+        // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
+        // One that stays unloadable for recoveryAfterMs is taken as broken: recovery looks for the
+        // highest loadable version on every replica and supersedes the broken ones.
+        const loadedIds = new Set(loaded.map((l) => l.id))
+        for (const id of loadedIds) this.unloadableSince.delete(id)
+        const failing = heads.filter((h) => !loadedIds.has(h.id))
+        for (const h of failing) if (!this.unloadableSince.has(h.id)) this.unloadableSince.set(h.id, now)
+        if (failing.length > 0) this.stats.mergeFailures++
+        const broken = new Set(failing.filter((h) => now - this.unloadableSince.get(h.id)! >= this.options.recoveryAfterMs).map((h) => h.id))
+        if (broken.size > 0) {
+          const recovered = await this.deps.recover((id) => broken.has(id) || (this.unloadableSince.has(id) && now - this.unloadableSince.get(id)! >= this.options.recoveryAfterMs))
+          if (recovered != null) {
+            supersede = recovered.supersede
+            versionFloor = recovered.topVersion
+            if (!loadedIds.has(recovered.base.id)) { heads = [...heads.filter((h) => loadedIds.has(h.id)), recovered.base]; loaded = [...loaded, recovered.loaded] }
+            for (const id of supersede) this.unloadableSince.delete(id)
+          } else if (loaded.length === 0 && failing.every((h) => broken.has(h.id))) {
+            throw new ChannelFailedError(this.deps.topic, 'no coordinator version whose collections load on any replica')
+          }
+        }
+        if (loaded.length === 0 && heads.length > 0) {
           if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
-          await sleepMs(100 * this.consecutiveMergeFailures)
+          await sleepMs(Math.min(1_000, 100 * attempt))
           continue
         }
-        const recovered = await this.deps.recover()
-        if (recovered == null) throw new ChannelFailedError(this.deps.topic, 'no coordinator version whose collections load on any replica')
-        supersede = recovered.supersede
-        versionFloor = recovered.topVersion
-        heads = [recovered.base]
-        loaded = [recovered.loaded]
       }
-      this.consecutiveMergeFailures = 0
       if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
       if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
       await this.signMessages(batch, loaded)

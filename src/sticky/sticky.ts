@@ -12,7 +12,7 @@ import { pushTopic } from './keys.js'
 import { liveSubscribers, mergeStates, type TopicState } from './merge.js'
 import { checkMessage, type BlobRecord, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from './records.js'
 import { verifyMessage, type Signer } from './signing.js'
-import { StateLoader } from './state-loader.js'
+import { StateLoader, type LoadedHead } from './state-loader.js'
 import { Sweeper, type SweepResult } from './sweeper.js'
 import { StickyStore, type StoreOptions } from './store.js'
 import type { ReplicaNetwork } from './replica-network.js'
@@ -25,7 +25,7 @@ import { ChannelFailedError, NotAuthorizedError, RateLimitedError, RenewalReject
 import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
 import { RenewalService, type RenewalNetwork } from './renewal-service.js'
-import { peerIdToWallet } from '../identity.js'
+import { peerIdToWallet, walletToPeerId } from '../identity.js'
 import { deadlineSignal } from '../abort.js'
 import { validateTopicName } from '../realtime.js'
 
@@ -64,6 +64,8 @@ export interface StickyOptions extends StoreOptions {
   gcGraceMs: number
   /** how often this node sweeps its stored sticky records (delete expired, republish old). @default 60_000 */
   sweepIntervalMs: number
+  /** a coordinator version that stays unloadable this long is treated as broken and recovery runs. @default 15_000 */
+  recoveryAfterMs: number
   /** a stored live record is republished when its copy is this old (x0.8-1.2 jitter); kad-dht drops values at 36 h. @default 86_400_000 (24 h) */
   republishAfterMs: number
 }
@@ -87,6 +89,7 @@ export const STICKY_DEFAULTS: StickyOptions = {
   gcGraceMs: 3_600_000,
   sweepIntervalMs: 60_000,
   republishAfterMs: 24 * 3600_000,
+  recoveryAfterMs: 15_000,
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
@@ -304,7 +307,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   async recover (topic: string, options: { signal?: AbortSignal } = {}): Promise<{ version: number }> {
     this.assertOpen()
     validateTopicName(topic)
-    const found = await this.findRecoverable(topic, options.signal)
+    const found = await this.findRecoverable(topic, () => true, options.signal)
     if (found == null) throw new ChannelFailedError(topic, 'no coordinator version whose collections load on any replica')
     const c = this.committer(topic)
     c.prime(found)
@@ -312,8 +315,13 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     return { version }
   }
 
-  /** Recovery search (see recover()); sets and announces the channel state. */
-  private async findRecoverable (topic: string, signal?: AbortSignal): Promise<Recovered | undefined> {
+  /**
+   * Recovery search: reads the coordinator from every replica and takes the highest version whose
+   * collections load (asking each head's writer directly too, since it keeps what it wrote). Only
+   * heads `isBroken` accepts are superseded; a failing head that is not (yet) broken stays a sibling.
+   * The channel is FAILED when nothing loads and every head seen is broken; it is ACTIVE otherwise.
+   */
+  private async findRecoverable (topic: string, isBroken: (headId: string) => boolean, signal?: AbortSignal): Promise<Recovered | undefined> {
     this.setChannelState(topic, 'RECOVERING')
     try {
       const replicas = await this.store.replicas(topic, true)
@@ -321,23 +329,38 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       const all = new Map<string, HeadWithId>()
       for (const a of answers) for (const h of a.heads) all.set(h.id, h)
       const byVersion = [...all.values()].sort((a, b) => b.head.version - a.head.version || (a.id < b.id ? -1 : 1))
-      for (const [i, h] of byVersion.entries()) {
+      const failed: HeadWithId[] = []
+      for (const h of byVersion) {
         if (signal?.aborted === true) break
-        const loaded = await this.loader.load(h, signal).catch(() => undefined)
-        if (loaded == null) continue
-        // every higher (or equal, earlier-ordered) version failed to load: the recovery head supersedes them
-        const supersede = byVersion.slice(0, i).map((x) => x.id)
-        this.deps.logger.warn('sticky topic recovered from an earlier coordinator version', 'topic', topic, 'version', h.head.version, 'skipped', supersede.length)
+        const loaded = await this.loadAskingWriter(h, signal)
+        if (loaded == null) { failed.push(h); continue }
+        const supersede = failed.filter((x) => isBroken(x.id)).map((x) => x.id)
+        if (supersede.length > 0) this.deps.logger.warn('sticky topic recovered from an earlier coordinator version', 'topic', topic, 'version', h.head.version, 'superseded', supersede.length)
         this.setChannelState(topic, 'ACTIVE')
         return { base: h, loaded, supersede, topVersion: byVersion[0]!.head.version }
       }
-      this.deps.logger.error('sticky topic FAILED: no coordinator version loads on any replica', 'topic', topic, 'versionsSeen', byVersion.length)
-      this.setChannelState(topic, 'FAILED')
+      const allBroken = failed.length > 0 && failed.every((x) => isBroken(x.id))
+      if (allBroken) this.deps.logger.error('sticky topic FAILED: no coordinator version loads on any replica', 'topic', topic, 'versionsSeen', byVersion.length)
+      this.setChannelState(topic, allBroken ? 'FAILED' : 'ACTIVE')
       return undefined
     } catch (err) {
-      this.setChannelState(topic, 'FAILED')
+      this.setChannelState(topic, 'ACTIVE')
       throw err
     }
+  }
+
+  /** Loads a head; when that fails, fetches its collections from the head's writer and tries again. */
+  private async loadAskingWriter (h: HeadWithId, signal?: AbortSignal): Promise<LoadedHead | undefined> {
+    const first = await this.loader.load(h, signal).catch(() => undefined)
+    if (first != null) return first
+    let writer
+    try { writer = walletToPeerId(h.head.writer) } catch { return undefined }
+    if (writer.toString() === this.deps.selfPeerId) return undefined
+    const ids = [h.head.messages, h.head.subscribers].filter((x): x is string => x != null)
+    const records = await this.store.prefetchFrom(writer, ids, signal)
+    const root = records.find((r) => r.t === 'root')
+    if (root?.t === 'root') await this.store.prefetchFrom(writer, root.pages, signal)
+    return await this.loader.load(h, signal).catch(() => undefined)
   }
 
   private setChannelState (topic: string, state: ChannelState): void {
@@ -440,13 +463,13 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
         topic,
         quorum: async () => await this.quorum(topic),
         history: { walk: async (t, id, depth) => await this.walkSnapshots(t, id, depth) },
-        recover: async () => await this.findRecoverable(topic),
+        recover: async (isBroken) => await this.findRecoverable(topic, isBroken),
         // push when the head is written: subscribers see the messages one read-back earlier; if the
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { this.push(topic, r) },
         onCommitted: (r, info) => { this.emit('commit', { topic, version: r.version, ...info }) },
         logger: this.deps.logger.child('component', 'sticky-commit', 'topic', topic)
-      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs, maxSubscribers: this.options.maxSubscribersPerTopic, gcGraceMs: this.options.gcGraceMs })
+      }, { flushDelayMs: this.options.flushDelayMs, maxBatch: this.options.maxBatch, commitDeadlineMs: this.options.commitDeadlineMs, maxSubscribers: this.options.maxSubscribersPerTopic, gcGraceMs: this.options.gcGraceMs, recoveryAfterMs: this.options.recoveryAfterMs })
       this.committers.set(topic, c)
     }
     return c

@@ -184,6 +184,18 @@ export class StickyStore {
     return undefined
   }
 
+  /** Fetches records straight from one peer (e.g. a head's writer, which keeps what it wrote) into the cache. */
+  async prefetchFrom (peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
+    const out: BlobRecord[] = []
+    await Promise.all(ids.map(async (id) => {
+      if (this.cache.has(id)) { out.push(this.cache.get(id)!); return }
+      const value = await this.deps.net.get(peer, blobKey(this.db, id), this.timeout(signal)).catch(() => undefined)
+      const r = value == null ? undefined : this.accept(id, value)
+      if (r != null) out.push(r)
+    }))
+    return out
+  }
+
   /** Writes a stored record again, here (fresh receive time) and on the topic's replicas. */
   async republish (topic: string, key: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     await this.writeLocal(key, bytes)

@@ -54,7 +54,7 @@ describe('sticky channel recovery on a 4-node cluster', () => {
   let cluster: Cluster
   let nodes: Database[]
   beforeAll(async () => {
-    cluster = await startCluster(4, { fullMesh: true, extra: { sticky: { pollIntervalMs: 1_000, commitDeadlineMs: 20_000 } } })
+    cluster = await startCluster(4, { fullMesh: true, extra: { sticky: { pollIntervalMs: 1_000, commitDeadlineMs: 20_000, recoveryAfterMs: 1_500 } } })
     nodes = cluster.nodes
   })
   afterAll(async () => { await cluster?.stop() })
