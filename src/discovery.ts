@@ -25,6 +25,11 @@ export interface DiscoveryDeps {
   /** true when the peer should be dialed (not self, not connected, authorized) */
   wantsPeer: (peerId: string) => boolean
   dial: (peer: DiscoveredPeer, signal: AbortSignal) => Promise<void>
+  /**
+   * Peers this node already has addresses for (the DHT's queries fill the peer store with them).
+   * Tried after the providers: a peer whose provider record has not reached us yet is still found.
+   */
+  knownPeers?: () => Promise<DiscoveredPeer[]>
   connectionCount: () => number
   isReady: () => boolean
   logger: Logger
@@ -80,16 +85,24 @@ export class Discovery {
     this.rounds.lookups++
     const seen = new Set<string>()
     const dials: Array<Promise<boolean>> = []
-    for await (const peer of this.deps.findProviders(cid, signal)) {
+    /** dials `peer` if wanted; false when the round is full */
+    const consider = (peer: DiscoveredPeer): boolean => {
       const id = peer.id.toString()
-      if (seen.has(id) || !this.deps.wantsPeer(id)) continue
+      if (seen.has(id) || !this.deps.wantsPeer(id)) return true
       seen.add(id)
-      if (this.deps.connectionCount() >= this.options.lowConnections) break
+      if (this.deps.connectionCount() >= this.options.lowConnections) return false
       dials.push(this.deps.dial(peer, signal).then(() => true, (err: unknown) => {
         this.deps.logger.debug('dial to discovered peer failed', 'peer', id, 'error', err)
         return false
       }))
-      if (dials.length >= this.options.maxDialsPerRound) break
+      return dials.length < this.options.maxDialsPerRound
+    }
+    let open = true
+    for await (const peer of this.deps.findProviders(cid, signal)) {
+      if (!(open = consider(peer))) break
+    }
+    if (open && this.deps.knownPeers != null) {
+      for (const peer of await this.deps.knownPeers()) if (!consider(peer)) break
     }
     const dialed = (await Promise.all(dials)).filter(Boolean).length
     this.rounds.dialed += dialed

@@ -8,7 +8,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createConnectionGater, createGaterStats, type GaterStats } from './gater.js'
-import { createHost, type DepinLibp2p } from './host.js'
+import { createHost, DHT_PROTOCOL, LAN_DHT_PROTOCOL, type DepinLibp2p } from './host.js'
+import { RoutingTableKeeper } from './routing-table-keeper.js'
 import { peerIdToWallet } from './identity.js'
 import type { ComponentLogger } from './logger.js'
 import type { ResolvedOptions } from './config.js'
@@ -41,6 +42,7 @@ export class SharedHost {
   /** options of the connect() call that created the host: ports and transports are per host */
   readonly hostOptions: ResolvedOptions
   readonly datastore = new MergingDatastore(new MemoryDatastore())
+  routingKeeper!: RoutingTableKeeper
 
   private constructor (readonly privateKey: PrivateKey, options: ResolvedOptions, readonly logger: ComponentLogger) {
     this.peerId = peerIdFromPrivateKey(privateKey)
@@ -74,7 +76,16 @@ export class SharedHost {
     // A peer counts once identify has run over the connection: that proves streams work. A refused
     // dialer's connection looks open on its side for a moment (stack.md pitfall 4) but never
     // identifies, so readiness does not flap on it.
+    host.routingKeeper = new RoutingTableKeeper({
+      tables: [
+        { protocol: DHT_PROTOCOL, table: () => (host.libp2p.services.dht as any).routingTable },
+        { protocol: LAN_DHT_PROTOCOL, table: () => (host.libp2p.services.lanDht as any).routingTable }
+      ],
+      isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
+      logger: logger.child('component', 'routing-keeper')
+    })
     host.libp2p.addEventListener('peer:identify', (evt) => {
+      if (host.isAuthorizedCached(evt.detail.peerId)) host.routingKeeper.onIdentify(evt.detail.peerId, evt.detail.protocols)
       const peer = evt.detail.peerId
       const wallet = peerIdToWallet(peer)
       if (wallet == null || host.libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
@@ -156,6 +167,7 @@ export class SharedHost {
   }
 
   async stop (): Promise<void> {
+    this.routingKeeper.stop()
     this.router.close()
     await this.libp2p.stop()
     this.logger.info('host stopped')
