@@ -164,11 +164,14 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     return await this.realtime.publish(topic, message, options.signal)
   }
 
-  /** Stops this database; the shared host stops with the last one. Idempotent. */
-  async disconnect (): Promise<void> {
+  /**
+   * Stops this database; the shared host stops with the last one. Idempotent. Queued sticky
+   * publishes are committed first, waiting at most `flushTimeoutMs` (default sticky commitDeadlineMs).
+   */
+  async disconnect (options: { flushTimeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.sticky.close()
+    await this.sticky.close(options.flushTimeoutMs)
     this.bootstrapper.stop()
     this.discovery.stop()
     this.realtime.unsubscribeAll()

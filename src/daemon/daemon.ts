@@ -101,7 +101,8 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     const left = await Promise.race([bridge.unsubscribeAll().then(() => true), sleepMs(config.shutdownTimeoutMs / 4).then(() => false)])
     if (!left) log.warn('unsubscribing took too long; the subscriptions will expire on their own')
     unwatch?.()
-    await db.disconnect()
+    // what is left queued now are subscription removals: wait only for what the deadline allows
+    await db.disconnect({ flushTimeoutMs: Math.max(100, config.shutdownTimeoutMs - (Date.now() - started) - 2_000) })
     await http.close()
     log.info('stopped', 'ms', Date.now() - started)
   }

@@ -406,12 +406,23 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     return out
   }
 
-  async close (): Promise<void> {
+  /**
+   * Stops: no new publishes, queued ones are committed (waiting at most `flushTimeoutMs`, default
+   * commitDeadlineMs; what is still unacknowledged then is abandoned and its publish() rejects or
+   * never resolves), subscriptions end locally.
+   */
+  async close (flushTimeoutMs = this.options.commitDeadlineMs): Promise<void> {
     if (this.closed) return
     this.closing = true
     clearTimeout(this.sweepTimer)
     await this.renewal.stop()
-    await this.flush().catch(() => {})
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const flushed = await Promise.race([
+      this.flush().then(() => true, () => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false) }, flushTimeoutMs) })
+    ])
+    clearTimeout(timer)
+    if (!flushed) this.deps.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
     this.closed = true
     for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
   }
