@@ -20,7 +20,7 @@ import { StickySubscription, type StickyMessage } from './subscription.js'
 import type { RecordPolicy, HeadWithId } from './validation.js'
 import type { TopicOwner, TopicRouter } from '../topic-router.js'
 import type { ComponentLogger } from '../logger.js'
-import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../errors.js'
+import { AbortedError, AlreadySubscribedError, ConfigError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../errors.js'
 import { ChannelFailedError, NotAuthorizedError, RateLimitedError, RenewalRejectedError, TooManyTopicsError } from './errors.js'
 import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
@@ -213,7 +213,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
     this.assertAuthorized()
     const ttlMs = options.ttlMs ?? this.options.defaultSubscriptionTtlMs
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new InvalidTopicError(topic, `ttlMs must be an integer 1-${this.options.maxSubscriptionTtlMs}`)
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${this.options.maxSubscriptionTtlMs}, got ${String(ttlMs)}`)
     const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
     const sub = new StickySubscription({
       store: this.store,

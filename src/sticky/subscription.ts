@@ -63,8 +63,11 @@ export class StickySubscription extends EventEmitter {
   private readonly seenHeads = new Set<string>()
   private readonly seenPages = new Set<string>()
   private readonly maxSeq = new Map<string, number>()
-  /** sequence numbers delivered per publisher, to tell when a detected gap has closed */
-  private readonly seqs = new Map<string, Set<number>>()
+  /**
+   * Per publisher: every sequence number from the first one delivered up to `low` has been
+   * delivered; `above` holds those delivered beyond a hole. A gap is closed when `above` is empty.
+   */
+  private readonly runs = new Map<string, { low: number, above: Set<number> }>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private polling: Promise<void> | undefined
   private pollAgain = false
@@ -227,9 +230,7 @@ export class StickySubscription extends EventEmitter {
       const prev = this.maxSeq.get(e.m.publisher) ?? 0
       if (prev > 0 && e.m.seq > prev + 1) gap = true
       if (e.m.seq > prev) this.maxSeq.set(e.m.publisher, e.m.seq)
-      let set = this.seqs.get(e.m.publisher)
-      if (set == null) { set = new Set(); this.seqs.set(e.m.publisher, set) }
-      set.add(e.m.seq)
+      this.trackSequence(e.m.publisher, e.m.seq)
       this.stats.delivered++
       const message: StickyMessage = {
         messageId: this.deps.loader.idOf(e.m),
@@ -261,14 +262,18 @@ export class StickySubscription extends EventEmitter {
     if (state === 'ACTIVE' && from !== 'ACTIVE') this.emit('recovered', { topic: this.topic, from })
   }
 
-  /** every publisher's delivered sequence numbers form one run, lowest to highest (no hole left) */
+  private trackSequence (publisher: string, seq: number): void {
+    const run = this.runs.get(publisher)
+    if (run == null) { this.runs.set(publisher, { low: seq, above: new Set() }); return }
+    if (seq <= run.low) return // an earlier message arriving late (history below the first seen): no hole after it
+    if (seq !== run.low + 1) { run.above.add(seq); return }
+    run.low = seq
+    while (run.above.delete(run.low + 1)) run.low++
+  }
+
+  /** no publisher has a hole between its first delivered sequence number and its highest */
   private sequencesContiguous (): boolean {
-    for (const set of this.seqs.values()) {
-      let min = Infinity
-      let max = 0
-      for (const n of set) { if (n < min) min = n; if (n > max) max = n }
-      if (set.size !== max - min + 1) return false
-    }
+    for (const run of this.runs.values()) if (run.above.size > 0) return false
     return true
   }
 

@@ -75,3 +75,31 @@ describe('subscription auto-renewal (fake clock)', () => {
     await sub.unsubscribe()
   })
 })
+
+describe('subscription gap tracking', () => {
+  it('reports a gap in a publisher\'s sequence and "recovered" once the missing messages arrive', () => {
+    const sub = new StickySubscription({
+      store: { readHeads: async () => { throw new Error('offline') } } as any,
+      loader: { idOf: (m: { publisher: string, seq: number }) => `${m.publisher}-${m.seq}` } as any,
+      topic: 't',
+      onMessage: () => {},
+      logger: silentLogger,
+      onClose: async () => {},
+      renew: async () => ({ expiresAt: 0 })
+    }, { receiveHistory: true, lastSeenVersion: null, pollIntervalMs: 1_000_000, ttlMs: 1_000, expiresAt: 0, autoRenew: false, renewAtFraction: 0.8 })
+    const events: string[] = []
+    sub.on('gap-detected', () => { events.push('gap') })
+    sub.on('recovered', (e: { from: string }) => { events.push(`recovered:${e.from}`) })
+    const entry = (publisher: string, seq: number): any => ({ m: { publisher, seq, topic: 't', data: seq, publishedAt: seq, expiresAt: Date.now() + 60_000 }, v: 1 })
+    ;(sub as any).deliver([entry('A', 5), entry('A', 6), entry('B', 1)])
+    expect(events).toEqual([])
+    ;(sub as any).deliver([entry('A', 9)]) // 7 and 8 missing
+    expect(events).toEqual(['gap'])
+    ;(sub as any).deliver([entry('A', 8)])
+    expect(events).toEqual(['gap'])
+    ;(sub as any).deliver([entry('A', 7), entry('A', 3)]) // the hole closes; an older message changes nothing
+    expect(events).toEqual(['gap', 'recovered:gap'])
+    expect(sub.stats.gaps).toBe(1)
+    expect(sub.stats.delivered).toBe(7)
+  })
+})
