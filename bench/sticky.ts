@@ -5,6 +5,7 @@
  *     writes per message
  *   - late-joiner history time for 1,000 and 10,000 messages
  *   - publish -> onMessage latency p50/p99 for a live subscriber on another node
+ *   - baseline in the same run: raw GossipSub, 9 publishers x 100 concurrent to one subscriber
  * Prints a table, writes bench/results/sticky.json. Not a test: nothing here asserts.
  */
 import '../src/polyfills.js'
@@ -25,8 +26,24 @@ await new Promise((resolve) => setTimeout(resolve, 5_000)) // let discovery and 
 const pct = (xs: number[], p: number): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN }
 const commits = (): number => nodes.reduce((n, d) => n + (d.sticky.stats().commits ?? 0), 0)
 
-// 1. sequential throughput
+// 0. same-run baseline: raw GossipSub on this cluster, 10 publishers x 100 concurrent, until one
+//    subscriber (b) has all 1000 (no persistence, no acknowledgement: the machine's messaging ceiling)
+const RAW_TOPIC = 'bench-raw-gossipsub'
+let rawReceived = 0
+b.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === RAW_TOPIC) rawReceived++ })
+for (const n of nodes) n.libp2p.services.pubsub.subscribe(RAW_TOPIC)
+await waitFor(() => nodes.every((n) => n === b || n.libp2p.services.pubsub.getSubscribers(RAW_TOPIC).length > 0), 30_000, 'raw subscribers').catch(() => {})
+await new Promise((resolve) => setTimeout(resolve, 2_000)) // mesh (GRAFT) settles
 let t = performance.now()
+await Promise.all(nodes.filter((n) => n !== b).map(async (n, k) => {
+  await Promise.all(Array.from({ length: 100 }, async (_, i) => { await n.libp2p.services.pubsub.publish(RAW_TOPIC, new TextEncoder().encode(JSON.stringify({ k, i }))).catch(() => {}) }))
+}))
+await waitFor(() => rawReceived >= 900, 60_000, 'raw baseline').catch(() => {})
+const rawPerSec = rawReceived / ((performance.now() - t) / 1000)
+console.log(`raw gossipsub baseline: ${rawReceived}/900 received, ${rawPerSec.toFixed(0)} msg/s`)
+
+// 1. sequential throughput
+t = performance.now()
 for (let i = 0; i < SEQUENTIAL; i++) await a.sticky.publish('seq', { i })
 const sequentialPerSec = SEQUENTIAL / ((performance.now() - t) / 1000)
 console.log(`sequential: ${sequentialPerSec.toFixed(1)} msg/s`)
@@ -81,6 +98,7 @@ const result = {
   cluster: { nodes: NODES, transport: 'quic+tcp', process: 'single', cores: 2 },
   sequentialPublishPerSec: sequentialPerSec,
   concurrent10x100: concurrent,
+  rawGossipsubBaseline: { publishers: NODES - 1, messages: 900, received: rawReceived, msgsPerSec: rawPerSec },
   lateJoinerHistoryMs: { '1000': history1k.ms, [String(HISTORY_BIG)]: history10k.ms, received: { '1000': history1k.received, [String(HISTORY_BIG)]: history10k.received } },
   liveLatencyMs: { p50: pct(lat, 0.5), p99: pct(lat, 0.99), samples: lat.length },
   targets: { delivered: '1000/1000', concurrentMsgsPerSec: 500, history10kMs: 3000, liveP50Ms: 50 }
@@ -91,6 +109,8 @@ console.log('|---|---|---|')
 console.log(`| sequential publish | ${sequentialPerSec.toFixed(1)} msg/s | - |`)
 console.log(`| 10 x 100 concurrent: delivered | ${concurrent.delivered}/1000 (dup ${concurrent.duplicates}) | 1000/1000 |`)
 console.log(`| 10 x 100 concurrent: throughput | ${concurrent.msgsPerSec.toFixed(0)} msg/s | >= 500 |`)
+console.log(`| same-run baseline: raw GossipSub, ${NODES - 1} x 100 concurrent to one subscriber | ${rawPerSec.toFixed(0)} msg/s (${rawReceived}/900) | - |`)
+console.log(`| sticky / raw GossipSub throughput | ${(concurrent.msgsPerSec / rawPerSec).toFixed(2)} | - |`)
 console.log(`| coordinator writes per message | ${concurrent.coordinatorWritesPerMessage.toFixed(3)} | << 1 |`)
 console.log(`| late joiner, 1,000 messages | ${history1k.ms.toFixed(0)} ms | - |`)
 console.log(`| late joiner, ${HISTORY_BIG} messages | ${history10k.ms.toFixed(0)} ms | < 3000 |`)

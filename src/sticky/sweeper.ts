@@ -24,6 +24,11 @@ export interface SweeperDeps { datastore: Datastore, store: StickyStore, db: str
 
 export class Sweeper {
   readonly totals: SweepResult = { scanned: 0, deleted: 0, republished: 0, pruned: 0, malformed: 0 }
+  /**
+   * Expiry of immutable records by datastore key and receive time: a sweep parses a page (up to
+   * 512 KiB of JSON) once, not on every sweep. Head sets change and are small: always parsed.
+   */
+  private readonly blobExpiry = new Map<string, { storedAt: number, expiresAt: number, topic: string }>()
 
   constructor (private readonly deps: SweeperDeps, private readonly options: { republishAfterMs: number }) {}
 
@@ -38,13 +43,25 @@ export class Sweeper {
       result.scanned++
       let stored: Libp2pRecord
       try { stored = Libp2pRecord.deserialize(value) } catch { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
+      const storedAt = stored.timeReceived.getTime()
+      const cached = parsed.kind === 'blob' ? this.blobExpiry.get(key.toString()) : undefined
+      if (cached != null && cached.storedAt === storedAt) {
+        const action = sweepAction(cached.expiresAt, storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
+        if (action === 'delete') work.push(async () => { await this.remove(key, result, 'deleted'); this.blobExpiry.delete(key.toString()); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
+        else if (action === 'republish') work.push(async () => { await this.deps.store.republish(cached.topic, recordKey, stored.value); result.republished++ })
+        continue
+      }
       const decoded = decodeJson(stored.value)
       const record = parsed.kind === 'head' ? checkHeadSet(decoded) : checkBlob(decoded)
       if (typeof record === 'string') { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
-      const action = sweepAction(recordExpiry(record), stored.timeReceived.getTime(), now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
+      const action = sweepAction(recordExpiry(record), storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
       const topic = record.t === 'heads' ? record.heads[0]!.topic : record.topic
+      if (record.t !== 'heads') {
+        if (this.blobExpiry.size > 200_000) this.blobExpiry.clear()
+        this.blobExpiry.set(key.toString(), { storedAt, expiresAt: record.expiresAt, topic })
+      }
       if (action === 'delete') {
-        work.push(async () => { await this.remove(key, result, 'deleted'); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
+        work.push(async () => { await this.remove(key, result, 'deleted'); this.blobExpiry.delete(key.toString()); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
       } else if (record.t === 'heads' && record.heads.some((h) => h.expiresAt <= now)) {
         // some heads expired: keep the live ones (the merging datastore drops expired heads on write)
         const live = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: record.heads.filter((h) => h.expiresAt > now) }))
