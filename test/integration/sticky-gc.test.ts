@@ -5,22 +5,9 @@
  * 1 KB across 500 writes while loadFullHistory still reaches the first collections.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Libp2pRecord } from '@libp2p/record'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
-import { decodeJson } from '../../src/sticky/codec.js'
-
-/** Every sticky record of `topic` this node stores (blobs carry their topic; head sets their heads'). */
-async function storedRecords (db: Database, topic: string): Promise<Array<{ t: string, timeReceived: number }>> {
-  const out: Array<{ t: string, timeReceived: number }> = []
-  for await (const { value } of (db as any).host.datastore.query({ prefix: '/dht/record/' })) {
-    const rec = Libp2pRecord.deserialize(value)
-    const v = decodeJson(rec.value) as { t?: string, topic?: string, heads?: Array<{ topic: string }> } | undefined
-    const t = v?.t === 'heads' ? v.heads?.[0]?.topic : v?.topic
-    if (t === topic) out.push({ t: v!.t!, timeReceived: rec.timeReceived.getTime() })
-  }
-  return out
-}
+import { storedRecords } from '../fixtures/sticky-records.js'
 
 describe('sticky garbage collection on a 4-node cluster', () => {
   let cluster: Cluster

@@ -12,22 +12,14 @@ import { toString as uint8ToString } from 'uint8arrays/to-string'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { startCluster, waitFor, type Cluster, type Wallet } from '../fixtures/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
-import { decodeJson } from '../../src/sticky/codec.js'
+import { datastoreOf, storedRecords } from '../fixtures/sticky-records.js'
 import { headKey } from '../../src/sticky/keys.js'
 import { headId, signHead } from '../../src/sticky/signing.js'
 import type { HeadRecord } from '../../src/sticky/records.js'
 
-const datastoreOf = (db: Database): any => (db as any).host.datastore
-
 /** Deletes every stored record of `topic` on `db` and empties its in-memory caches for them. */
 async function wipeTopic (db: Database, topic: string): Promise<void> {
-  const ds = datastoreOf(db)
-  const doomed: Key[] = []
-  for await (const { key, value } of ds.query({ prefix: '/dht/record/' })) {
-    const v = decodeJson(Libp2pRecord.deserialize(value).value) as { topic?: string, heads?: Array<{ topic: string }> } | undefined
-    if ((v?.heads?.[0]?.topic ?? v?.topic) === topic) doomed.push(key)
-  }
-  for (const k of doomed) await ds.delete(k)
+  for (const { key } of await storedRecords(db, topic)) await datastoreOf(db).delete(key)
   ;(db.sticky.store as any).cache.clear()
   ;(db.sticky.loader as any).loaded.clear()
 }
