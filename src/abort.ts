@@ -44,11 +44,16 @@ export async function withDeadline<T> (ms: number, message: string, fn: (signal:
 }
 
 /** Sleeps `ms`; resolves false early when `signal` aborts. */
-export async function sleep (ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false
+export async function sleep (ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted === true) return false
   return await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true) }, ms)
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(true) }, ms)
     const onAbort = (): void => { clearTimeout(timer); resolve(false) }
-    signal.addEventListener('abort', onAbort, { once: true })
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/** Waits for `work` at most `ms`: true when it settled in time (the work itself is not stopped). */
+export async function settlesWithin (ms: number, work: Promise<unknown>): Promise<boolean> {
+  return await withDeadline(ms, 'not settled in time', async () => { await work.catch(() => {}) }).then(() => true, () => false)
 }

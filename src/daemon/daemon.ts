@@ -7,6 +7,7 @@
  */
 import type { Readable, Writable } from 'node:stream'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { settlesWithin } from '../abort.js'
 import { connect } from '../connect.js'
 import type { BootstrapNode, ConnectOptions } from '../config.js'
 import type { Database } from '../database.js'
@@ -98,7 +99,7 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     await db.sticky.flush().catch((err: unknown) => { log.warn('some queued sticky messages could not be committed', 'error', err) })
     await bridge.drain()
     // leaving the sticky subscriber collections is a courtesy (entries expire anyway): bounded
-    const left = await Promise.race([bridge.unsubscribeAll().then(() => true), sleepMs(config.shutdownTimeoutMs / 4).then(() => false)])
+    const left = await settlesWithin(config.shutdownTimeoutMs / 4, bridge.unsubscribeAll())
     if (!left) log.warn('unsubscribing took too long; the subscriptions will expire on their own')
     unwatch?.()
     // what is left queued now are subscription removals: wait only for what the deadline allows
@@ -107,10 +108,6 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     log.info('stopped', 'ms', Date.now() - started)
   }
   return { db, metrics, httpPort, stop: async () => { stopping ??= stop(); await stopping } }
-}
-
-async function sleepMs (ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
 function registrySources (config: DaemonConfig, log: ComponentLogger): { sources: Array<ListSource<string>>, file?: FileSource<string> } {

@@ -17,6 +17,7 @@ import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
 import { ChannelFailedError, StickyCommitError, TooManySubscribersError } from './errors.js'
 import type { HeadWithId } from './validation.js'
+import { sleep } from '../abort.js'
 
 /** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
 const RECENT_HEADS_MS = 1_000
@@ -24,9 +25,6 @@ const RECENT_HEADS_MS = 1_000
 export interface CommitResult { version: number, headId: string, head: HeadRecord, entries: Entry[] }
 
 export interface Recovered { base: HeadWithId, loaded: LoadedHead, supersede: string[], topVersion: number }
-
-
-async function sleepMs (ms: number): Promise<void> { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 interface PendingMessage { kind: 'msg', data: unknown, ttlMs: number, publishedAt: number, record?: MessageRecord, id?: string, resolve: (r: { messageId: string, version: number, publisherSequence: number }) => void, reject: (e: unknown) => void }
 interface PendingSub { kind: 'sub', entry: SubscriberEntry, refused?: Error, resolve: (version: number) => void, reject: (e: unknown) => void }
@@ -193,7 +191,7 @@ export class TopicCommitter {
         }
         if (loaded.length === 0 && heads.length > 0) {
           if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
-          await sleepMs(Math.min(1_000, 100 * attempt))
+          await sleep(Math.min(1_000, 100 * attempt))
           continue
         }
       }
@@ -270,7 +268,7 @@ export class TopicCommitter {
       if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
       const backoff = Math.min(1_000, 20 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())
       logger.debug('commit not confirmed yet; retrying', 'topic', this.deps.topic, 'attempt', attempt, 'backoffMs', Math.round(backoff))
-      await new Promise((resolve) => setTimeout(resolve, backoff))
+      await sleep(backoff)
     }
   }
 

@@ -26,7 +26,7 @@ import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
 import { RenewalService, type RenewalNetwork } from './renewal-service.js'
 import { peerIdToWallet, walletToPeerId } from '../identity.js'
-import { deadlineSignal } from '../abort.js'
+import { deadlineSignal, settlesWithin } from '../abort.js'
 import { validateTopicName } from '../realtime.js'
 
 export interface StickyOptions extends StoreOptions {
@@ -416,13 +416,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     this.closing = true
     clearTimeout(this.sweepTimer)
     await this.renewal.stop()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const flushed = await Promise.race([
-      this.flush().then(() => true, () => true),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false) }, flushTimeoutMs) })
-    ])
-    clearTimeout(timer)
-    if (!flushed) this.deps.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
+    if (!await settlesWithin(flushTimeoutMs, this.flush())) this.deps.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
     this.closed = true
     for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
   }
