@@ -80,12 +80,14 @@ export class TopicCommitter {
 
   constructor (private readonly deps: CommitterDeps, private readonly options: CommitterOptions) {}
 
-  get pending (): number { return this.queue.length }
   /** when each currently unloadable head id was first seen failing */
   private readonly unloadableSince = new Map<string, number>()
+  /** a recovery to start the next attempt from (set by prime()) */
   private primed: Recovered | undefined
   /** when something was last queued */
   lastUsed = Date.now()
+
+  get pending (): number { return this.queue.length }
   /** nothing queued or being committed */
   get idle (): boolean { return this.queue.length === 0 && this.running == null && this.timer == null }
 
@@ -159,41 +161,34 @@ export class TopicCommitter {
       let heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
       this.recent = undefined
       let loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
-      let supersede: string[] = []
-      let versionFloor = 0
-      const primed = this.primed
+      // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
+      // One that stays unloadable for recoveryAfterMs is broken: recovery looks for the highest
+      // loadable version on every replica and the new head supersedes the broken ones.
+      const loadedIds = new Set(loaded.map((l) => l.id))
+      for (const id of loadedIds) this.unloadableSince.delete(id)
+      const failing = heads.filter((h) => !loadedIds.has(h.id))
+      for (const h of failing) if (!this.unloadableSince.has(h.id)) this.unloadableSince.set(h.id, now)
+      if (failing.length > 0) this.stats.mergeFailures++
+      const isBroken = (id: string): boolean => now - (this.unloadableSince.get(id) ?? now) >= this.options.recoveryAfterMs
+      let recovered = this.primed
       this.primed = undefined
-      if (primed != null) {
-        heads = [primed.base, ...heads.filter((h) => h.id !== primed.base.id && loaded.some((l) => l.id === h.id))]
-        loaded = [primed.loaded, ...loaded.filter((l) => l.id !== primed.base.id)]
-        supersede = primed.supersede
-        versionFloor = primed.topVersion
-      } else {
-        // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
-        // One that stays unloadable for recoveryAfterMs is taken as broken: recovery looks for the
-        // highest loadable version on every replica and supersedes the broken ones.
-        const loadedIds = new Set(loaded.map((l) => l.id))
-        for (const id of loadedIds) this.unloadableSince.delete(id)
-        const failing = heads.filter((h) => !loadedIds.has(h.id))
-        for (const h of failing) if (!this.unloadableSince.has(h.id)) this.unloadableSince.set(h.id, now)
-        if (failing.length > 0) this.stats.mergeFailures++
-        const broken = new Set(failing.filter((h) => now - this.unloadableSince.get(h.id)! >= this.options.recoveryAfterMs).map((h) => h.id))
-        if (broken.size > 0) {
-          const recovered = await this.deps.recover((id) => broken.has(id) || (this.unloadableSince.has(id) && now - this.unloadableSince.get(id)! >= this.options.recoveryAfterMs))
-          if (recovered != null) {
-            supersede = recovered.supersede
-            versionFloor = recovered.topVersion
-            if (!loadedIds.has(recovered.base.id)) { heads = [...heads.filter((h) => loadedIds.has(h.id)), recovered.base]; loaded = [...loaded, recovered.loaded] }
-            for (const id of supersede) this.unloadableSince.delete(id)
-          } else if (loaded.length === 0 && failing.every((h) => broken.has(h.id))) {
-            throw new ChannelFailedError(this.deps.topic, 'no coordinator version whose collections load on any replica')
-          }
+      if (recovered == null && failing.some((h) => isBroken(h.id))) {
+        recovered = await this.deps.recover(isBroken)
+        if (recovered == null && loaded.length === 0 && failing.every((h) => isBroken(h.id))) {
+          throw new ChannelFailedError(this.deps.topic, 'no coordinator version whose collections load on any replica')
         }
-        if (loaded.length === 0 && heads.length > 0) {
-          if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
-          await sleep(Math.min(1_000, 100 * attempt))
-          continue
-        }
+      }
+      const supersede = recovered?.supersede ?? []
+      const versionFloor = recovered?.topVersion ?? 0
+      if (recovered != null) {
+        const base = recovered
+        heads = [base.base, ...heads.filter((h) => loadedIds.has(h.id) && h.id !== base.base.id)]
+        loaded = [base.loaded, ...loaded.filter((l) => l.id !== base.base.id)]
+        for (const id of supersede) this.unloadableSince.delete(id)
+      } else if (loaded.length === 0 && heads.length > 0) {
+        if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
+        await sleep(Math.min(1_000, 100 * attempt))
+        continue
       }
       if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
       if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
