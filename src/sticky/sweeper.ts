@@ -12,7 +12,7 @@ import { fromString } from 'uint8arrays/from-string'
 import { decodeJson } from './codec.js'
 import { parseKey } from './keys.js'
 import { sweepAction } from './lifecycle.js'
-import { checkBlob, checkHeadSet, recordExpiry } from './records.js'
+import { checkBlob, checkHeadSet, recordExpiry, type HeadRecord } from './records.js'
 import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
 
@@ -44,30 +44,22 @@ export class Sweeper {
       let stored: Libp2pRecord
       try { stored = Libp2pRecord.deserialize(value) } catch { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
       const storedAt = stored.timeReceived.getTime()
-      const cached = parsed.kind === 'blob' ? this.blobExpiry.get(key.toString()) : undefined
-      if (cached != null && cached.storedAt === storedAt) {
-        const action = sweepAction(cached.expiresAt, storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
-        if (action === 'delete') work.push(async () => { await this.remove(key, result, 'deleted'); this.blobExpiry.delete(key.toString()); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
-        else if (action === 'republish') work.push(async () => { await this.deps.store.republish(cached.topic, recordKey, stored.value); result.republished++ })
-        continue
-      }
-      const decoded = decodeJson(stored.value)
-      const record = parsed.kind === 'head' ? checkHeadSet(decoded) : checkBlob(decoded)
-      if (typeof record === 'string') { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
-      const action = sweepAction(recordExpiry(record), storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
-      const topic = record.t === 'heads' ? record.heads[0]!.topic : record.topic
-      if (record.t !== 'heads') {
-        if (this.blobExpiry.size > 200_000) this.blobExpiry.clear()
-        this.blobExpiry.set(key.toString(), { storedAt, expiresAt: record.expiresAt, topic })
-      }
+      const info = this.describe(key.toString(), parsed.kind, stored.value, storedAt)
+      if (info == null) { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
+      const action = sweepAction(info.expiresAt, storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
+      const expiredHeads = info.heads?.filter((h) => h.expiresAt <= now) ?? []
       if (action === 'delete') {
-        work.push(async () => { await this.remove(key, result, 'deleted'); this.blobExpiry.delete(key.toString()); if (parsed.kind === 'blob') this.deps.store.forget(parsed.id) })
-      } else if (record.t === 'heads' && record.heads.some((h) => h.expiresAt <= now)) {
+        work.push(async () => {
+          await this.remove(key, result, 'deleted')
+          this.blobExpiry.delete(key.toString())
+          if (parsed.kind === 'blob') this.deps.store.forget(parsed.id)
+        })
+      } else if (expiredHeads.length > 0) {
         // some heads expired: keep the live ones (the merging datastore drops expired heads on write)
-        const live = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: record.heads.filter((h) => h.expiresAt > now) }))
-        work.push(async () => { await this.deps.datastore.delete(key); await this.deps.store.republish(topic, recordKey, live); result.pruned++ })
+        const live = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: info.heads!.filter((h) => h.expiresAt > now) }))
+        work.push(async () => { await this.deps.datastore.delete(key); await this.deps.store.republish(info.topic, recordKey, live); result.pruned++ })
       } else if (action === 'republish') {
-        work.push(async () => { await this.deps.store.republish(topic, recordKey, stored.value); result.republished++ })
+        work.push(async () => { await this.deps.store.republish(info.topic, recordKey, stored.value); result.republished++ })
       }
     }
     for (const job of work) {
@@ -76,6 +68,20 @@ export class Sweeper {
     for (const k of Object.keys(result) as Array<keyof SweepResult>) this.totals[k] += result[k]
     if (result.deleted + result.republished + result.pruned + result.malformed > 0) this.deps.logger.debug('sticky sweep', ...Object.entries(result).flat())
     return result
+  }
+
+  /** Expiry and topic of a stored value (immutable records parsed once per receive time); undefined when malformed. */
+  private describe (dsKey: string, kind: 'head' | 'blob', value: Uint8Array, storedAt: number): { expiresAt: number, topic: string, heads?: HeadRecord[] } | undefined {
+    const cached = kind === 'blob' ? this.blobExpiry.get(dsKey) : undefined
+    if (cached != null && cached.storedAt === storedAt) return cached
+    const decoded = decodeJson(value)
+    const record = kind === 'head' ? checkHeadSet(decoded) : checkBlob(decoded)
+    if (typeof record === 'string') return undefined
+    if (record.t === 'heads') return { expiresAt: recordExpiry(record), topic: record.heads[0]!.topic, heads: record.heads }
+    if (this.blobExpiry.size > 200_000) this.blobExpiry.clear()
+    const info = { storedAt, expiresAt: record.expiresAt, topic: record.topic }
+    this.blobExpiry.set(dsKey, info)
+    return info
   }
 
   private async remove (key: Key, result: SweepResult, what: 'deleted' | 'malformed'): Promise<void> {
