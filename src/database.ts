@@ -71,7 +71,6 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       wantsPeer: (peerId) => peerId !== host.peerId.toString() && host.libp2p.getConnections().every((c) => c.remotePeer.toString() !== peerId) &&
         this.authorizesPeerIdCached(peerId),
       dial: async (peer, signal) => { await host.libp2p.dial(peer.id as any, { signal }) },
-      knownPeers: async () => (await host.libp2p.peerStore.all()).filter((p) => p.addresses.length > 0).map((p) => ({ id: p.id, multiaddrs: p.addresses.map((a) => a.multiaddr) })),
       connectionCount: () => host.libp2p.getConnections().length,
       isReady: () => this.readiness.ready,
       logger: log.child('component', 'discovery')

@@ -25,11 +25,6 @@ export interface DiscoveryDeps {
   /** true when the peer should be dialed (not self, not connected, authorized) */
   wantsPeer: (peerId: string) => boolean
   dial: (peer: DiscoveredPeer, signal: AbortSignal) => Promise<void>
-  /**
-   * Peers this node already has addresses for (the DHT's queries fill the peer store with them).
-   * Tried after the providers: a peer whose provider record has not reached us yet is still found.
-   */
-  knownPeers?: () => Promise<DiscoveredPeer[]>
   connectionCount: () => number
   isReady: () => boolean
   logger: Logger
@@ -97,12 +92,8 @@ export class Discovery {
       }))
       return dials.length < this.options.maxDialsPerRound
     }
-    let open = true
     for await (const peer of this.deps.findProviders(cid, signal)) {
-      if (!(open = consider(peer))) break
-    }
-    if (open && this.deps.knownPeers != null) {
-      for (const peer of await this.deps.knownPeers()) if (!consider(peer)) break
+      if (!consider(peer)) break
     }
     const dialed = (await Promise.all(dials)).filter(Boolean).length
     this.rounds.dialed += dialed
