@@ -252,10 +252,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   }
 
   async topicInfo (topic: string): Promise<TopicInfo> {
-    const heads = await this.loadCoordinator(topic)
-    const loaded = (await Promise.all(heads.map(async (h) => await this.loader.load(h)))).filter((x) => x != null)
     const now = Date.now()
-    const merged = mergeStates(loaded.map((l) => l!.state), now)
+    const { heads, merged } = await this.currentState(topic, now)
     return {
       version: Math.max(0, ...heads.map((h) => h.head.version)),
       messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
@@ -562,8 +560,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     this.replay.accept(req.topic, req.client, req.timestamp, now)
     try {
       validateTopicName(req.topic)
-      const state = await this.currentState(req.topic)
-      const existing = state.subs.get(checked.wallet)
+      const { merged } = await this.currentState(req.topic, now)
+      const existing = merged.subs.get(checked.wallet)
       if (existing == null || existing.expiresAt <= now) return { ok: false, error: 'not a subscriber of this topic' }
       const expiresAt = now + req.ttlMs
       const version = await this.committer(req.topic).updateSubscriber({ ...existing, expiresAt, updatedAt: now })
@@ -574,10 +572,11 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
   }
 
   /** The merged content of the topic's current heads. */
-  private async currentState (topic: string): Promise<TopicState> {
-    const heads = this.loader.currentHeads(await this.store.readHeads(topic))
+  /** The topic's current heads and the merged content of those that load. */
+  private async currentState (topic: string, now = Date.now()): Promise<{ heads: HeadWithId[], merged: TopicState }> {
+    const heads = await this.loadCoordinator(topic)
     const loaded = (await Promise.all(heads.map(async (h) => await this.loader.load(h)))).filter((x) => x != null)
-    return mergeStates(loaded.map((l) => l!.state), Date.now())
+    return { heads, merged: mergeStates(loaded.map((l) => l!.state), now) }
   }
 
   /** Replicas (this node included) that must hold a commit: a majority of the replica set, at least writeQuorum where the set allows. */
