@@ -18,7 +18,8 @@ import type { GaterStats } from './gater.js'
 import { releaseHost, type HostMember, type SharedHost } from './shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host.js'
 import { StickyPubSub, STICKY_DEFAULTS } from './sticky/sticky.js'
-import { kadReplicaNetwork } from './sticky/replica-network.js'
+import { replicaNetwork } from './sticky/replica-network.js'
+import type { ReplicaServiceStats } from './sticky/replica-protocol.js'
 
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
 
@@ -30,6 +31,8 @@ export interface DatabaseStats {
   registry: RegistryCacheStats & { wallets: number }
   bootstrapAttempts: number
   sticky: Record<string, number>
+  /** what this host served to other nodes' sticky stores (host-wide, like the gater counts) */
+  replicaService: ReplicaServiceStats
 }
 
 export interface DatabaseEvents {
@@ -89,19 +92,25 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       authorizes: async (wallet) => await this.authorizes(wallet),
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
+    const stickyOptions = { ...STICKY_DEFAULTS, ...options.sticky }
     this.sticky = new StickyPubSub({
       db: this.name,
-      net: kadReplicaNetwork(host.libp2p.services.dht, host.peerId.toString(), (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open')),
+      net: replicaNetwork({
+        dht: host.libp2p.services.dht,
+        libp2p: host.libp2p,
+        selfPeerId: host.peerId.toString(),
+        isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open')
+      }, { requestTimeoutMs: stickyOptions.requestTimeoutMs, maxBatchBytes: 1024 * 1024 }),
       datastore: host.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
-      signer: { wallet: host.wallet, sign: async (data) => await host.privateKey.sign(data) },
+      signer: host.signer,
       selfPeerId: host.peerId.toString(),
       policy: host.recordPolicy,
       peerCount: () => this.readiness.peerIds.size,
       renewalNet: host.libp2p,
       logger: log
-    }, { ...STICKY_DEFAULTS, ...options.sticky })
+    }, stickyOptions)
     this.readiness.onChange((ready) => {
       this.log.info(ready ? 'ready' : 'not ready', 'peers', this.readiness.peerIds.size)
       this.emit(ready ? 'ready' : 'not-ready')
@@ -134,7 +143,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       gater: this.host.gaterStats,
       registry: { ...this.registry.stats, wallets: this.registry.size },
       bootstrapAttempts: this.bootstrapper.attempts,
-      sticky: this.sticky.stats()
+      sticky: this.sticky.stats(),
+      replicaService: { ...this.host.replicaService.stats }
     }
   }
 
@@ -197,6 +207,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   }
 
   onPeerDisconnected (peerId: string): void {
+    this.sticky.peerDisconnected(peerId)
     if (!this.readiness.peerIds.has(peerId)) return
     this.readiness.remove(peerId)
     this.emit('peer:disconnect', { peerId, wallet: walletFromPeer(peerId) })

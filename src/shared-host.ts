@@ -19,6 +19,8 @@ import { MemoryDatastore } from 'datastore-core'
 import { MergingDatastore } from './sticky/merging-datastore.js'
 import { STICKY_NAMESPACE } from './sticky/keys.js'
 import { createStickyValidator, selectStickyRecord, type RecordPolicy } from './sticky/validation.js'
+import { ReplicaService } from './sticky/replica-protocol.js'
+import { ed25519Signer, VerifiedSignatures, type Signer } from './sticky/signing.js'
 
 /** What the host needs from each open database. */
 export interface HostMember {
@@ -43,15 +45,21 @@ export class SharedHost {
   readonly hostOptions: ResolvedOptions
   readonly datastore = new MergingDatastore(new MemoryDatastore())
   routingKeeper!: RoutingTableKeeper
+  /** signs sticky records with the wallet key */
+  readonly signer: Signer
+  /** serves sticky records to the databases' replica clients (replica-protocol.ts) */
+  replicaService!: ReplicaService
 
   private constructor (readonly privateKey: PrivateKey, options: ResolvedOptions, readonly logger: ComponentLogger) {
     this.peerId = peerIdFromPrivateKey(privateKey)
     this.wallet = peerIdToWallet(this.peerId)!
+    this.signer = ed25519Signer(this.wallet, privateKey.raw)
     this.hostOptions = options
   }
 
   static async create (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger): Promise<SharedHost> {
     const host = new SharedHost(privateKey, options, logger)
+    const validateStickyRecord = createStickyValidator(host.recordPolicy)
     const gater = createConnectionGater({
       isAuthorizedCached: (peer) => host.isAuthorizedCached(peer),
       isAuthorized: async (peer) => await host.isAuthorized(peer)
@@ -68,10 +76,18 @@ export class SharedHost {
       maxMessageBytes: options.maxMessageBytes,
       datastore: host.datastore,
       metrics: options.libp2pMetrics,
-      dhtValidators: { [STICKY_NAMESPACE]: createStickyValidator(host.recordPolicy) },
+      dhtValidators: { [STICKY_NAMESPACE]: validateStickyRecord },
       dhtSelectors: { [STICKY_NAMESPACE]: selectStickyRecord }
     })
     host.router = new TopicRouter(host.libp2p.services.pubsub)
+    host.replicaService = new ReplicaService({
+      net: host.libp2p,
+      datastore: host.datastore,
+      validate: validateStickyRecord,
+      servesDatabase: (db) => host.recordPolicy.servesDatabase(db),
+      logger: logger.child('component', 'replica-service')
+    })
+    await host.replicaService.start()
     host.subscriptionFilter = new SubscriptionFilter(host.libp2p.services.pubsub, (peerId, topic) => host.mayReceive(peerId, topic))
     // A peer counts once identify has run over the connection: that proves streams work. A refused
     // dialer's connection looks open on its side for a moment (stack.md pitfall 4) but never
@@ -102,7 +118,8 @@ export class SharedHost {
   /** Which sticky records this node stores and serves: databases it has open, writers they authorize. */
   readonly recordPolicy: RecordPolicy = {
     servesDatabase: (db) => [...this.members].some((m) => m.name === db),
-    isAuthorized: (db, wallet) => [...this.members].some((m) => m.name === db && m.authorizesCached(wallet))
+    isAuthorized: (db, wallet) => [...this.members].some((m) => m.name === db && m.authorizesCached(wallet)),
+    verified: new VerifiedSignatures()
   }
 
   isAuthorizedCached (peer: PeerId): boolean {
@@ -169,6 +186,7 @@ export class SharedHost {
   async stop (): Promise<void> {
     this.routingKeeper.stop()
     this.router.close()
+    await this.replicaService.stop()
     await this.libp2p.stop()
     this.logger.info('host stopped')
   }

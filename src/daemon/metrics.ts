@@ -94,6 +94,14 @@ export function createDaemonMetrics (): DaemonMetrics {
     if (s == null) return []
     return [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]
   })
+  counter('depin_sticky_replica_records_total', 'Sticky records other nodes asked this node to store or serve, by result', ['result'], () => {
+    const s = stats()
+    if (s == null) return []
+    const r = s.replicaService
+    return [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'served' }, r.served]]
+  })
+  counter('depin_sticky_replica_requests_total', 'Replica protocol requests served', [], one((s) => s.replicaService.requests))
+  counter('depin_sticky_replica_requests_malformed_total', 'Malformed replica protocol requests dropped', [], one((s) => s.replicaService.malformed))
   const channelStates = new Counter({ name: 'depin_sticky_channel_state_changes_total', help: 'Sticky channel state changes seen by this node, by new state', labelNames: ['state'], registers: [registry] })
   const commitSeconds = new Histogram({
     name: 'depin_sticky_commit_duration_seconds',

@@ -11,7 +11,7 @@
 import { liveSubscribers, mergeHistories, mergeStates, paginate, type TopicState } from './merge.js'
 import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from './lifecycle.js'
 import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
-import { headId, signHead, signMessage, type Signer } from './signing.js'
+import { headId, signHead, signMessage, type Signer, type VerifiedSignatures } from './signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
@@ -35,6 +35,8 @@ export interface CommitterDeps {
   store: StickyStore
   loader: StateLoader
   signer: Signer
+  /** this node's verified-signature cache: messages it signs are entered as checked */
+  verified?: VerifiedSignatures
   db: string
   topic: string
   /** replicas that must hold a commit before it is acknowledged */
@@ -321,7 +323,7 @@ export class TopicCommitter {
       if (p.kind !== 'msg' || p.record != null) continue
       p.record = await signMessage({
         t: 'msg', db: this.deps.db, topic: this.deps.topic, publisher: this.deps.signer.wallet, seq: ++this.seq, data: p.data, publishedAt: p.publishedAt, expiresAt: p.publishedAt + p.ttlMs
-      }, this.deps.signer)
+      }, this.deps.signer, this.deps.verified)
       p.id = this.deps.loader.idOf(p.record)
     }
   }

@@ -4,7 +4,7 @@
  * Verification uses Node's native Ed25519 (tens of microseconds), with public keys cached, because
  * every message is verified on every read. Pure: node:crypto and bs58 only.
  */
-import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
 import bs58 from 'bs58'
 import { contentId, encodeRecord } from './codec.js'
 import { unsigned, type HeadRecord, type MessageRecord } from './records.js'
@@ -63,18 +63,63 @@ export function headId (h: HeadRecord): string {
   return contentId(encodeRecord(h))
 }
 
-export async function signMessage (m: Omit<MessageRecord, 'sig'>, signer: Signer): Promise<MessageRecord> {
-  return await signRecord<MessageRecord>(m, signer)
+/** Signs a message; with `verified`, the new signature is recorded as checked (it is our own). */
+export async function signMessage (m: Omit<MessageRecord, 'sig'>, signer: Signer, verified?: VerifiedSignatures): Promise<MessageRecord> {
+  const signed = await signRecord<MessageRecord>(m, signer)
+  verified?.add(messageKey(signed))
+  return signed
 }
+
+const messageKey = (m: MessageRecord): string => `m:${messageId(m)}:${m.sig}`
 
 export async function signHead (h: Omit<HeadRecord, 'sig'>, signer: Signer): Promise<HeadRecord> {
   return await signRecord<HeadRecord>(h, signer)
 }
 
-export function verifyMessage (m: MessageRecord): boolean {
-  return verifySignature(m.publisher, signedBytes(m), m.sig)
+/**
+ * Signatures this node has already checked, so a record read again (a replica's page loaded by
+ * the same node as a writer, a head seen on every replica) is not verified again. Keyed by what was
+ * signed plus the signature, so a changed record or signature is a miss. One per node (host), never
+ * shared between nodes. Bounded: cleared when full.
+ */
+export class VerifiedSignatures {
+  private readonly seen = new Set<string>()
+  constructor (private readonly max = 200_000) {}
+  has (key: string): boolean { return this.seen.has(key) }
+  add (key: string): void {
+    if (this.seen.size >= this.max) this.seen.clear()
+    this.seen.add(key)
+  }
+
+  get size (): number { return this.seen.size }
 }
 
-export function verifyHead (h: HeadRecord): boolean {
-  return verifySignature(h.writer, encodeRecord(unsigned(h)), h.sig)
+export function verifyMessage (m: MessageRecord, verified?: VerifiedSignatures): boolean {
+  const key = verified == null ? '' : messageKey(m)
+  if (verified?.has(key) === true) return true
+  const ok = verifySignature(m.publisher, signedBytes(m), m.sig)
+  if (ok) verified?.add(key)
+  return ok
+}
+
+export function verifyHead (h: HeadRecord, verified?: VerifiedSignatures): boolean {
+  // the head id covers the signature and everything signed
+  const key = verified == null ? '' : `h:${headId(h)}`
+  if (verified?.has(key) === true) return true
+  const ok = verifySignature(h.writer, encodeRecord(unsigned(h)), h.sig)
+  if (ok) verified?.add(key)
+  return ok
+}
+
+/**
+ * A signer over a raw Ed25519 secret key (64 bytes: seed then public key, the Solana and libp2p
+ * layout) that builds the key object once; signing through @libp2p/crypto rebuilds it per call.
+ */
+export function ed25519Signer (wallet: string, secretKey: Uint8Array): Signer {
+  if (secretKey.length !== 64) throw new Error('an Ed25519 secret key has 64 bytes')
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(secretKey.subarray(0, 32)).toString('base64url'), x: Buffer.from(secretKey.subarray(32)).toString('base64url') },
+    format: 'jwk'
+  })
+  return { wallet, sign: (data) => nodeSign(null, data, key) }
 }

@@ -251,6 +251,9 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     return sub
   }
 
+  /** A connected peer went away (see StickyStore.peerDisconnected). */
+  peerDisconnected (peerId: string): void { this.store.peerDisconnected(peerId) }
+
   async topicInfo (topic: string): Promise<TopicInfo> {
     const now = Date.now()
     const { heads, merged } = await this.currentState(topic, now)
@@ -430,7 +433,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       if (!Array.isArray(push.entries)) return this.dropPush('malformed push entries')
       for (const e of push.entries) {
         const m = checkMessage(e?.m)
-        if (typeof m === 'string' || !Number.isInteger(e.v) || m.topic !== topic || m.db !== this.deps.db || !verifyMessage(m) || !this.deps.policy.isAuthorized(this.deps.db, m.publisher)) {
+        if (typeof m === 'string' || !Number.isInteger(e.v) || m.topic !== topic || m.db !== this.deps.db || !verifyMessage(m, this.deps.policy.verified) || !this.deps.policy.isAuthorized(this.deps.db, m.publisher)) {
           return this.dropPush('invalid message in push')
         }
       }
@@ -462,6 +465,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
         store: this.store,
         loader: this.loader,
         signer: this.deps.signer,
+        verified: this.deps.policy.verified,
         db: this.deps.db,
         topic,
         quorum: async () => await this.quorum(topic),

@@ -9,20 +9,21 @@
  */
 import { createHash } from 'node:crypto'
 import type { Datastore } from 'interface-datastore'
-import { Key } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
 import type { PeerId } from '@libp2p/interface'
-import { toString as uint8ToString } from 'uint8arrays/to-string'
 import { contentId, encodeRecord } from './codec.js'
 import { blobKey, headKey } from './keys.js'
 import type { BlobRecord, HeadRecord } from './records.js'
 import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from './validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
+import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
 import type { Logger } from '../logger.js'
 import { deadlineSignal } from '../abort.js'
 
 const SETTLE_GRACE_MS = 100
 const SUSPECT_MS = 30_000
+/** a replica set taken from the routing table is checked by a DHT query this long after first use */
+const LOCAL_SET_CHECK_MS = 5_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -87,6 +88,17 @@ export class StickyStore {
       return set.peers.filter((p) => !this.isSuspect(p))
     }
     if (set?.refreshing != null) return await set.refreshing
+    if (set == null && !force) {
+      // First use of the topic: when the routing table holds the whole (small) network, the closest
+      // peers are known without asking anyone. A DHT query checks the set LOCAL_SET_CHECK_MS later
+      // (a changed set is repaired like any other change).
+      const known = this.deps.net.knownPeers?.()
+      if (known != null && known.length > 0) {
+        const peers = this.closest(topic, known)
+        this.sets.set(topic, { peers, at: Date.now() - this.options.replicaRefreshMs + LOCAL_SET_CHECK_MS })
+        return peers
+      }
+    }
     // never rejects: on failure the previous set stays in use
     const refreshing = this.findReplicas(topic).then((peers) => {
       const current = this.sets.get(topic)
@@ -258,13 +270,17 @@ export class StickyStore {
   private async findReplicas (topic: string): Promise<PeerId[]> {
     this.stats.replicaRefreshes++
     const key = headKey(this.db, topic)
-    const found = await this.deps.net.closestPeers(key, this.timeout())
-    const target = createHash('sha256').update(key).digest()
+    return this.closest(topic, await this.deps.net.closestPeers(key, this.timeout()))
+  }
+
+  /** The `replicationFactor` peers of `candidates` closest to the topic's coordinator key (kad-dht's XOR distance), suspects left out. */
+  private closest (topic: string, candidates: PeerId[]): PeerId[] {
+    const target = createHash('sha256').update(headKey(this.db, topic)).digest()
     const distance = (p: PeerId): Buffer => {
       const h = createHash('sha256').update(p.toMultihash().bytes).digest()
       return Buffer.from(h.map((b, i) => b ^ target[i]!))
     }
-    return found.filter((p) => !this.isSuspect(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
+    return candidates.filter((p) => !this.isSuspect(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
   }
 
   /**
@@ -278,13 +294,30 @@ export class StickyStore {
       try {
         await fn(peer, this.timeout(signal))
         return true
-      } catch {
+      } catch (err) {
+        if (err instanceof RecordRefusedError) {
+          // the replica answered but its validation refused the record (e.g. its registry view lags)
+          this.deps.logger.debug('replica refused a record', 'peer', peer.toString(), 'reason', err.message)
+          return false
+        }
         this.failed(peer)
         const set = this.sets.get(topic)
         if (set != null) set.at = 0
         return false
       }
     }), SETTLE_GRACE_MS)
+  }
+
+  /**
+   * A peer's last connection closed: a replica set holding it stops counting on it now (and looks
+   * for a replacement) instead of at its first request timeout. Reconnecting clears it.
+   */
+  peerDisconnected (peerId: string): void {
+    let member = false
+    for (const set of this.sets.values()) {
+      if (set.peers.some((p) => p.toString() === peerId)) { member = true; set.at = 0 }
+    }
+    if (member) this.suspects.set(peerId, Date.now())
   }
 
   private isSuspect (peer: PeerId): boolean {
@@ -314,15 +347,13 @@ export class StickyStore {
     this.cache.set(id, record)
   }
 
-  private dsKey (key: Uint8Array): Key { return new Key(`/dht/record/${uint8ToString(key, 'base32')}`, false) }
-
   private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.deps.datastore.put(this.dsKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize())
   }
 
   private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {
     try {
-      return Libp2pRecord.deserialize(await this.deps.datastore.get(this.dsKey(key))).value
+      return Libp2pRecord.deserialize(await this.deps.datastore.get(recordDatastoreKey(key))).value
     } catch {
       return undefined
     }

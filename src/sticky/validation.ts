@@ -7,7 +7,7 @@
 import { contentId, decodeJson } from './codec.js'
 import { headKey, parseKey } from './keys.js'
 import { checkBlob, checkHeadSet, LIMITS, type BlobRecord, type HeadRecord } from './records.js'
-import { headId, messageId, verifyHead, verifyMessage } from './signing.js'
+import { headId, messageId, verifyHead, verifyMessage, type VerifiedSignatures } from './signing.js'
 import { mergeHeadSets, headSetRank } from './merge.js'
 
 export interface RecordPolicy {
@@ -15,6 +15,8 @@ export interface RecordPolicy {
   servesDatabase(db: string): boolean
   /** the wallet is authorized to write records of the database (registry) */
   isAuthorized(db: string, wallet: string): boolean
+  /** this node's cache of signatures already verified */
+  verified?: VerifiedSignatures
 }
 
 export class InvalidRecordError extends Error {
@@ -39,7 +41,7 @@ export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array,
     const expectedKey = headKey(db, head.topic)
     if (expectedKey.length !== key.length || !expectedKey.every((b, i) => b === key[i])) fail('head belongs to another topic')
     if (JSON.stringify(head).length > LIMITS.HEAD_MAX_BYTES) fail('head too large')
-    if (!verifyHead(head)) fail('head signature invalid')
+    if (!verifyHead(head, policy.verified)) fail('head signature invalid')
     if (!policy.isAuthorized(db, head.writer)) fail('head writer not authorized for the database')
     return { id: headId(head), head }
   })
@@ -55,7 +57,7 @@ export function validateBlob (db: string, id: string, value: Uint8Array, policy:
   if (record.db !== db) fail('record belongs to another database')
   const messages = record.t === 'page' ? record.entries.map((e) => e.m) : record.t === 'msg' ? [record] : []
   for (const m of messages) {
-    if (!verifyMessage(m)) fail(`message ${messageId(m)} signature invalid`)
+    if (!verifyMessage(m, policy.verified)) fail(`message ${messageId(m)} signature invalid`)
     if (!policy.isAuthorized(db, m.publisher)) fail('message publisher not authorized for the database')
   }
   return record

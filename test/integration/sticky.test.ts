@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database } from '../../src/index.js'
 import type { StickyMessage } from '../../src/sticky/subscription.js'
-import { kadReplicaNetwork } from '../../src/sticky/replica-network.js'
+import { kadRequests } from '../fixtures/kad-requests.js'
 import { blobKey } from '../../src/sticky/keys.js'
 
 type Msg = StickyMessage
@@ -166,7 +166,7 @@ describe('sticky replication', () => {
     // and every replica, the new member included, holds every page of the current message collection
     const [current] = await pub!.sticky.loadCoordinator('durable')
     const root = await pub!.sticky.store.getBlob('durable', current!.head.messages!)
-    const net = kadReplicaNetwork(pub!.libp2p.services.dht, pub!.peerId, () => true)
+    const net = kadRequests(pub!.libp2p.services.dht)
     expect(root?.t).toBe('root')
     for (const replica of replicasAfter) {
       for (const pageId of (root as { pages: string[] }).pages) {

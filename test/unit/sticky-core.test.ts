@@ -6,7 +6,7 @@ import { canonicalJson, contentId, encodeRecord } from '../../src/sticky/codec.j
 import { blobKey, headKey, parseKey, pushTopic, topicId } from '../../src/sticky/keys.js'
 import { compareMessages, liveSubscribers, mergeHeadSets, mergeStates, paginate, SUBSCRIBER_TOMBSTONE_MS, TAIL_PAGES_MAX, type TopicState } from '../../src/sticky/merge.js'
 import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../../src/sticky/records.js'
-import { headId, messageId, signHead, signMessage, verifyHead, verifyMessage, type Signer } from '../../src/sticky/signing.js'
+import { ed25519Signer, headId, messageId, signHead, signMessage, VerifiedSignatures, verifyHead, verifyMessage, type Signer } from '../../src/sticky/signing.js'
 import { createStickyValidator, mergeHeadSetBytes, selectStickyRecord, validateBlob } from '../../src/sticky/validation.js'
 
 async function signer (): Promise<Signer> {
@@ -48,6 +48,34 @@ describe('signatures', () => {
     const h = await signHead(head(s.wallet, 1), s)
     expect(verifyHead(h)).toBe(true)
     expect(verifyHead({ ...h, version: 2 })).toBe(false)
+  })
+
+  it('the cached-key signer signs exactly as the libp2p key does (Ed25519 is deterministic)', async () => {
+    const kp = Keypair.generate()
+    const libp2pKey = await generateKeyPairFromSeed('Ed25519', kp.secretKey.subarray(0, 32))
+    const fast = ed25519Signer(kp.publicKey.toBase58(), kp.secretKey)
+    const data = new TextEncoder().encode('sticky record bytes')
+    expect(Buffer.from(await fast.sign(data))).toEqual(Buffer.from(await libp2pKey.sign(data)))
+    const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: fast.wallet, seq: 1, data: 1, publishedAt: 1, expiresAt: 2 }, fast)
+    expect(verifyMessage(m)).toBe(true)
+    expect(() => ed25519Signer(fast.wallet, kp.secretKey.subarray(0, 32))).toThrow(/64 bytes/)
+  })
+
+  it('a verified-signature cache skips only the exact record it verified: a changed record or signature is checked again', async () => {
+    const s = await signer()
+    const verified = new VerifiedSignatures()
+    const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 1, data: { x: 1 }, publishedAt: 1, expiresAt: 2 }, s)
+    expect(verifyMessage(m, verified)).toBe(true)
+    expect(verified.size).toBe(1)
+    expect(verifyMessage(JSON.parse(JSON.stringify(m)), verified)).toBe(true) // a fresh copy: a hit
+    expect(verifyMessage({ ...m, data: { x: 2 } }, verified)).toBe(false)
+    const other = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 2, data: { x: 1 }, publishedAt: 1, expiresAt: 2 }, s)
+    expect(verifyMessage({ ...m, sig: other.sig }, verified)).toBe(false) // a valid signature of something else
+    const h = await signHead(head(s.wallet, 1), s)
+    expect(verifyHead(h, verified)).toBe(true)
+    expect(verifyHead({ ...h, version: 2 }, verified)).toBe(false)
+    expect(verifyHead({ ...h, sig: other.sig }, verified)).toBe(false)
+    expect(verified.size).toBe(2) // failures are not cached
   })
 })
 
