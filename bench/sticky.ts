@@ -11,26 +11,35 @@
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { startCluster, waitFor } from '../test/fixtures/cluster.js'
-import type { Database } from '../src/index.js'
+import { DEFAULT_OPTIONS, STICKY_DEFAULTS, type ConnectOptions, type Database } from '../src/index.js'
 
 const NODES = 10
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200)
 const HISTORY_BIG = Number(process.env.BENCH_HISTORY ?? 10_000)
 const LATENCY_MSGS = Number(process.env.BENCH_LATENCY_MSGS ?? 200)
 
-// production discovery cadence (advertise every 30 s); lookups start at 1 s so the mesh forms quickly
-const cluster = await startCluster(NODES, { fullMesh: true, databaseName: 'bench', extra: { discoveryAdvertiseIntervalMs: 30_000 } })
+// Production cadence for background work (discovery, registry refresh, sticky polling): the test
+// fixture's fast timings make ten nodes in one process spend most of a core on discovery lookups
+// (event-loop utilisation ~0.7 with nothing published, ~0.1 with these).
+const production: Partial<ConnectOptions> = {
+  discoveryAdvertiseIntervalMs: DEFAULT_OPTIONS.discoveryAdvertiseIntervalMs,
+  discoveryLookupIntervalMs: DEFAULT_OPTIONS.discoveryLookupIntervalMs,
+  registryRefreshIntervalMs: DEFAULT_OPTIONS.registryRefreshIntervalMs,
+  sticky: { pollIntervalMs: STICKY_DEFAULTS.pollIntervalMs }
+}
+const cluster = await startCluster(NODES, { fullMesh: true, databaseName: 'bench', extra: production })
 const nodes = cluster.nodes as Database[]
 const [a, b] = nodes as [Database, Database]
 await new Promise((resolve) => setTimeout(resolve, 5_000)) // let discovery and DHT maintenance settle
 const pct = (xs: number[], p: number): number => { const s = [...xs].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN }
 const commits = (): number => nodes.reduce((n, d) => n + (d.sticky.stats().commits ?? 0), 0)
 
-// 0. same-run baseline: raw GossipSub on this cluster, 10 publishers x 100 concurrent, until one
+// 0. same-run baseline: raw GossipSub on this cluster, 9 publishers (all but the subscriber) x 100 concurrent, until one
 //    subscriber (b) has all 1000 (no persistence, no acknowledgement: the machine's messaging ceiling)
 const RAW_TOPIC = 'bench-raw-gossipsub'
 let rawReceived = 0
-b.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === RAW_TOPIC) rawReceived++ })
+let rawLastAt = 0
+b.libp2p.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === RAW_TOPIC) { rawReceived++; rawLastAt = performance.now() } })
 for (const n of nodes) n.libp2p.services.pubsub.subscribe(RAW_TOPIC)
 await waitFor(() => nodes.every((n) => n === b || n.libp2p.services.pubsub.getSubscribers(RAW_TOPIC).length > 0), 30_000, 'raw subscribers').catch(() => {})
 await new Promise((resolve) => setTimeout(resolve, 2_000)) // mesh (GRAFT) settles
@@ -38,8 +47,9 @@ let t = performance.now()
 await Promise.all(nodes.filter((n) => n !== b).map(async (n, k) => {
   await Promise.all(Array.from({ length: 100 }, async (_, i) => { await n.libp2p.services.pubsub.publish(RAW_TOPIC, new TextEncoder().encode(JSON.stringify({ k, i }))).catch(() => {}) }))
 }))
-await waitFor(() => rawReceived >= 900, 60_000, 'raw baseline').catch(() => {})
-const rawPerSec = rawReceived / ((performance.now() - t) / 1000)
+await waitFor(() => rawReceived >= 900, 30_000, 'raw baseline').catch(() => {})
+// GossipSub does not retransmit: a message it dropped never comes, so time to the last one received
+const rawPerSec = rawReceived / ((rawLastAt - t) / 1000)
 console.log(`raw gossipsub baseline: ${rawReceived}/900 received, ${rawPerSec.toFixed(0)} msg/s`)
 
 // 1. sequential throughput
@@ -56,11 +66,14 @@ t = performance.now()
 const acks = (await Promise.all(nodes.map(async (n, k) => await Promise.all(Array.from({ length: 100 }, async (_, i) => await n.sticky.publish('conc', { k, i })))))).flat()
 const concMs = performance.now() - t
 await waitFor(() => early.length >= 1000, 60_000, 'early subscriber').catch(() => {})
+const deliveredMs = performance.now() - t
 const concurrent = {
   acknowledged: acks.length,
   delivered: new Set(early).size,
   duplicates: early.length - new Set(early).size,
   msgsPerSec: 1000 / (concMs / 1000),
+  /** the raw baseline's measure: until one subscriber has them all */
+  deliveredMsgsPerSec: 1000 / (deliveredMs / 1000),
   coordinatorWritesPerMessage: (commits() - commitsBefore) / 1000
 }
 console.log('concurrent:', JSON.stringify(concurrent))
@@ -95,7 +108,7 @@ await cluster.stop()
 
 const result = {
   date: new Date().toISOString(),
-  cluster: { nodes: NODES, transport: 'quic+tcp', process: 'single', cores: 2 },
+  cluster: { nodes: NODES, transport: 'quic+tcp', process: 'single', cores: 2, timings: 'production defaults' },
   sequentialPublishPerSec: sequentialPerSec,
   concurrent10x100: concurrent,
   rawGossipsubBaseline: { publishers: NODES - 1, messages: 900, received: rawReceived, msgsPerSec: rawPerSec },
@@ -108,9 +121,10 @@ console.log('| measure | result | target |')
 console.log('|---|---|---|')
 console.log(`| sequential publish | ${sequentialPerSec.toFixed(1)} msg/s | - |`)
 console.log(`| 10 x 100 concurrent: delivered | ${concurrent.delivered}/1000 (dup ${concurrent.duplicates}) | 1000/1000 |`)
-console.log(`| 10 x 100 concurrent: throughput | ${concurrent.msgsPerSec.toFixed(0)} msg/s | >= 500 |`)
+console.log(`| 10 x 100 concurrent: throughput (all acknowledged) | ${concurrent.msgsPerSec.toFixed(0)} msg/s | >= 500 |`)
+console.log(`| 10 x 100 concurrent: throughput (all delivered to the early subscriber) | ${concurrent.deliveredMsgsPerSec.toFixed(0)} msg/s | - |`)
 console.log(`| same-run baseline: raw GossipSub, ${NODES - 1} x 100 concurrent to one subscriber | ${rawPerSec.toFixed(0)} msg/s (${rawReceived}/900) | - |`)
-console.log(`| sticky / raw GossipSub throughput | ${(concurrent.msgsPerSec / rawPerSec).toFixed(2)} | - |`)
+console.log(`| sticky / raw GossipSub throughput (both: until one subscriber has all) | ${(concurrent.deliveredMsgsPerSec / rawPerSec).toFixed(2)} | - |`)
 console.log(`| coordinator writes per message | ${concurrent.coordinatorWritesPerMessage.toFixed(3)} | << 1 |`)
 console.log(`| late joiner, 1,000 messages | ${history1k.ms.toFixed(0)} ms | - |`)
 console.log(`| late joiner, ${HISTORY_BIG} messages | ${history10k.ms.toFixed(0)} ms | < 3000 |`)

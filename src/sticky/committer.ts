@@ -10,10 +10,10 @@
  */
 import { liveSubscribers, mergeHistories, mergeStates, paginate, type TopicState } from './merge.js'
 import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from './lifecycle.js'
-import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
+import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
 import { headId, signHead, signMessage, type Signer, type VerifiedSignatures } from './signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
-import type { StickyStore } from './store.js'
+import type { PreparedBlob, StickyStore } from './store.js'
 import type { Logger } from '../logger.js'
 import { ChannelFailedError, StickyCommitError, TooManySubscribersError } from './errors.js'
 import type { HeadWithId } from './validation.js'
@@ -217,24 +217,18 @@ export class TopicCommitter {
       }
       const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
       const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
-      const newBlobIds: string[] = []
       const grace = this.options.gcGraceMs
       await store.ensureReplicated(this.deps.topic, [...pages.map((p) => p.id), ...loaded.flatMap((l) => [l.head.subscribers])].filter((id): id is string => id != null))
-      const pageIds = await Promise.all(pages.map(async (page) => {
-        if (page.id != null) return page.id
-        const id = await store.putBlob(this.deps.topic, { t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) })
-        newBlobIds.push(id)
-        return id
-      }))
+      // every new record of this version is built here and stored together with the head (putCommit)
+      const blobs: PreparedBlob[] = []
+      const prepare = (record: BlobRecord): string => { const b = store.prepareBlob(this.deps.topic, record); blobs.push(b); return b.id }
+      const pageIds = pages.map((page) => page.id ?? prepare({ t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) }))
       const subList = [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1))
       const rootExpiry = entriesExpiry(pages.flatMap((p) => p.entries), grace, now)
       const subsExpiry = subscribersExpiry(subList, grace, now)
-      const [rootId, subsId] = await Promise.all([
-        store.putBlob(this.deps.topic, { t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry }),
-        subs.size > 0 ? store.putBlob(this.deps.topic, { t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry }) : Promise.resolve(null)
-      ])
-      newBlobIds.push(rootId)
-      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, newBlobIds)
+      const rootId = prepare({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry })
+      const subsId = subs.size > 0 ? prepare({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry }) : null
+      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, prepare)
       const head = await signHead({
         t: 'head',
         db: this.deps.db,
@@ -253,7 +247,8 @@ export class TopicCommitter {
         writer: this.deps.signer.wallet
       }, this.deps.signer)
       const id = headId(head)
-      await store.putHeads(this.deps.topic, [head])
+      await store.putCommit(this.deps.topic, blobs, head)
+      const newBlobIds = blobs.filter((b) => b.fresh).map((b) => b.id)
       if (attempt === 1) this.deps.onWritten?.({ version: merged.version, headId: id, head, entries: added })
       const batchIds = batch.filter((p): p is PendingMessage => p.kind === 'msg').map((p) => p.id!)
       if (await this.confirmed(id, batchIds, newBlobIds)) {
@@ -275,7 +270,7 @@ export class TopicCommitter {
    * older entries go into a snapshot linked to the previous one. When the merged heads link
    * different snapshots, their chains are walked and joined into one snapshot, so no history is lost.
    */
-  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, newBlobIds: string[]): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
+  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, prepare: (record: BlobRecord) => string): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
     let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
     let subscriberHistory = subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId, Infinity)
     let previous = merged.previous
@@ -306,8 +301,7 @@ export class TopicCommitter {
       createdAt: now,
       expiresAt: now + LIMITS.SNAPSHOT_TTL_MS
     }
-    const snapId = await this.deps.store.putBlob(this.deps.topic, snap)
-    newBlobIds.push(snapId)
+    const snapId = prepare(snap)
     this.stats.snapshots++
     return { messageHistory, subscriberHistory, previous: snapId }
   }

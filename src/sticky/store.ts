@@ -46,6 +46,9 @@ async function settleMajority (promises: Array<Promise<boolean>>, graceMs: numbe
 
 export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, repairs: number }
 
+/** An immutable record ready to store (see prepareBlob). */
+export interface PreparedBlob { id: string, bytes: Uint8Array, fresh: boolean }
+
 /** What one node holds under a coordinator key. */
 export interface ReplicaHeads { from: string, heads: HeadWithId[] }
 
@@ -135,6 +138,45 @@ export class StickyStore {
     await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
     stored.add(id)
     return id
+  }
+
+  /**
+   * Encodes, validates and caches an immutable record for putCommit(); returns its content id.
+   * `fresh` is false when the record is already stored on the topic's replica set.
+   */
+  prepareBlob (topic: string, record: BlobRecord): PreparedBlob {
+    const bytes = encodeRecord(record)
+    const id = contentId(bytes)
+    if (this.storedSet(topic).has(id)) return { id, bytes, fresh: false }
+    validateBlob(this.db, id, bytes, this.deps.policy)
+    this.remember(id, record)
+    return { id, bytes, fresh: true }
+  }
+
+  /**
+   * Stores a commit: its new immutable records, then its head, here and on every replica. Each
+   * replica gets them in one request, in that order, so it never holds the head without its records.
+   */
+  async putCommit (topic: string, blobs: PreparedBlob[], head: HeadRecord, signal?: AbortSignal): Promise<void> {
+    const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
+    for (const blob of blobs) {
+      if (!blob.fresh) continue
+      this.stats.blobPuts++
+      const key = blobKey(this.db, blob.id)
+      await this.writeLocal(key, blob.bytes)
+      items.push({ key, bytes: blob.bytes })
+    }
+    const key = headKey(this.db, topic)
+    const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
+    validateHeadSet(key, this.db, bytes, this.deps.policy)
+    this.stats.headPuts++
+    await this.writeLocal(key, bytes)
+    items.push({ key, bytes })
+    await this.toReplicas(topic, async (peer, s) => {
+      await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, s) }))
+    }, signal)
+    const stored = this.storedSet(topic)
+    for (const blob of blobs) stored.add(blob.id)
   }
 
   /**
