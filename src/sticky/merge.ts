@@ -69,17 +69,19 @@ export function mergeStates (parents: readonly TopicState[], now: number, minVer
   if (parents.length === 0) return { ...EMPTY_STATE, entries: new Map(), subs: new Map(), version: minVersion, createdAt: now }
   const version = Math.max(minVersion, Math.max(...parents.map((p) => p.version)) + 1)
   const entries = new Map<string, Entry>()
-  const counts = new Map<string, number>()
   for (const p of parents) {
     for (const [id, e] of p.entries) {
-      counts.set(id, (counts.get(id) ?? 0) + 1)
       const prev = entries.get(id)
       if (prev == null || e.v > prev.v) entries.set(id, e)
     }
   }
   if (parents.length > 1) {
+    // A reader who synced parent P asks for entries added after P's version. An entry P lacks must
+    // therefore carry a version above P's: re-stamp it with the merge version when it does not.
+    // (An entry newer than P already does: merging an ancestor with its descendant re-stamps
+    // nothing, so the descendant's pages stay as they are.)
     for (const [id, e] of entries) {
-      if (counts.get(id) !== parents.length) entries.set(id, { m: e.m, v: version })
+      if (parents.some((p) => p.version >= e.v && !p.entries.has(id))) entries.set(id, { m: e.m, v: version })
     }
   }
   const subs = new Map<string, SubscriberEntry>()

@@ -125,15 +125,22 @@ describe('mergeStates (property-based)', () => {
     }))
   })
 
-  it('stamps a message not in every parent with the new version, so deltas stay complete', () => {
-    fc.assert(fc.property(stateArb, stateArb, (a, b) => {
-      const merged = mergeStates([a, b], NOW)
+  it('keeps deltas complete: for a reader who synced any parent, everything that parent lacks has a version above it', () => {
+    fc.assert(fc.property(fc.array(stateArb, { minLength: 2, maxLength: 4 }), (parents) => {
+      const merged = mergeStates(parents, NOW)
       for (const [id, e] of merged.entries) {
-        const inBoth = a.entries.has(id) && b.entries.has(id)
-        if (!inBoth) expect(e.v).toBe(merged.version)
-        // for a reader who saw parent P (version p): anything not in P has v > p
-        for (const p of [a, b]) if (!p.entries.has(id)) expect(e.v).toBeGreaterThan(p.version)
+        for (const p of parents) if (!p.entries.has(id)) expect(e.v).toBeGreaterThan(p.version)
+        // an entry is only re-stamped (new version) or kept at a version it had in a parent
+        expect(e.v === merged.version || parents.some((p) => p.entries.get(id)?.v === e.v)).toBe(true)
       }
+    }))
+  })
+
+  it('merging an ancestor with its descendant re-stamps nothing (the descendant\'s pages stay valid)', () => {
+    fc.assert(fc.property(stateArb, fc.uniqueArray(fc.integer({ min: 41, max: 80 }), { minLength: 1, maxLength: 10 }), (ancestor, added) => {
+      const descendant: TopicState = { ...ancestor, version: ancestor.version + 1, entries: new Map([...ancestor.entries, ...added.map((i): [string, Entry] => [String(i), { m: fakeMsg(i), v: ancestor.version + 1 }])]) }
+      const merged = mergeStates([ancestor, descendant], NOW)
+      for (const [id, e] of merged.entries) expect(e.v).toBe(descendant.entries.get(id)!.v)
     }))
   })
 
