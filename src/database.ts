@@ -99,7 +99,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
         dht: host.libp2p.services.dht,
         libp2p: host.libp2p,
         selfPeerId: host.peerId.toString(),
-        isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open')
+        isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
+        connectedPeers: () => host.libp2p.getPeers()
       }, { requestTimeoutMs: stickyOptions.requestTimeoutMs, maxBatchBytes: 1024 * 1024 }),
       datastore: host.datastore,
       pubsub: host.libp2p.services.pubsub,

@@ -14,9 +14,10 @@ export interface ReplicaNetwork {
   /** the closest peers to `key` by a DHT query, this node excluded */
   closestPeers(key: Uint8Array, signal?: AbortSignal): Promise<PeerId[]>
   /**
-   * Every DHT peer this node knows, from its routing table, when that table is small enough to hold
-   * the whole network (fewer than a k-bucket's 20 peers); undefined otherwise. Lets a topic's first
-   * write start without waiting for a DHT query (see StickyStore.replicas).
+   * Every DHT peer this node knows, from its routing table, when that table plausibly holds the
+   * whole network: fewer peers than a k-bucket's 20, and every peer this node is connected to among
+   * them (a table still filling up after start fails this). Undefined otherwise. Lets a topic's
+   * first write start without waiting for a DHT query (see StickyStore.replicas).
    */
   knownPeers?(): PeerId[] | undefined
   /** stores a record on one peer; rejects with RecordRefusedError when the peer's validation refused it */
@@ -42,6 +43,8 @@ export function replicaNetwork (deps: {
   libp2p: Pick<ReplicaProtocolNetwork, 'dialProtocol'>
   selfPeerId: string
   isConnected: (peer: PeerId) => boolean
+  /** peers with an open connection now */
+  connectedPeers: () => PeerId[]
 }, options: ReplicaNetworkOptions): ReplicaNetwork {
   const open = new Map<string, Batch>()
   let scheduled = false
@@ -118,7 +121,10 @@ export function replicaNetwork (deps: {
     knownPeers () {
       const table = (deps.dht as unknown as { routingTable?: { size?: number, kBucketSize?: number, kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
       if (table?.kb == null || typeof table.size !== 'number' || table.size === 0 || table.size >= (table.kBucketSize ?? 20)) return undefined
-      return [...table.kb.toIterable()].map((p) => p.peerId)
+      const peers = [...table.kb.toIterable()].map((p) => p.peerId)
+      const inTable = new Set(peers.map(String))
+      if (!deps.connectedPeers().every((p) => inTable.has(p.toString()))) return undefined
+      return peers
     },
     async put (peer, key, value, signal) { await enqueue<void>(peer, 'put', key, value, signal) },
     async get (peer, key, signal) { return await enqueue<Uint8Array | undefined>(peer, 'get', key, undefined, signal) }

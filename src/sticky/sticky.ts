@@ -161,7 +161,16 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
 
   constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
     super()
-    this.store = new StickyStore({ net: deps.net, datastore: deps.datastore, selfPeerId: deps.selfPeerId, policy: deps.policy, logger: deps.logger.child('component', 'sticky-store') }, deps.db, options)
+    this.store = new StickyStore({
+      net: deps.net,
+      datastore: deps.datastore,
+      selfPeerId: deps.selfPeerId,
+      policy: deps.policy,
+      logger: deps.logger.child('component', 'sticky-store'),
+      // new replica-set members get the topic's records now, not at this node's next write: a
+      // version with no change re-puts everything it references (see ensureReplicated)
+      onReplicasGained: (topic) => { this.repairReplicas(topic) }
+    }, deps.db, options)
     this.loader = new StateLoader(this.store)
     this.publishLimiter = new RateLimiter(options.publishRatePerSecond, options.publishBurst)
     this.sweeper = new Sweeper({ datastore: deps.datastore, store: this.store, db: deps.db, selfPeerId: deps.selfPeerId, logger: deps.logger.child('component', 'sticky-sweep') }, { republishAfterMs: options.republishAfterMs })
@@ -249,6 +258,12 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
       throw err
     }
     return sub
+  }
+
+  private repairReplicas (topic: string): void {
+    const committer = this.committers.get(topic)
+    if (committer == null || this.closed) return
+    committer.touch().catch((err: unknown) => { this.deps.logger.debug('replica repair commit failed', 'topic', topic, 'error', err) })
   }
 
   /** A connected peer went away (see StickyStore.peerDisconnected). */

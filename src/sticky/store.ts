@@ -22,8 +22,6 @@ import { deadlineSignal } from '../abort.js'
 
 const SETTLE_GRACE_MS = 100
 const SUSPECT_MS = 30_000
-/** a replica set taken from the routing table is checked by a DHT query this long after first use */
-const LOCAL_SET_CHECK_MS = 5_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -75,7 +73,15 @@ export class StickyStore {
   private readonly suspects = new Map<string, number>()
 
   constructor (
-    private readonly deps: { net: ReplicaNetwork, datastore: Datastore, selfPeerId: string, policy: RecordPolicy, logger: Logger },
+    private readonly deps: {
+      net: ReplicaNetwork
+      datastore: Datastore
+      selfPeerId: string
+      policy: RecordPolicy
+      logger: Logger
+      /** the topic's replica set gained members: they hold none of its records yet */
+      onReplicasGained?: (topic: string) => void
+    },
     private readonly db: string,
     private readonly options: StoreOptions
   ) {}
@@ -92,13 +98,12 @@ export class StickyStore {
     }
     if (set?.refreshing != null) return await set.refreshing
     if (set == null && !force) {
-      // First use of the topic: when the routing table holds the whole (small) network, the closest
-      // peers are known without asking anyone. A DHT query checks the set LOCAL_SET_CHECK_MS later
-      // (a changed set is repaired like any other change).
-      const known = this.deps.net.knownPeers?.()
-      if (known != null && known.length > 0) {
-        const peers = this.closest(topic, known)
-        this.sets.set(topic, { peers, at: Date.now() - this.options.replicaRefreshMs + LOCAL_SET_CHECK_MS })
+      // First use of the topic in a network small enough for the routing table to hold all of it:
+      // the closest peers are known without asking anyone (see knownPeers()).
+      const local = this.localCandidates()
+      if (local != null) {
+        const peers = this.closest(topic, local)
+        this.sets.set(topic, { peers, at: Date.now() })
         return peers
       }
     }
@@ -106,12 +111,14 @@ export class StickyStore {
     const refreshing = this.findReplicas(topic).then((peers) => {
       const current = this.sets.get(topic)
       const before = new Set(current?.peers.map(String) ?? [])
-      if (current != null && current.peers.length > 0 && peers.some((p) => !before.has(p.toString()))) {
+      const gained = current != null && current.peers.length > 0 && peers.some((p) => !before.has(p.toString()))
+      if (gained) {
         this.stored.delete(topic) // new members need the records again: see ensureReplicated()
         this.repair.add(topic)
       }
       if (peers.length === 0 && current != null) peers = current.peers
       this.sets.set(topic, { peers, at: Date.now() })
+      if (gained) this.deps.onReplicasGained?.(topic)
       return peers
     }, (err: unknown) => {
       this.deps.logger.debug('replica lookup failed; keeping the previous set', 'topic', topic, 'error', err)
@@ -158,6 +165,9 @@ export class StickyStore {
    * replica gets them in one request, in that order, so it never holds the head without its records.
    */
   async putCommit (topic: string, blobs: PreparedBlob[], head: HeadRecord, signal?: AbortSignal): Promise<void> {
+    // taken now: if the replica set changes meanwhile, this set is replaced and the records count as
+    // not stored on the new members (see replicas())
+    const stored = this.storedSet(topic)
     const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
     for (const blob of blobs) {
       if (!blob.fresh) continue
@@ -175,7 +185,6 @@ export class StickyStore {
     await this.toReplicas(topic, async (peer, s) => {
       await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, s) }))
     }, signal)
-    const stored = this.storedSet(topic)
     for (const blob of blobs) stored.add(blob.id)
   }
 
@@ -311,8 +320,19 @@ export class StickyStore {
 
   private async findReplicas (topic: string): Promise<PeerId[]> {
     this.stats.replicaRefreshes++
-    const key = headKey(this.db, topic)
-    return this.closest(topic, await this.deps.net.closestPeers(key, this.timeout()))
+    const local = this.localCandidates()
+    if (local != null) return this.closest(topic, local)
+    return this.closest(topic, await this.deps.net.closestPeers(headKey(this.db, topic), this.timeout()))
+  }
+
+  /**
+   * The connected peers of a routing table that holds the whole network (ReplicaNetwork.knownPeers),
+   * or undefined when a DHT query must find the closest peers. In such a small network a table
+   * peer this node is not connected to has most likely left; a query would wait out a timeout on it.
+   */
+  private localCandidates (): PeerId[] | undefined {
+    const known = this.deps.net.knownPeers?.()?.filter((p) => this.deps.net.isConnected(p))
+    return known != null && known.length > 0 ? known : undefined
   }
 
   /** The `replicationFactor` peers of `candidates` closest to the topic's coordinator key (kad-dht's XOR distance), suspects left out. */
@@ -351,15 +371,18 @@ export class StickyStore {
   }
 
   /**
-   * A peer's last connection closed: a replica set holding it stops counting on it now (and looks
-   * for a replacement) instead of at its first request timeout. Reconnecting clears it.
+   * A peer's last connection closed: a replica set holding it stops counting on it now and looks
+   * for a replacement at once, instead of at its first request timeout. Reconnecting clears it.
    */
   peerDisconnected (peerId: string): void {
-    let member = false
-    for (const set of this.sets.values()) {
-      if (set.peers.some((p) => p.toString() === peerId)) { member = true; set.at = 0 }
+    const affected = [...this.sets].filter(([, set]) => set.peers.some((p) => p.toString() === peerId)).map(([topic]) => topic)
+    if (affected.length === 0) return
+    this.suspects.set(peerId, Date.now())
+    for (const topic of affected) {
+      const set = this.sets.get(topic)!
+      set.at = 0
+      if (set.refreshing == null) void this.replicas(topic, true) // look for a replacement now
     }
-    if (member) this.suspects.set(peerId, Date.now())
   }
 
   private isSuspect (peer: PeerId): boolean {
