@@ -30,6 +30,8 @@ export const REPLICA_PROTOCOL = '/depin/sticky/replica/1.0.0'
 export const MAX_ITEMS = 256
 /** largest frame: a record plus room for its key */
 export const MAX_FRAME_BYTES = MAX_RECORD_BYTES + 1024
+/** a get answer is written in slices of about this many bytes */
+const WRITE_SLICE_BYTES = 1024 * 1024
 /** time limit for serving one request */
 const SERVE_TIMEOUT_MS = 15_000
 
@@ -96,8 +98,16 @@ export class ReplicaService {
       } else {
         const keys: Uint8Array[] = []
         for (let i = 0; i < header.n; i++) keys.push((await lp.read({ signal })).subarray())
-        const values = await Promise.all(keys.map(async (key) => await this.load(key)))
-        await lp.writeV(values, { signal })
+        // answered in slices of about a megabyte, so a request for many large pages is not one buffer
+        let slice: Uint8Array[] = []
+        let bytes = 0
+        for (const key of keys) {
+          const value = await this.load(key)
+          slice.push(value)
+          bytes += value.length
+          if (bytes >= WRITE_SLICE_BYTES) { await lp.writeV(slice, { signal }); slice = []; bytes = 0 }
+        }
+        if (slice.length > 0) await lp.writeV(slice, { signal })
       }
       await stream.close({ signal })
     } catch (err) {

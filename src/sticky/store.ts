@@ -1,13 +1,11 @@
 /*
- * Sticky records on the topic's replica set: the `replicationFactor` peers closest to the
- * coordinator key (found by a DHT query, cached and refreshed), plus this node. Immutable records
- * (pages, roots, subscriber collections) are put under their content id and cached once verified.
- * The coordinator key is read from every replica, so sibling heads left by concurrent writers are
- * all seen. Records are validated before any put; writes are confirmed by reading them back from
- * other replicas (a PUT echo proves nothing). A replica that stops answering is replaced on the
- * next refresh, and new replicas are given the topic's current records (repair).
+ * Sticky records on the topic's replica set (replica-sets.ts), plus this node. Immutable records
+ * (pages, roots, subscriber collections, snapshots) are put under their content id and cached once
+ * verified. The coordinator key is read from every replica, so sibling heads left by concurrent
+ * writers are all seen. Records are validated before any put; writes are confirmed by reading them
+ * back from other replicas. When the set gains members, the next commit gives them the topic's
+ * current records again (repair).
  */
-import { createHash } from 'node:crypto'
 import type { Datastore } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
 import type { PeerId } from '@libp2p/interface'
@@ -17,11 +15,11 @@ import type { BlobRecord, HeadRecord } from './records.js'
 import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from './validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
+import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
 import type { Logger } from '../logger.js'
 import { deadlineSignal } from '../abort.js'
 
 const SETTLE_GRACE_MS = 100
-const SUSPECT_MS = 30_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -50,27 +48,19 @@ export interface PreparedBlob { id: string, bytes: Uint8Array, fresh: boolean }
 /** What one node holds under a coordinator key. */
 export interface ReplicaHeads { from: string, heads: HeadWithId[] }
 
-export interface StoreOptions {
-  /** remote replicas per topic. @default 8 */
-  replicationFactor: number
-  /** re-run the closest-peers query this often. @default 30_000 */
-  replicaRefreshMs: number
+export interface StoreOptions extends ReplicaSetOptions {
   /** time limit for one request to one replica. @default 5_000 */
   requestTimeoutMs: number
 }
 
-interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]> }
-
 export class StickyStore {
-  readonly stats: StoreStats = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, replicaFailures: 0, replicaRefreshes: 0, repairs: 0 }
+  private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
   private readonly cache = new Map<string, BlobRecord>()
   /** blob ids known stored on the topic's replica set */
   private readonly stored = new Map<string, Set<string>>()
-  private readonly sets = new Map<string, ReplicaSet>()
+  private readonly sets: ReplicaSets
   /** topics whose replica set gained members since their records were last put */
   private readonly repair = new Set<string>()
-  /** peers whose last request failed, and when: skipped as replicas for SUSPECT_MS */
-  private readonly suspects = new Map<string, number>()
 
   constructor (
     private readonly deps: {
@@ -84,52 +74,30 @@ export class StickyStore {
     },
     private readonly db: string,
     private readonly options: StoreOptions
-  ) {}
-
-  /** The topic's remote replicas (cached; a refresh that finds new members repairs them). */
-  async replicas (topic: string, force = false): Promise<PeerId[]> {
-    const set = this.sets.get(topic)
-    const lost = set != null && set.peers.some((p) => this.isSuspect(p))
-    if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
-    if (set != null && set.peers.length > 0 && !force) {
-      // stale or lost a member: keep using the connected members while a lookup runs in the background
-      if (set.refreshing == null) void this.replicas(topic, true)
-      return set.peers.filter((p) => !this.isSuspect(p))
-    }
-    if (set?.refreshing != null) return await set.refreshing
-    if (set == null && !force) {
-      // First use of the topic in a network small enough for the routing table to hold all of it:
-      // the closest peers are known without asking anyone (see knownPeers()).
-      const local = this.localCandidates()
-      if (local != null) {
-        const peers = this.closest(topic, local)
-        this.sets.set(topic, { peers, at: Date.now() })
-        return peers
-      }
-    }
-    // never rejects: on failure the previous set stays in use
-    const refreshing = this.findReplicas(topic).then((peers) => {
-      const current = this.sets.get(topic)
-      const before = new Set(current?.peers.map(String) ?? [])
-      const gained = current != null && current.peers.length > 0 && peers.some((p) => !before.has(p.toString()))
-      if (gained) {
+  ) {
+    this.sets = new ReplicaSets({
+      net: deps.net,
+      keyOf: (topic) => headKey(db, topic),
+      onGained: (topic) => {
         this.stored.delete(topic) // new members need the records again: see ensureReplicated()
         this.repair.add(topic)
-      }
-      if (peers.length === 0 && current != null) peers = current.peers
-      this.sets.set(topic, { peers, at: Date.now() })
-      if (gained) this.deps.onReplicasGained?.(topic)
-      return peers
-    }, (err: unknown) => {
-      this.deps.logger.debug('replica lookup failed; keeping the previous set', 'topic', topic, 'error', err)
-      const current = this.sets.get(topic)
-      if (current != null) { current.refreshing = undefined; current.at = Date.now() - this.options.replicaRefreshMs / 2 }
-      return current?.peers ?? []
-    })
-    if (set != null) set.refreshing = refreshing
-    else this.sets.set(topic, { peers: [], at: 0, refreshing })
-    return await refreshing
+        this.deps.onReplicasGained?.(topic)
+      },
+      logger: deps.logger
+    }, options)
   }
+
+  get stats (): StoreStats {
+    return { ...this.counts, replicaFailures: this.sets.stats.failures, replicaRefreshes: this.sets.stats.refreshes }
+  }
+
+  /** The topic's remote replicas (see ReplicaSets). */
+  async replicas (topic: string, force = false): Promise<PeerId[]> {
+    return await this.sets.get(topic, force)
+  }
+
+  /** A peer's last connection closed (see ReplicaSets.peerDisconnected). */
+  peerDisconnected (peerId: string): void { this.sets.peerDisconnected(peerId) }
 
   /** Validates an immutable record of `topic` and stores it on this node and the replicas. */
   async putBlob (topic: string, record: BlobRecord, signal?: AbortSignal): Promise<string> {
@@ -139,7 +107,7 @@ export class StickyStore {
     if (stored.has(id)) return id
     validateBlob(this.db, id, bytes, this.deps.policy)
     this.remember(id, record)
-    this.stats.blobPuts++
+    this.counts.blobPuts++
     const key = blobKey(this.db, id)
     await this.writeLocal(key, bytes)
     await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
@@ -171,7 +139,7 @@ export class StickyStore {
     const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
     for (const blob of blobs) {
       if (!blob.fresh) continue
-      this.stats.blobPuts++
+      this.counts.blobPuts++
       const key = blobKey(this.db, blob.id)
       await this.writeLocal(key, blob.bytes)
       items.push({ key, bytes: blob.bytes })
@@ -179,7 +147,7 @@ export class StickyStore {
     const key = headKey(this.db, topic)
     const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
     validateHeadSet(key, this.db, bytes, this.deps.policy)
-    this.stats.headPuts++
+    this.counts.headPuts++
     await this.writeLocal(key, bytes)
     items.push({ key, bytes })
     await this.toReplicas(topic, async (peer, s) => {
@@ -198,7 +166,7 @@ export class StickyStore {
     if (missing.length === 0) return
     if (!this.repair.has(topic)) { for (const id of missing) stored.add(id); return }
     this.repair.delete(topic)
-    this.stats.repairs += missing.length
+    this.counts.repairs += missing.length
     await Promise.all(missing.map(async (id) => {
       const record = await this.getBlob(topic, id, signal)
       if (record != null) await this.putBlob(topic, record, signal)
@@ -210,7 +178,7 @@ export class StickyStore {
    * one per id) and must come back intact. True when every id did (a PUT echo proves nothing).
    */
   async confirmBlobs (topic: string, ids: string[], signal?: AbortSignal): Promise<boolean> {
-    const peers = (await this.replicas(topic)).filter((p) => !this.isSuspect(p))
+    const peers = (await this.replicas(topic)).filter((p) => !this.sets.isSuspect(p))
     if (peers.length === 0) return ids.length === 0
     const results = await Promise.all(ids.map(async (id, i) => {
       for (let attempt = 0; attempt < Math.min(2, peers.length); attempt++) {
@@ -226,8 +194,8 @@ export class StickyStore {
   /** Loads an immutable record: memory cache, local datastore, then the replicas. */
   async getBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
     const hit = this.cache.get(id)
-    if (hit != null) { this.stats.blobCacheHits++; return hit }
-    this.stats.blobGets++
+    if (hit != null) { this.counts.blobCacheHits++; return hit }
+    this.counts.blobGets++
     const key = blobKey(this.db, id)
     const local = await this.readLocal(key)
     if (local != null) {
@@ -239,7 +207,7 @@ export class StickyStore {
     const start = id.charCodeAt(0) % Math.max(1, peers.length)
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[(start + i) % peers.length]!
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.failed(peer); return undefined })
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.sets.failed(peer); return undefined })
       if (value == null) continue
       const r = this.accept(id, value)
       if (r != null) return r
@@ -271,34 +239,24 @@ export class StickyStore {
     for (const set of this.stored.values()) set.delete(id)
   }
 
-  /** Puts a head set at the topic's coordinator key on this node and the replicas (each merges it in). */
-  async putHeads (topic: string, heads: HeadRecord[], signal?: AbortSignal): Promise<void> {
-    const key = headKey(this.db, topic)
-    const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads }))
-    validateHeadSet(key, this.db, bytes, this.deps.policy)
-    this.stats.headPuts++
-    await this.writeLocal(key, bytes)
-    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
-  }
-
   /** Reads the coordinator key from this node and every replica. */
   async readHeads (topic: string, signal?: AbortSignal, minAnswers?: number): Promise<ReplicaHeads[]> {
     const key = headKey(this.db, topic)
-    this.stats.headReads++
+    this.counts.headReads++
     const out: ReplicaHeads[] = []
     const accept = (from: string, bytes: Uint8Array | undefined): void => {
       if (bytes == null) return
       try {
         out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
       } catch (err) {
-        this.stats.invalidRecords++
+        this.counts.invalidRecords++
         this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
       }
     }
     accept(this.deps.selfPeerId, await this.readLocal(key))
     const peers = await this.replicas(topic)
     await settleMajority(peers.map(async (peer) => {
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.failed(peer); return null })
+      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.sets.failed(peer); return null })
       if (value === null) return false
       accept(peer.toString(), value)
       return true
@@ -312,37 +270,10 @@ export class StickyStore {
       this.remember(id, record)
       return record
     } catch (err) {
-      this.stats.invalidRecords++
+      this.counts.invalidRecords++
       this.deps.logger.debug('invalid sticky record dropped', 'id', id, 'error', err)
       return undefined
     }
-  }
-
-  private async findReplicas (topic: string): Promise<PeerId[]> {
-    this.stats.replicaRefreshes++
-    const local = this.localCandidates()
-    if (local != null) return this.closest(topic, local)
-    return this.closest(topic, await this.deps.net.closestPeers(headKey(this.db, topic), this.timeout()))
-  }
-
-  /**
-   * The connected peers of a routing table that holds the whole network (ReplicaNetwork.knownPeers),
-   * or undefined when a DHT query must find the closest peers. In such a small network a table
-   * peer this node is not connected to has most likely left; a query would wait out a timeout on it.
-   */
-  private localCandidates (): PeerId[] | undefined {
-    const known = this.deps.net.knownPeers?.()?.filter((p) => this.deps.net.isConnected(p))
-    return known != null && known.length > 0 ? known : undefined
-  }
-
-  /** The `replicationFactor` peers of `candidates` closest to the topic's coordinator key (kad-dht's XOR distance), suspects left out. */
-  private closest (topic: string, candidates: PeerId[]): PeerId[] {
-    const target = createHash('sha256').update(headKey(this.db, topic)).digest()
-    const distance = (p: PeerId): Buffer => {
-      const h = createHash('sha256').update(p.toMultihash().bytes).digest()
-      return Buffer.from(h.map((b, i) => b ^ target[i]!))
-    }
-    return candidates.filter((p) => !this.isSuspect(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
   }
 
   /**
@@ -362,39 +293,10 @@ export class StickyStore {
           this.deps.logger.debug('replica refused a record', 'peer', peer.toString(), 'reason', err.message)
           return false
         }
-        this.failed(peer)
-        const set = this.sets.get(topic)
-        if (set != null) set.at = 0
+        this.sets.failed(peer, topic)
         return false
       }
     }), SETTLE_GRACE_MS)
-  }
-
-  /**
-   * A peer's last connection closed: a replica set holding it stops counting on it now and looks
-   * for a replacement at once, instead of at its first request timeout. Reconnecting clears it.
-   */
-  peerDisconnected (peerId: string): void {
-    const affected = [...this.sets].filter(([, set]) => set.peers.some((p) => p.toString() === peerId)).map(([topic]) => topic)
-    if (affected.length === 0) return
-    this.suspects.set(peerId, Date.now())
-    for (const topic of affected) {
-      const set = this.sets.get(topic)!
-      set.at = 0
-      if (set.refreshing == null) void this.replicas(topic, true) // look for a replacement now
-    }
-  }
-
-  private isSuspect (peer: PeerId): boolean {
-    const at = this.suspects.get(peer.toString())
-    if (at == null) return false
-    if (Date.now() - at > SUSPECT_MS || this.deps.net.isConnected(peer)) { this.suspects.delete(peer.toString()); return false }
-    return true
-  }
-
-  private failed (peer: PeerId): void {
-    this.stats.replicaFailures++
-    if (!this.deps.net.isConnected(peer)) this.suspects.set(peer.toString(), Date.now())
   }
 
   private timeout (signal?: AbortSignal): AbortSignal {
