@@ -1,9 +1,10 @@
 /*
- * The datastore under kad-dht, with one change: a PUT of a sticky coordinator record merges the
- * incoming head set into the stored one (see merge.ts) instead of overwriting it. kad-dht has no
- * compare-and-swap and overwrites on every PUT_VALUE (stack.md pitfalls 7-9); with this, a replica
- * never loses a head whose content is not included in another head it keeps. Puts to one key are
- * serialized so concurrent PUTs cannot interleave their read-modify-write.
+ * The datastore under kad-dht and the replica protocol, with one change: a put of a sticky
+ * coordinator record merges the incoming head set into the stored one (see merge.ts) instead of
+ * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (stack.md
+ * pitfalls 7-9); with this, a replica never loses a head whose content is not included in another
+ * head it keeps. Puts to one key are serialized so concurrent puts cannot interleave their
+ * read-modify-write.
  */
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
