@@ -90,17 +90,10 @@ describe('sticky records: bad input from the network', () => {
     expect(got.map((m) => m.data)).toEqual(['legit'])
     expect(got[0]!.messageId).toBe(r.messageId)
   })
-})
 
-describe('the replica protocol under bad input', () => {
-  let cluster: Cluster
-  beforeAll(async () => { cluster = await startCluster(3, { fullMesh: true }) })
-  afterAll(async () => { await cluster?.stop() })
-
-  it('refuses every bad record in a batch with a reason, stores the valid one, and counts them', async () => {
+  it('the replica protocol refuses every bad record in a batch with a reason, stores the valid one, and counts them', async () => {
     const [attacker, ...others] = cluster.nodes as Database[]
-    const { badBlobs, badHeads, valid } = await badRecords(await signerFor(cluster.wallets[0]!.secretKey))
-    const topic = 'guarded'
+    const { topic, badBlobs, badHeads, valid } = await badRecords(await signerFor(cluster.wallets[0]!.secretKey))
     const fitting = badBlobs.filter(([what]) => what !== 'oversize')
     const items = [
       ...fitting.map(([, value, id]) => ({ key: blobKey('testdb', id), value })),
@@ -127,7 +120,7 @@ describe('the replica protocol under bad input', () => {
     }
   })
 
-  it('drops malformed requests (bad header, unknown op, item counts out of range, truncated, garbage) and keeps serving', async () => {
+  it('the replica protocol drops malformed requests (bad header, unknown op, item counts out of range, truncated, garbage) and keeps serving', async () => {
     const [attacker, victim] = cluster.nodes as Database[]
     const pid = victim!.libp2p.peerId
     const send = async (frames: Uint8Array[]): Promise<void> => {
