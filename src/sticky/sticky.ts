@@ -26,7 +26,7 @@ import { RateLimiter } from './rate-limit.js'
 import { checkRenewal, renewalSignedText, ReplayGuard, type RenewalRequest, type RenewalResponse } from './renewal.js'
 import { RenewalService, type RenewalNetwork } from './renewal-service.js'
 import { peerIdToWallet, walletToPeerId } from '../identity.js'
-import { deadlineSignal, settlesWithin } from '../abort.js'
+import { deadlineSignal, settlesWithin, sleep } from '../abort.js'
 import { validateTopicName } from '../realtime.js'
 
 export interface StickyOptions extends StoreOptions {
@@ -94,6 +94,9 @@ export const STICKY_DEFAULTS: StickyOptions = {
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000
 }
+
+/** nodes repairing a topic's new replica-set members start within this many ms of each other */
+const REPAIR_JITTER_MS = 2_000
 
 /** A topic this node wrote to counts against maxTopics until it has been idle this long. */
 export const TOPIC_IDLE_MS = 10 * 60_000
@@ -260,10 +263,24 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements TopicOwn
     return sub
   }
 
+  /**
+   * The topic's replica set gained members. Every node using the topic notices the same change, so
+   * each waits a random moment and then writes a version with no change (which re-puts every record
+   * it references) only if some replica still lacks the current heads.
+   */
   private repairReplicas (topic: string): void {
     const committer = this.committers.get(topic)
     if (committer == null || this.closed) return
-    committer.touch().catch((err: unknown) => { this.deps.logger.debug('replica repair commit failed', 'topic', topic, 'error', err) })
+    void (async () => {
+      await sleep(Math.random() * REPAIR_JITTER_MS)
+      if (this.closed) return
+      const replicas = await this.store.replicas(topic)
+      const answers = await this.store.readHeads(topic)
+      const current = this.loader.currentHeads(answers)
+      const holding = answers.filter((a) => current.every((h) => a.heads.some((x) => x.id === h.id))).length
+      if (holding >= replicas.length + 1) return // every replica and this node hold the current version
+      await committer.touch()
+    })().catch((err: unknown) => { this.deps.logger.debug('replica repair failed', 'topic', topic, 'error', err) })
   }
 
   /** A connected peer went away (see StickyStore.peerDisconnected). */
