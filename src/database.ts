@@ -101,7 +101,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
         selfPeerId: host.peerId.toString(),
         isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
         connectedPeers: () => host.libp2p.getPeers()
-      }, { requestTimeoutMs: stickyOptions.requestTimeoutMs, maxBatchBytes: 1024 * 1024 }),
+      }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
       datastore: host.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,

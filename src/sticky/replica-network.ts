@@ -35,6 +35,8 @@ export interface ReplicaNetworkOptions {
   maxBatchBytes: number
 }
 
+export const REPLICA_NETWORK_DEFAULTS: ReplicaNetworkOptions = { requestTimeoutMs: 5_000, maxBatchBytes: 1024 * 1024 }
+
 interface Item { key: Uint8Array, value?: Uint8Array, resolve: (v: any) => void, reject: (e: unknown) => void, signal?: AbortSignal }
 interface Batch { peer: PeerId, op: 'put' | 'get', items: Item[], bytes: number }
 
@@ -45,7 +47,8 @@ export function replicaNetwork (deps: {
   isConnected: (peer: PeerId) => boolean
   /** peers with an open connection now */
   connectedPeers: () => PeerId[]
-}, options: ReplicaNetworkOptions): ReplicaNetwork {
+}, overrides: Partial<ReplicaNetworkOptions> = {}): ReplicaNetwork {
+  const options = { ...REPLICA_NETWORK_DEFAULTS, ...overrides }
   const open = new Map<string, Batch>()
   let scheduled = false
 
