@@ -100,7 +100,11 @@ export function createDaemonMetrics (): DaemonMetrics {
     const r = s.replicaService
     return [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'served' }, r.served]]
   })
-  counter('depin_sticky_replica_requests_total', 'Replica protocol requests served', [], one((s) => s.replicaService.requests))
+  counter('depin_sticky_replica_requests_total', 'Replica protocol requests served, by operation', ['op'], () => {
+    const s = stats()
+    if (s == null) return []
+    return [[{ op: 'put' }, s.replicaService.putRequests], [{ op: 'get' }, s.replicaService.getRequests]]
+  })
   counter('depin_sticky_replica_requests_malformed_total', 'Malformed replica protocol requests dropped', [], one((s) => s.replicaService.malformed))
   const channelStates = new Counter({ name: 'depin_sticky_channel_state_changes_total', help: 'Sticky channel state changes seen by this node, by new state', labelNames: ['state'], registers: [registry] })
   const commitSeconds = new Histogram({

@@ -44,7 +44,7 @@ export interface ReplicaProtocolNetwork {
   dialProtocol(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
 }
 
-export interface ReplicaServiceStats { requests: number, stored: number, refused: number, served: number, malformed: number }
+export interface ReplicaServiceStats { putRequests: number, getRequests: number, stored: number, refused: number, served: number, malformed: number }
 
 /** A replica's answer refusing a record (validation failed there): not a network failure. */
 export class RecordRefusedError extends Error {
@@ -60,7 +60,7 @@ export function recordDatastoreKey (key: Uint8Array): Key {
 
 /** Serves the replica protocol for every database this host has open. */
 export class ReplicaService {
-  readonly stats: ReplicaServiceStats = { requests: 0, stored: 0, refused: 0, served: 0, malformed: 0 }
+  readonly stats: ReplicaServiceStats = { putRequests: 0, getRequests: 0, stored: 0, refused: 0, served: 0, malformed: 0 }
 
   constructor (private readonly deps: {
     net: ReplicaProtocolNetwork
@@ -86,8 +86,8 @@ export class ReplicaService {
     try {
       const header = parseHeader(decodeJson((await lp.read({ signal })).subarray()))
       if (typeof header === 'string') throw new MalformedRequest(header)
-      this.stats.requests++
       if (header.op === 'put') {
+        this.stats.putRequests++
         const results: Array<string | null> = []
         for (let i = 0; i < header.n; i++) {
           const key = (await lp.read({ signal })).subarray()
@@ -96,6 +96,7 @@ export class ReplicaService {
         }
         await lp.write(encoder.encode(JSON.stringify({ r: results })), { signal })
       } else {
+        this.stats.getRequests++
         const keys: Uint8Array[] = []
         for (let i = 0; i < header.n; i++) keys.push((await lp.read({ signal })).subarray())
         // answered in slices of about a megabyte, so a request for many large pages is not one buffer

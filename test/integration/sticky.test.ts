@@ -136,6 +136,17 @@ describe('sticky topics on a 6-node cluster', () => {
     await waitFor(() => seen.length === 2, 10_000, 'both')
     expect(seen).toEqual([1, 2])
   })
+
+  it('a batch of publishes reaches each replica as one put request: its records and head travel together', async () => {
+    const [pub] = cluster.nodes as Database[]
+    const puts = (): number => cluster.nodes.reduce((n, d) => n + d.stats().replicaService.putRequests, 0)
+    const replicas = await pub!.sticky.store.replicas('one-request')
+    const [putsBefore, attemptsBefore] = [puts(), pub!.sticky.stats().attempts ?? 0]
+    const acks = await Promise.all(Array.from({ length: 50 }, async (_, i) => await pub!.sticky.publish('one-request', { i, pad: 'x'.repeat(200) })))
+    expect(new Set(acks.map((a) => a.version)).size).toBe(1) // one batch, one version
+    const attempts = (pub!.sticky.stats().attempts ?? 0) - attemptsBefore
+    expect(puts() - putsBefore).toBe(replicas.length * attempts)
+  })
 })
 
 describe('sticky replication', () => {
