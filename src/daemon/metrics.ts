@@ -44,9 +44,15 @@ export function createDaemonMetrics (): DaemonMetrics {
       }
     })
   }
-  const one = (f: (s: NonNullable<ReturnType<typeof stats>>) => number): Read => () => {
+  type Stats = NonNullable<ReturnType<typeof stats>>
+  const one = (f: (s: Stats) => number): Read => () => {
     const s = stats()
     return s == null ? [] : [[{}, f(s)]]
+  }
+  /** one series per label set, read from the stats */
+  const labelled = (f: (s: Stats) => Array<[LabelValues<string>, number]>): Read => () => {
+    const s = stats()
+    return s == null ? [] : f(s)
   }
 
   counter('depin_events_published_total', 'Real-time events published by this node', [], one((s) => s.realtime.published))
@@ -54,14 +60,10 @@ export function createDaemonMetrics (): DaemonMetrics {
   counter('depin_events_dropped_total', 'Inbound real-time events dropped, by reason', ['reason'], () =>
     Object.entries(stats()?.realtime.dropped ?? {}).map(([reason, n]) => [{ reason }, n]))
   counter('depin_event_handler_errors_total', 'Real-time handlers that threw', [], one((s) => s.realtime.handlerErrors))
-  counter('depin_gater_decisions_total', 'Connection gater decisions, by hook and decision', ['hook', 'decision'], () => {
-    const s = stats()
-    if (s == null) return []
-    return [
-      ...Object.entries(s.gater.allowed).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'allow' }, n]),
-      ...Object.entries(s.gater.denied).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'deny' }, n])
-    ]
-  })
+  counter('depin_gater_decisions_total', 'Connection gater decisions, by hook and decision', ['hook', 'decision'], labelled((s) => [
+    ...Object.entries(s.gater.allowed).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'allow' }, n]),
+    ...Object.entries(s.gater.denied).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'deny' }, n])
+  ]))
   counter('depin_registry_refreshes_total', 'Successful registry refreshes', [], one((s) => s.registry.refreshes))
   counter('depin_registry_errors_total', 'Failed registry refreshes (the last good set was kept)', [], one((s) => s.registry.errors))
   counter('depin_registry_miss_calls_total', 'Registry calls caused by unknown peers', [], one((s) => s.registry.missCalls))
@@ -89,22 +91,12 @@ export function createDaemonMetrics (): DaemonMetrics {
   sticky('renewalsMalformed', 'depin_sticky_renewals_malformed_total', 'Malformed subscription renewal requests dropped')
   sticky('snapshots', 'depin_sticky_snapshots_total', 'Coordinator snapshots written')
   sticky('mergeFailures', 'depin_sticky_merge_failures_total', 'Sticky write attempts that could load no current coordinator version')
-  counter('depin_sticky_swept_total', 'Stored sticky records handled by the sweep, by action', ['action'], () => {
-    const s = stats()
-    if (s == null) return []
-    return [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]
-  })
-  counter('depin_sticky_replica_records_total', 'Sticky records other nodes asked this node to store or serve, by result', ['result'], () => {
-    const s = stats()
-    if (s == null) return []
-    const r = s.replicaService
-    return [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'served' }, r.served]]
-  })
-  counter('depin_sticky_replica_requests_total', 'Replica protocol requests served, by operation', ['op'], () => {
-    const s = stats()
-    if (s == null) return []
-    return [[{ op: 'put' }, s.replicaService.putRequests], [{ op: 'get' }, s.replicaService.getRequests]]
-  })
+  counter('depin_sticky_swept_total', 'Stored sticky records handled by the sweep, by action', ['action'], labelled((s) =>
+    [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]))
+  counter('depin_sticky_replica_records_total', 'Sticky records other nodes asked this node to store or serve, by result', ['result'], labelled(({ replicaService: r }) =>
+    [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'served' }, r.served]]))
+  counter('depin_sticky_replica_requests_total', 'Replica protocol requests served, by operation', ['op'], labelled(({ replicaService: r }) =>
+    [[{ op: 'put' }, r.putRequests], [{ op: 'get' }, r.getRequests]]))
   counter('depin_sticky_replica_requests_malformed_total', 'Malformed replica protocol requests dropped', [], one((s) => s.replicaService.malformed))
   const channelStates = new Counter({ name: 'depin_sticky_channel_state_changes_total', help: 'Sticky channel state changes seen by this node, by new state', labelNames: ['state'], registers: [registry] })
   const commitSeconds = new Histogram({

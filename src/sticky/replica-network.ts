@@ -20,7 +20,10 @@ export interface ReplicaNetwork {
    * first write start without waiting for a DHT query (see StickyStore.replicas).
    */
   knownPeers?(): PeerId[] | undefined
-  /** stores a record on one peer; rejects with RecordRefusedError when the peer's validation refused it */
+  /**
+   * Stores a record on one peer; rejects with RecordRefusedError when the peer's validation refused
+   * it. Every put and get settles within the network's requestTimeoutMs (or when `signal` aborts).
+   */
   put(peer: PeerId, key: Uint8Array, value: Uint8Array, signal?: AbortSignal): Promise<void>
   /** the value one peer holds under `key`, or undefined */
   get(peer: PeerId, key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>

@@ -24,6 +24,7 @@ import { decodeJson } from './codec.js'
 import { parseKey } from './keys.js'
 import { MAX_RECORD_BYTES } from './validation.js'
 import type { Logger } from '../logger.js'
+import { deadlineSignal } from '../abort.js'
 
 export const REPLICA_PROTOCOL = '/depin/sticky/replica/1.0.0'
 /** items one request may carry */
@@ -81,7 +82,7 @@ export class ReplicaService {
   }
 
   private async onStream (stream: Stream): Promise<void> {
-    const signal = AbortSignal.timeout(SERVE_TIMEOUT_MS)
+    const signal = deadlineSignal(SERVE_TIMEOUT_MS, 'replica request took too long')
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
     try {
       const header = parseHeader(decodeJson((await lp.read({ signal })).subarray()))

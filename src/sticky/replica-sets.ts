@@ -20,7 +20,7 @@ export interface ReplicaSetOptions {
   replicationFactor: number
   /** re-find a topic's replicas this often. @default 30_000 */
   replicaRefreshMs: number
-  /** time limit for a DHT query. @default 5_000 */
+  /** time limit for one request to a replica, and for a DHT query finding replicas. @default 5_000 */
   requestTimeoutMs: number
 }
 
@@ -55,15 +55,6 @@ export class ReplicaSets {
       return set.peers.filter((p) => !this.isSuspect(p))
     }
     if (set?.refreshing != null) return await set.refreshing
-    if (set == null && !force) {
-      // first use of the topic in a small network: the closest peers are known without asking anyone
-      const local = this.localCandidates()
-      if (local != null) {
-        const peers = this.closest(topic, local)
-        this.sets.set(topic, { peers, at: Date.now() })
-        return peers
-      }
-    }
     // on failure the previous set stays in use
     const refreshing = this.find(topic).then((peers) => {
       const current = this.sets.get(topic)

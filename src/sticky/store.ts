@@ -17,7 +17,6 @@ import type { ReplicaNetwork } from './replica-network.js'
 import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
 import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
 import type { Logger } from '../logger.js'
-import { deadlineSignal } from '../abort.js'
 
 const SETTLE_GRACE_MS = 100
 
@@ -48,10 +47,8 @@ export interface PreparedBlob { id: string, bytes: Uint8Array, fresh: boolean }
 /** What one node holds under a coordinator key. */
 export interface ReplicaHeads { from: string, heads: HeadWithId[] }
 
-export interface StoreOptions extends ReplicaSetOptions {
-  /** time limit for one request to one replica. @default 5_000 */
-  requestTimeoutMs: number
-}
+/** Each request to a replica is bounded by the replica network's own time limit. */
+export type StoreOptions = ReplicaSetOptions
 
 export class StickyStore {
   private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
@@ -101,18 +98,9 @@ export class StickyStore {
 
   /** Validates an immutable record of `topic` and stores it on this node and the replicas. */
   async putBlob (topic: string, record: BlobRecord, signal?: AbortSignal): Promise<string> {
-    const bytes = encodeRecord(record)
-    const id = contentId(bytes)
-    const stored = this.storedSet(topic)
-    if (stored.has(id)) return id
-    validateBlob(this.db, id, bytes, this.deps.policy)
-    this.remember(id, record)
-    this.counts.blobPuts++
-    const key = blobKey(this.db, id)
-    await this.writeLocal(key, bytes)
-    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
-    stored.add(id)
-    return id
+    const blob = this.prepareBlob(topic, record)
+    await this.putRecords(topic, [blob], undefined, signal)
+    return blob.id
   }
 
   /**
@@ -133,8 +121,13 @@ export class StickyStore {
    * replica gets them in one request, in that order, so it never holds the head without its records.
    */
   async putCommit (topic: string, blobs: PreparedBlob[], head: HeadRecord, signal?: AbortSignal): Promise<void> {
+    await this.putRecords(topic, blobs, head, signal)
+  }
+
+  /** Writes the fresh records (and the head, last) here, then puts them to every replica together. */
+  private async putRecords (topic: string, blobs: PreparedBlob[], head: HeadRecord | undefined, signal?: AbortSignal): Promise<void> {
     // taken now: if the replica set changes meanwhile, this set is replaced and the records count as
-    // not stored on the new members (see replicas())
+    // not stored on the new members (see ReplicaSets' onGained)
     const stored = this.storedSet(topic)
     const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
     for (const blob of blobs) {
@@ -144,12 +137,15 @@ export class StickyStore {
       await this.writeLocal(key, blob.bytes)
       items.push({ key, bytes: blob.bytes })
     }
-    const key = headKey(this.db, topic)
-    const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
-    validateHeadSet(key, this.db, bytes, this.deps.policy)
-    this.counts.headPuts++
-    await this.writeLocal(key, bytes)
-    items.push({ key, bytes })
+    if (head != null) {
+      const key = headKey(this.db, topic)
+      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
+      validateHeadSet(key, this.db, bytes, this.deps.policy)
+      this.counts.headPuts++
+      await this.writeLocal(key, bytes)
+      items.push({ key, bytes })
+    }
+    if (items.length === 0) return
     await this.toReplicas(topic, async (peer, s) => {
       await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, s) }))
     }, signal)
@@ -167,10 +163,9 @@ export class StickyStore {
     if (!this.repair.has(topic)) { for (const id of missing) stored.add(id); return }
     this.repair.delete(topic)
     this.counts.repairs += missing.length
-    await Promise.all(missing.map(async (id) => {
-      const record = await this.getBlob(topic, id, signal)
-      if (record != null) await this.putBlob(topic, record, signal)
-    }))
+    const records = await Promise.all(missing.map(async (id) => await this.getBlob(topic, id, signal)))
+    const blobs = records.filter((r): r is BlobRecord => r != null).map((r) => this.prepareBlob(topic, r))
+    await this.putRecords(topic, blobs, undefined, signal)
   }
 
   /**
@@ -183,7 +178,7 @@ export class StickyStore {
     const results = await Promise.all(ids.map(async (id, i) => {
       for (let attempt = 0; attempt < Math.min(2, peers.length); attempt++) {
         const peer = peers[(i + attempt) % peers.length]!
-        const value = await this.deps.net.get(peer, blobKey(this.db, id), this.timeout(signal)).catch(() => undefined)
+        const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
         if (value != null && contentId(value) === id) return true
       }
       return false
@@ -207,7 +202,7 @@ export class StickyStore {
     const start = id.charCodeAt(0) % Math.max(1, peers.length)
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[(start + i) % peers.length]!
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.sets.failed(peer); return undefined })
+      const value = await this.deps.net.get(peer, key, signal).catch(() => { this.sets.failed(peer); return undefined })
       if (value == null) continue
       const r = this.accept(id, value)
       if (r != null) return r
@@ -220,7 +215,7 @@ export class StickyStore {
     const out: BlobRecord[] = []
     await Promise.all(ids.map(async (id) => {
       if (this.cache.has(id)) { out.push(this.cache.get(id)!); return }
-      const value = await this.deps.net.get(peer, blobKey(this.db, id), this.timeout(signal)).catch(() => undefined)
+      const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
       const r = value == null ? undefined : this.accept(id, value)
       if (r != null) out.push(r)
     }))
@@ -256,7 +251,7 @@ export class StickyStore {
     accept(this.deps.selfPeerId, await this.readLocal(key))
     const peers = await this.replicas(topic)
     await settleMajority(peers.map(async (peer) => {
-      const value = await this.deps.net.get(peer, key, this.timeout(signal)).catch(() => { this.sets.failed(peer); return null })
+      const value = await this.deps.net.get(peer, key, signal).catch(() => { this.sets.failed(peer); return null })
       if (value === null) return false
       accept(peer.toString(), value)
       return true
@@ -281,11 +276,11 @@ export class StickyStore {
    * after a majority did (a dead or slow replica must not stall every write; the read-back decides
    * whether a write counts). A failing replica triggers a refresh next time.
    */
-  private async toReplicas (topic: string, fn: (peer: PeerId, signal: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  private async toReplicas (topic: string, fn: (peer: PeerId, signal?: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const peers = await this.replicas(topic)
     await settleMajority(peers.map(async (peer) => {
       try {
-        await fn(peer, this.timeout(signal))
+        await fn(peer, signal)
         return true
       } catch (err) {
         if (err instanceof RecordRefusedError) {
@@ -297,10 +292,6 @@ export class StickyStore {
         return false
       }
     }), SETTLE_GRACE_MS)
-  }
-
-  private timeout (signal?: AbortSignal): AbortSignal {
-    return deadlineSignal(this.options.requestTimeoutMs, 'replica request timed out', signal)
   }
 
   private storedSet (topic: string): Set<string> {
