@@ -67,7 +67,7 @@ export interface ConnectOptions {
   /** A libp2p metrics implementation, e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics (the daemon uses it). Host-wide: taken from the first connect() of a wallet. @default none */
   libp2pMetrics?: (components: any) => unknown
   /** Sticky topic settings; defaults in src/sticky/sticky.ts (STICKY_DEFAULTS). */
-  sticky?: Partial<import('./sticky/sticky.js').StickyOptions>
+  sticky?: Partial<import('./sticky/topic/sticky.js').StickyOptions>
 }
 
 export const DEFAULTS = {

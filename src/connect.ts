@@ -10,7 +10,7 @@ import { Database } from './database.js'
 import { ConfigError, DepinError } from './errors.js'
 import { peerIdToWallet, walletPrivateKey } from './identity.js'
 import { ComponentLogger, createPinoLogger } from './logger.js'
-import { acquireHost, releaseHost, SharedHost } from './shared-host.js'
+import { acquireHost, releaseHost, SharedHost } from './host/shared-host.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 export async function connect (input: ConnectOptions): Promise<Database> {

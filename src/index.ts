@@ -7,19 +7,19 @@ export { connect } from './connect.js'
 export type { Database, DatabaseEvents, DatabaseStats, PeerInfo } from './database.js'
 export type { ConnectOptions, BootstrapNode, GetAuthorizedWallets, GetBootstrapNodes } from './config.js'
 export { DEFAULTS as DEFAULT_OPTIONS } from './config.js'
-export type { Event } from './event-codec.js'
-export type { EventHandler } from './realtime.js'
+export type { Event } from './realtime/event-codec.js'
+export type { EventHandler } from './realtime/realtime.js'
 export type { Logger, LogLevel } from './logger.js'
 export { createPinoLogger, silentLogger } from './logger.js'
 export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
-export { rendezvousCid } from './discovery.js'
+export { rendezvousCid } from './host/discovery.js'
 export {
   StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError, NotAuthorizedError
-} from './sticky/errors.js'
-export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/encryption.js'
-export { STICKY_DEFAULTS } from './sticky/sticky.js'
-export type { StickyPubSub, StickyOptions, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/sticky.js'
-export type { StickyMessage, StickySubscription } from './sticky/subscription.js'
+} from './sticky/core/errors.js'
+export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/core/encryption.js'
+export { STICKY_DEFAULTS } from './sticky/topic/sticky.js'
+export type { StickyPubSub, StickyOptions, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/topic/sticky.js'
+export type { StickyMessage, StickySubscription } from './sticky/topic/subscription.js'
 export {
   DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,
   AlreadySubscribedError, NotSubscribedError, NoSubscribersError, TopicCollisionError, DisconnectedError, AbortedError,

@@ -10,7 +10,7 @@
 import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import type { Database } from '../database.js'
-import type { StickySubscription } from '../sticky/subscription.js'
+import type { StickySubscription } from '../sticky/topic/subscription.js'
 import type { Logger } from '../logger.js'
 import type { DaemonMetrics } from './metrics.js'
 

@@ -9,13 +9,13 @@ import { Keypair } from '@solana/web3.js'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import { lpStream } from 'it-length-prefixed-stream'
-import { MAX_ITEMS, REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica-protocol.js'
+import { MAX_ITEMS, REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 import type { Database } from '../../src/index.js'
-import { contentId, encodeRecord } from '../../src/sticky/codec.js'
-import { blobKey, headKey } from '../../src/sticky/keys.js'
+import { contentId, encodeRecord } from '../../src/sticky/core/codec.js'
+import { blobKey, headKey } from '../../src/sticky/core/keys.js'
 import { kadRequests } from '../fixtures/kad-requests.js'
-import { signHead, signMessage, type Signer } from '../../src/sticky/signing.js'
-import type { StickyMessage } from '../../src/sticky/subscription.js'
+import { signHead, signMessage, type Signer } from '../../src/sticky/core/signing.js'
+import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 
 async function signerFor (secretKey: Uint8Array): Promise<Signer> {
   const key = await generateKeyPairFromSeed('Ed25519', secretKey.subarray(0, 32))

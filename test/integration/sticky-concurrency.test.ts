@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database } from '../../src/index.js'
-import type { StickyMessage } from '../../src/sticky/subscription.js'
+import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 
 describe('seed test 2: 10 concurrent publishers', () => {
   let cluster: Cluster

@@ -8,8 +8,8 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { bootstrapEntry, startCluster, startNode, waitFor, type Cluster, type Wallet } from '../fixtures/cluster.js'
 import type { Database } from '../../src/index.js'
-import { renewalSignedText, type RenewalRequest } from '../../src/sticky/renewal.js'
-import { RenewalService, RENEWAL_PROTOCOL } from '../../src/sticky/renewal-service.js'
+import { renewalSignedText, type RenewalRequest } from '../../src/sticky/core/renewal.js'
+import { RenewalService, RENEWAL_PROTOCOL } from '../../src/sticky/topic/renewal-service.js'
 import { silentLogger } from '../../src/logger.js'
 
 async function signedRenewal (wallet: Wallet, topic: string, over: { timestamp?: number, ttlMs?: number, signer?: Wallet } = {}): Promise<RenewalRequest> {

@@ -13,9 +13,9 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { startCluster, waitFor, type Cluster, type Wallet } from '../fixtures/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { datastoreOf, storedRecords } from '../fixtures/sticky-records.js'
-import { headKey } from '../../src/sticky/keys.js'
-import { headId, signHead } from '../../src/sticky/signing.js'
-import type { HeadRecord } from '../../src/sticky/records.js'
+import { headKey } from '../../src/sticky/core/keys.js'
+import { headId, signHead } from '../../src/sticky/core/signing.js'
+import type { HeadRecord } from '../../src/sticky/core/records.js'
 
 /** Deletes every stored record of `topic` on `db` and empties its in-memory caches for them. */
 async function wipeTopic (db: Database, topic: string): Promise<void> {

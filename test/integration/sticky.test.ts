@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database } from '../../src/index.js'
-import type { StickyMessage } from '../../src/sticky/subscription.js'
+import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 import { kadRequests } from '../fixtures/kad-requests.js'
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { blobKey, headKey } from '../../src/sticky/keys.js'
-import type { ReplicaNetwork } from '../../src/sticky/replica-network.js'
+import { blobKey, headKey } from '../../src/sticky/core/keys.js'
+import type { ReplicaNetwork } from '../../src/sticky/replica/replica-network.js'
 import type { PeerId } from '@libp2p/interface'
 
 type Msg = StickyMessage

@@ -1,0 +1,123 @@
+/*
+ * Per-database peer discovery on the DHT, the way go-libp2p's routing discovery does it: the
+ * rendezvous string `p2p-database-discovery_<database>` becomes a CIDv1 (raw codec, sha2-256 of the
+ * string bytes) that every node provides and looks up, so TypeScript and Go nodes find each other.
+ * Advertise every 30 s, look up every 60 s, dial at most 5 new peers a round (configurable).
+ */
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import type { Logger } from '../logger.js'
+import { sleep, withDeadline } from '../abort.js'
+
+export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
+
+export async function rendezvousCid (databaseName: string): Promise<CID> {
+  const digest = await sha256.digest(new TextEncoder().encode(RENDEZVOUS_PREFIX + databaseName))
+  return CID.createV1(raw.code, digest)
+}
+
+export interface DiscoveredPeer { id: { toString(): string }, multiaddrs: unknown[] }
+
+export interface DiscoveryDeps {
+  provide: (cid: CID, signal: AbortSignal) => Promise<void>
+  findProviders: (cid: CID, signal: AbortSignal) => AsyncIterable<DiscoveredPeer>
+  /** true when the peer should be dialed (not self, not connected, authorized) */
+  wantsPeer: (peerId: string) => boolean
+  dial: (peer: DiscoveredPeer, signal: AbortSignal) => Promise<void>
+  connectionCount: () => number
+  isReady: () => boolean
+  logger: Logger
+}
+
+export interface DiscoveryOptions {
+  databaseName: string
+  advertiseIntervalMs: number
+  lookupIntervalMs: number
+  maxDialsPerRound: number
+  /** stop dialing discovered peers at this many connections */
+  lowConnections: number
+  /** time limit for one provide or lookup round */
+  roundTimeoutMs: number
+}
+
+export class Discovery {
+  private readonly controller = new AbortController()
+  rounds = { advertised: 0, lookups: 0, dialed: 0 }
+
+  constructor (private readonly deps: DiscoveryDeps, private readonly options: DiscoveryOptions) {}
+
+  start (): void {
+    void this.loop(this.options.advertiseIntervalMs, this.advertiseRound)
+    void this.loop(this.options.lookupIntervalMs, this.lookupRound)
+  }
+
+  stop (): void { this.controller.abort() }
+
+  private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => { await this.advertise(signal); return this.options.advertiseIntervalMs }
+  /** Lookups back off (doubling, up to 4x the interval and never past max(interval, 60 s)) while they find nobody new. */
+  private lookupDelay = 0
+  private readonly lookupRound = async (signal: AbortSignal): Promise<number> => {
+    const base = this.options.lookupIntervalMs
+    const dialed = await this.lookup(signal)
+    const cap = Math.min(base * 4, Math.max(base, 60_000))
+    this.lookupDelay = dialed > 0 ? base : Math.min(Math.max(this.lookupDelay, base) * 2, cap)
+    return this.lookupDelay
+  }
+
+  async advertise (signal: AbortSignal): Promise<void> {
+    const cid = await rendezvousCid(this.options.databaseName)
+    await this.deps.provide(cid, signal)
+    this.rounds.advertised++
+  }
+
+  /**
+   * One lookup round; returns how many new peers it dialed successfully. Providers are dialed as
+   * they stream in: the query may go on for a while (peers it cannot reach), the dials need not wait.
+   */
+  async lookup (signal: AbortSignal): Promise<number> {
+    const cid = await rendezvousCid(this.options.databaseName)
+    this.rounds.lookups++
+    const seen = new Set<string>()
+    const dials: Array<Promise<boolean>> = []
+    /** dials `peer` if wanted; false when the round is full */
+    const consider = (peer: DiscoveredPeer): boolean => {
+      const id = peer.id.toString()
+      if (seen.has(id) || !this.deps.wantsPeer(id)) return true
+      seen.add(id)
+      if (this.deps.connectionCount() >= this.options.lowConnections) return false
+      dials.push(this.deps.dial(peer, signal).then(() => true, (err: unknown) => {
+        this.deps.logger.debug('dial to discovered peer failed', 'peer', id, 'error', err)
+        return false
+      }))
+      return dials.length < this.options.maxDialsPerRound
+    }
+    for await (const peer of this.deps.findProviders(cid, signal)) {
+      if (!consider(peer)) break
+    }
+    const dialed = (await Promise.all(dials)).filter(Boolean).length
+    this.rounds.dialed += dialed
+    if (dials.length > 0) this.deps.logger.debug('discovery round', 'candidates', dials.length, 'dialed', dialed)
+    return dialed
+  }
+
+  /** Runs `round` now (once ready) and then again after the delay it returns, until stopped; errors are logged. */
+  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<number>): Promise<void> {
+    const stop = this.controller.signal
+    while (!stop.aborted) {
+      if (this.deps.isReady()) {
+        const started = Date.now()
+        let next = intervalMs
+        try {
+          next = await withDeadline(this.options.roundTimeoutMs, 'discovery round timed out', round, stop)
+          this.deps.logger.debug('discovery round done', 'round', round === this.advertiseRound ? 'advertise' : 'lookup', 'ms', Date.now() - started)
+        } catch (err) {
+          if (!stop.aborted) this.deps.logger.debug('discovery round failed', 'error', err)
+        }
+        if (!(await sleep(next, stop))) return
+      } else if (!(await sleep(Math.min(1000, intervalMs), stop))) {
+        return
+      }
+    }
+  }
+}

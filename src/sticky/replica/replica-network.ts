@@ -1,0 +1,138 @@
+/*
+ * How the sticky store reaches a topic's replicas. The replica set is found with a kad-dht query
+ * (the peers closest to the coordinator key; the store caches and refreshes it); records move over
+ * the replica protocol (replica-protocol.ts). Single put/get calls made close together to the same
+ * peer are coalesced into one request: a commit's pages, root and subscriber collection travel in
+ * one stream per replica, and a history load asks each replica for many records at once.
+ */
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { PeerId } from '@libp2p/interface'
+import { MAX_ITEMS, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
+import { deadlineSignal } from '../../abort.js'
+
+export interface ReplicaNetwork {
+  /** the closest peers to `key` by a DHT query, this node excluded */
+  closestPeers(key: Uint8Array, signal?: AbortSignal): Promise<PeerId[]>
+  /**
+   * Every DHT peer this node knows, from its routing table, when that table plausibly holds the
+   * whole network: fewer peers than a k-bucket's 20, and every peer this node is connected to among
+   * them (a table still filling up after start fails this). Undefined otherwise. Lets a topic's
+   * first write start without waiting for a DHT query (see StickyStore.replicas).
+   */
+  knownPeers?(): PeerId[] | undefined
+  /**
+   * Stores a record on one peer; rejects with RecordRefusedError when the peer's validation refused
+   * it. Every put and get settles within the network's requestTimeoutMs (or when `signal` aborts).
+   */
+  put(peer: PeerId, key: Uint8Array, value: Uint8Array, signal?: AbortSignal): Promise<void>
+  /** the value one peer holds under `key`, or undefined */
+  get(peer: PeerId, key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array | undefined>
+  /** an open connection to the peer exists now */
+  isConnected(peer: PeerId): boolean
+}
+
+export interface ReplicaNetworkOptions {
+  /** time limit of one request (a batch of records) to one peer. @default 5_000 */
+  requestTimeoutMs: number
+  /** bytes of values one put request carries at most. @default 1_048_576 */
+  maxBatchBytes: number
+}
+
+export const REPLICA_NETWORK_DEFAULTS: ReplicaNetworkOptions = { requestTimeoutMs: 5_000, maxBatchBytes: 1024 * 1024 }
+
+interface Item { key: Uint8Array, value?: Uint8Array, resolve: (v: any) => void, reject: (e: unknown) => void, signal?: AbortSignal }
+interface Batch { peer: PeerId, op: 'put' | 'get', items: Item[], bytes: number }
+
+export function replicaNetwork (deps: {
+  dht: Pick<KadDHT, 'getClosestPeers'>
+  libp2p: Pick<ReplicaProtocolNetwork, 'dialProtocol'>
+  selfPeerId: string
+  isConnected: (peer: PeerId) => boolean
+  /** peers with an open connection now */
+  connectedPeers: () => PeerId[]
+}, overrides: Partial<ReplicaNetworkOptions> = {}): ReplicaNetwork {
+  const options = { ...REPLICA_NETWORK_DEFAULTS, ...overrides }
+  const open = new Map<string, Batch>()
+  let scheduled = false
+
+  const send = (batch: Batch): void => {
+    const signal = deadlineSignal(options.requestTimeoutMs, 'replica request timed out')
+    const live = batch.items.filter((item) => item.signal?.aborted !== true)
+    for (const item of batch.items) if (item.signal?.aborted === true) item.reject(item.signal.reason)
+    if (live.length === 0) return
+    const request = batch.op === 'put'
+      ? sendReplicaRequest(deps.libp2p, batch.peer, 'put', live as Array<{ key: Uint8Array, value: Uint8Array }>, signal)
+      : sendReplicaRequest(deps.libp2p, batch.peer, 'get', live, signal)
+    request.then((results) => {
+      live.forEach((item, i) => {
+        const r = results[i]
+        if (batch.op === 'get') item.resolve(r)
+        else if (r == null) item.resolve(undefined)
+        else item.reject(new RecordRefusedError(String(r)))
+      })
+    }, (err: unknown) => { for (const item of live) item.reject(err) })
+  }
+
+  const flushAll = (): void => {
+    scheduled = false
+    const batches = [...open.values()]
+    open.clear()
+    for (const b of batches) send(b)
+  }
+
+  const enqueue = async <T>(peer: PeerId, op: 'put' | 'get', key: Uint8Array, value: Uint8Array | undefined, signal?: AbortSignal): Promise<T> => {
+    if (signal?.aborted === true) throw signal.reason
+    return await new Promise<T>((resolve, reject) => {
+      let onAbort: (() => void) | undefined
+      const item: Item = {
+        key,
+        value,
+        signal,
+        resolve: (v) => { if (onAbort != null) signal?.removeEventListener('abort', onAbort); resolve(v) },
+        reject: (e) => { if (onAbort != null) signal?.removeEventListener('abort', onAbort); reject(e) }
+      }
+      if (signal != null) {
+        // the caller stops waiting at its own deadline; the batch goes on for the others
+        onAbort = () => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      const id = `${op}:${peer.toString()}`
+      let batch = open.get(id)
+      const size = value?.length ?? 0
+      if (batch != null && (batch.items.length >= MAX_ITEMS || batch.bytes + size > options.maxBatchBytes)) {
+        open.delete(id)
+        send(batch)
+        batch = undefined
+      }
+      if (batch == null) { batch = { peer, op, items: [], bytes: 0 }; open.set(id, batch) }
+      batch.items.push(item)
+      batch.bytes += size
+      if (!scheduled) { scheduled = true; setImmediate(flushAll) }
+    })
+  }
+
+  return {
+    isConnected: deps.isConnected,
+    async closestPeers (key, signal) {
+      const out = new Map<string, PeerId>()
+      try {
+        for await (const e of deps.dht.getClosestPeers(key, { signal })) {
+          if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== deps.selfPeerId) out.set(e.peer.id.toString(), e.peer.id)
+        }
+      } catch (err) {
+        if (out.size === 0) throw err // a query cut short still found peers: use them
+      }
+      return [...out.values()]
+    },
+    knownPeers () {
+      const table = (deps.dht as unknown as { routingTable?: { size?: number, kBucketSize?: number, kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
+      if (table?.kb == null || typeof table.size !== 'number' || table.size === 0 || table.size >= (table.kBucketSize ?? 20)) return undefined
+      const peers = [...table.kb.toIterable()].map((p) => p.peerId)
+      const inTable = new Set(peers.map(String))
+      if (!deps.connectedPeers().every((p) => inTable.has(p.toString()))) return undefined
+      return peers
+    },
+    async put (peer, key, value, signal) { await enqueue<void>(peer, 'put', key, value, signal) },
+    async get (peer, key, signal) { return await enqueue<Uint8Array | undefined>(peer, 'get', key, undefined, signal) }
+  }
+}

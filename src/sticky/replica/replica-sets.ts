@@ -1,0 +1,134 @@
+/*
+ * Which peers hold each sticky topic: the `replicationFactor` peers closest to the topic's
+ * coordinator key by kad-dht's XOR distance. In a network small enough for the routing table to
+ * hold all of it (ReplicaNetwork.knownPeers) they are read from the table; otherwise a DHT query
+ * finds them. Sets are cached and refreshed every `replicaRefreshMs`; a peer that fails a request
+ * or disconnects is a suspect (left out) until it reconnects or SUSPECT_MS pass, and a set holding
+ * it is refreshed at once. A refresh that brings in new members reports them (`onGained`) so the
+ * topic's records can be copied to them.
+ */
+import { createHash } from 'node:crypto'
+import type { PeerId } from '@libp2p/interface'
+import type { ReplicaNetwork } from './replica-network.js'
+import type { Logger } from '../../logger.js'
+import { deadlineSignal } from '../../abort.js'
+
+const SUSPECT_MS = 30_000
+
+export interface ReplicaSetOptions {
+  /** remote replicas per topic. @default 5 */
+  replicationFactor: number
+  /** re-find a topic's replicas this often. @default 30_000 */
+  replicaRefreshMs: number
+  /** time limit for one request to a replica, and for a DHT query finding replicas. @default 5_000 */
+  requestTimeoutMs: number
+}
+
+interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]> }
+
+export class ReplicaSets {
+  readonly stats = { refreshes: 0, failures: 0 }
+  private readonly sets = new Map<string, ReplicaSet>()
+  /** peers whose last request failed or whose connection closed, and when */
+  private readonly suspects = new Map<string, number>()
+
+  constructor (
+    private readonly deps: {
+      net: Pick<ReplicaNetwork, 'closestPeers' | 'knownPeers' | 'isConnected'>
+      /** the coordinator key of a topic (what the set is closest to) */
+      keyOf: (topic: string) => Uint8Array
+      /** the set of `topic` gained members since it was last found */
+      onGained: (topic: string) => void
+      logger: Logger
+    },
+    private readonly options: ReplicaSetOptions
+  ) {}
+
+  /** The topic's remote replicas (cached; stale or damaged sets are refreshed). Never rejects. */
+  async get (topic: string, force = false): Promise<PeerId[]> {
+    const set = this.sets.get(topic)
+    const lost = set != null && set.peers.some((p) => this.isSuspect(p))
+    if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
+    if (set != null && set.peers.length > 0 && !force) {
+      // stale or lost a member: keep using the others while a lookup runs in the background
+      if (set.refreshing == null) void this.get(topic, true)
+      return set.peers.filter((p) => !this.isSuspect(p))
+    }
+    if (set?.refreshing != null) return await set.refreshing
+    // on failure the previous set stays in use
+    const refreshing = this.find(topic).then((peers) => {
+      const current = this.sets.get(topic)
+      const before = new Set(current?.peers.map(String) ?? [])
+      const gained = current != null && current.peers.length > 0 && peers.some((p) => !before.has(p.toString()))
+      if (peers.length === 0 && current != null) peers = current.peers
+      this.sets.set(topic, { peers, at: Date.now() })
+      if (gained) this.deps.onGained(topic)
+      return peers
+    }, (err: unknown) => {
+      this.deps.logger.debug('replica lookup failed; keeping the previous set', 'topic', topic, 'error', err)
+      const current = this.sets.get(topic)
+      if (current != null) { current.refreshing = undefined; current.at = Date.now() - this.options.replicaRefreshMs / 2 }
+      return current?.peers ?? []
+    })
+    if (set != null) set.refreshing = refreshing
+    else this.sets.set(topic, { peers: [], at: 0, refreshing })
+    return await refreshing
+  }
+
+  /** A request to `peer` failed: leave it out (unless still connected) and re-find the topic's set. */
+  failed (peer: PeerId, topic?: string): void {
+    this.stats.failures++
+    if (!this.deps.net.isConnected(peer)) this.suspects.set(peer.toString(), Date.now())
+    const set = topic == null ? undefined : this.sets.get(topic)
+    if (set != null) set.at = 0
+  }
+
+  /**
+   * A peer's last connection closed: sets holding it stop counting on it now and look for a
+   * replacement at once, instead of at its first request timeout. Reconnecting clears it.
+   */
+  peerDisconnected (peerId: string): void {
+    const affected = [...this.sets].filter(([, set]) => set.peers.some((p) => p.toString() === peerId))
+    if (affected.length === 0) return
+    this.suspects.set(peerId, Date.now())
+    for (const [topic, set] of affected) {
+      set.at = 0
+      if (set.refreshing == null) void this.get(topic, true)
+    }
+  }
+
+  isSuspect (peer: PeerId): boolean {
+    const at = this.suspects.get(peer.toString())
+    if (at == null) return false
+    if (Date.now() - at > SUSPECT_MS || this.deps.net.isConnected(peer)) { this.suspects.delete(peer.toString()); return false }
+    return true
+  }
+
+  private async find (topic: string): Promise<PeerId[]> {
+    this.stats.refreshes++
+    const local = this.localCandidates()
+    if (local != null) return this.closest(topic, local)
+    const signal = deadlineSignal(this.options.requestTimeoutMs, 'replica lookup timed out')
+    return this.closest(topic, await this.deps.net.closestPeers(this.deps.keyOf(topic), signal))
+  }
+
+  /**
+   * The connected peers of a routing table that holds the whole network, or undefined when a DHT
+   * query must find the closest peers. In such a small network a table peer this node is not
+   * connected to has most likely left; a query would wait out a timeout on it.
+   */
+  private localCandidates (): PeerId[] | undefined {
+    const known = this.deps.net.knownPeers?.()?.filter((p) => this.deps.net.isConnected(p))
+    return known != null && known.length > 0 ? known : undefined
+  }
+
+  /** The `replicationFactor` candidates closest to the topic's coordinator key, suspects left out. */
+  private closest (topic: string, candidates: PeerId[]): PeerId[] {
+    const target = createHash('sha256').update(this.deps.keyOf(topic)).digest()
+    const distance = (p: PeerId): Buffer => {
+      const h = createHash('sha256').update(p.toMultihash().bytes).digest()
+      return Buffer.from(h.map((b, i) => b ^ target[i]!))
+    }
+    return candidates.filter((p) => !this.isSuspect(p)).map((p) => ({ p, d: distance(p) })).sort((a, b) => Buffer.compare(a.d, b.d)).slice(0, this.options.replicationFactor).map((x) => x.p)
+  }
+}

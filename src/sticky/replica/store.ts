@@ -1,0 +1,319 @@
+/*
+ * Sticky records on the topic's replica set (replica-sets.ts), plus this node. Immutable records
+ * (pages, roots, subscriber collections, snapshots) are put under their content id and cached once
+ * verified. The coordinator key is read from every replica, so sibling heads left by concurrent
+ * writers are all seen. Records are validated before any put; writes are confirmed by reading them
+ * back from other replicas. When the set gains members, the next commit gives them the topic's
+ * current records again (repair).
+ */
+import type { Datastore } from 'interface-datastore'
+import { Libp2pRecord } from '@libp2p/record'
+import type { PeerId } from '@libp2p/interface'
+import { contentId, encodeRecord } from '../core/codec.js'
+import { blobKey, headKey } from '../core/keys.js'
+import type { BlobRecord, HeadRecord } from '../core/records.js'
+import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
+import type { ReplicaNetwork } from './replica-network.js'
+import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
+import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
+import type { Logger } from '../../logger.js'
+
+const SETTLE_GRACE_MS = 100
+
+/** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
+async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
+  if (promises.length === 0) return
+  await new Promise<void>((resolve) => {
+    let done = 0
+    let ok = 0
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const finish = (): void => { clearTimeout(timer); resolve() }
+    for (const p of promises) {
+      void p.then((success) => {
+        done++
+        if (success) ok++
+        if (done === promises.length) finish()
+        else if (ok >= needed && timer == null) timer = setTimeout(finish, graceMs)
+      })
+    }
+  })
+}
+
+export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, repairs: number }
+
+/** An immutable record ready to store (see prepareBlob). */
+export interface PreparedBlob { id: string, bytes: Uint8Array, fresh: boolean }
+
+/** What one node holds under a coordinator key. */
+export interface ReplicaHeads { from: string, heads: HeadWithId[] }
+
+/** Each request to a replica is bounded by the replica network's own time limit. */
+export type StoreOptions = ReplicaSetOptions
+
+export class StickyStore {
+  private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
+  private readonly cache = new Map<string, BlobRecord>()
+  /** blob ids known stored on the topic's replica set */
+  private readonly stored = new Map<string, Set<string>>()
+  private readonly sets: ReplicaSets
+  /** topics whose replica set gained members since their records were last put */
+  private readonly repair = new Set<string>()
+
+  constructor (
+    private readonly deps: {
+      net: ReplicaNetwork
+      datastore: Datastore
+      selfPeerId: string
+      policy: RecordPolicy
+      logger: Logger
+      /** the topic's replica set gained members: they hold none of its records yet */
+      onReplicasGained?: (topic: string) => void
+    },
+    private readonly db: string,
+    private readonly options: StoreOptions
+  ) {
+    this.sets = new ReplicaSets({
+      net: deps.net,
+      keyOf: (topic) => headKey(db, topic),
+      onGained: (topic) => {
+        this.stored.delete(topic) // new members need the records again: see ensureReplicated()
+        this.repair.add(topic)
+        this.deps.onReplicasGained?.(topic)
+      },
+      logger: deps.logger
+    }, options)
+  }
+
+  get stats (): StoreStats {
+    return { ...this.counts, replicaFailures: this.sets.stats.failures, replicaRefreshes: this.sets.stats.refreshes }
+  }
+
+  /** The topic's remote replicas (see ReplicaSets). */
+  async replicas (topic: string, force = false): Promise<PeerId[]> {
+    return await this.sets.get(topic, force)
+  }
+
+  /** A peer's last connection closed (see ReplicaSets.peerDisconnected). */
+  peerDisconnected (peerId: string): void { this.sets.peerDisconnected(peerId) }
+
+  /** Validates an immutable record of `topic` and stores it on this node and the replicas. */
+  async putBlob (topic: string, record: BlobRecord, signal?: AbortSignal): Promise<string> {
+    const blob = this.prepareBlob(topic, record)
+    await this.putRecords(topic, [blob], undefined, signal)
+    return blob.id
+  }
+
+  /**
+   * Encodes, validates and caches an immutable record for putCommit(); returns its content id.
+   * `fresh` is false when the record is already stored on the topic's replica set.
+   */
+  prepareBlob (topic: string, record: BlobRecord): PreparedBlob {
+    const bytes = encodeRecord(record)
+    const id = contentId(bytes)
+    if (this.storedSet(topic).has(id)) return { id, bytes, fresh: false }
+    validateBlob(this.db, id, bytes, this.deps.policy)
+    this.remember(id, record)
+    return { id, bytes, fresh: true }
+  }
+
+  /**
+   * Stores a commit: its new immutable records, then its head, here and on every replica. Each
+   * replica gets them in one request, in that order, so it never holds the head without its records.
+   */
+  async putCommit (topic: string, blobs: PreparedBlob[], head: HeadRecord, signal?: AbortSignal): Promise<void> {
+    await this.putRecords(topic, blobs, head, signal)
+  }
+
+  /** Writes the fresh records (and the head, last) here, then puts them to every replica together. */
+  private async putRecords (topic: string, blobs: PreparedBlob[], head: HeadRecord | undefined, signal?: AbortSignal): Promise<void> {
+    // taken now: if the replica set changes meanwhile, this set is replaced and the records count as
+    // not stored on the new members (see ReplicaSets' onGained)
+    const stored = this.storedSet(topic)
+    const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
+    for (const blob of blobs) {
+      if (!blob.fresh) continue
+      this.counts.blobPuts++
+      const key = blobKey(this.db, blob.id)
+      await this.writeLocal(key, blob.bytes)
+      items.push({ key, bytes: blob.bytes })
+    }
+    if (head != null) {
+      const key = headKey(this.db, topic)
+      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
+      validateHeadSet(key, this.db, bytes, this.deps.policy)
+      this.counts.headPuts++
+      await this.writeLocal(key, bytes)
+      items.push({ key, bytes })
+    }
+    if (items.length === 0) return
+    await this.toReplicas(topic, async (peer, s) => {
+      await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, s) }))
+    }, signal)
+    for (const blob of blobs) stored.add(blob.id)
+  }
+
+  /**
+   * Records a commit keeps from earlier versions: after the replica set gained members they are
+   * put again so the new members hold them too (repair); otherwise they are taken as stored.
+   */
+  async ensureReplicated (topic: string, ids: string[], signal?: AbortSignal): Promise<void> {
+    const stored = this.storedSet(topic)
+    const missing = ids.filter((id) => !stored.has(id))
+    if (missing.length === 0) return
+    if (!this.repair.has(topic)) { for (const id of missing) stored.add(id); return }
+    this.repair.delete(topic)
+    this.counts.repairs += missing.length
+    const records = await Promise.all(missing.map(async (id) => await this.getBlob(topic, id, signal)))
+    const blobs = records.filter((r): r is BlobRecord => r != null).map((r) => this.prepareBlob(topic, r))
+    await this.putRecords(topic, blobs, undefined, signal)
+  }
+
+  /**
+   * Read-back of new immutable records: each id is fetched from one remote replica (a different
+   * one per id) and must come back intact. True when every id did (a PUT echo proves nothing).
+   */
+  async confirmBlobs (topic: string, ids: string[], signal?: AbortSignal): Promise<boolean> {
+    const peers = (await this.replicas(topic)).filter((p) => !this.sets.isSuspect(p))
+    if (peers.length === 0) return ids.length === 0
+    const results = await Promise.all(ids.map(async (id, i) => {
+      for (let attempt = 0; attempt < Math.min(2, peers.length); attempt++) {
+        const peer = peers[(i + attempt) % peers.length]!
+        const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
+        if (value != null && contentId(value) === id) return true
+      }
+      return false
+    }))
+    return results.every(Boolean)
+  }
+
+  /** Loads an immutable record: memory cache, local datastore, then the replicas. */
+  async getBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
+    const hit = this.cache.get(id)
+    if (hit != null) { this.counts.blobCacheHits++; return hit }
+    this.counts.blobGets++
+    const key = blobKey(this.db, id)
+    const local = await this.readLocal(key)
+    if (local != null) {
+      const r = this.accept(id, local)
+      if (r != null) return r
+    }
+    const peers = await this.replicas(topic)
+    // start at a different replica per id so a history load spreads over all of them
+    const start = id.charCodeAt(0) % Math.max(1, peers.length)
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[(start + i) % peers.length]!
+      const value = await this.deps.net.get(peer, key, signal).catch(() => { this.sets.failed(peer); return undefined })
+      if (value == null) continue
+      const r = this.accept(id, value)
+      if (r != null) return r
+    }
+    return undefined
+  }
+
+  /** Fetches records straight from one peer (e.g. a head's writer, which keeps what it wrote) into the cache. */
+  async prefetchFrom (peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
+    const out: BlobRecord[] = []
+    await Promise.all(ids.map(async (id) => {
+      if (this.cache.has(id)) { out.push(this.cache.get(id)!); return }
+      const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
+      const r = value == null ? undefined : this.accept(id, value)
+      if (r != null) out.push(r)
+    }))
+    return out
+  }
+
+  /** Writes a stored record again, here (fresh receive time) and on the topic's replicas. */
+  async republish (topic: string, key: Uint8Array, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.writeLocal(key, bytes)
+    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
+  }
+
+  /** Drops a swept record from the caches (so a later identical write is stored again). */
+  forget (id: string): void {
+    this.cache.delete(id)
+    for (const set of this.stored.values()) set.delete(id)
+  }
+
+  /** Reads the coordinator key from this node and every replica. */
+  async readHeads (topic: string, signal?: AbortSignal, minAnswers?: number): Promise<ReplicaHeads[]> {
+    const key = headKey(this.db, topic)
+    this.counts.headReads++
+    const out: ReplicaHeads[] = []
+    const accept = (from: string, bytes: Uint8Array | undefined): void => {
+      if (bytes == null) return
+      try {
+        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
+      } catch (err) {
+        this.counts.invalidRecords++
+        this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
+      }
+    }
+    accept(this.deps.selfPeerId, await this.readLocal(key))
+    const peers = await this.replicas(topic)
+    await settleMajority(peers.map(async (peer) => {
+      const value = await this.deps.net.get(peer, key, signal).catch(() => { this.sets.failed(peer); return null })
+      if (value === null) return false
+      accept(peer.toString(), value)
+      return true
+    }), SETTLE_GRACE_MS, minAnswers)
+    return [...out]
+  }
+
+  private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
+    try {
+      const record = validateBlob(this.db, id, bytes, this.deps.policy)
+      this.remember(id, record)
+      return record
+    } catch (err) {
+      this.counts.invalidRecords++
+      this.deps.logger.debug('invalid sticky record dropped', 'id', id, 'error', err)
+      return undefined
+    }
+  }
+
+  /**
+   * Runs `fn` against every replica in parallel. Returns when all answered, or `settleGraceMs`
+   * after a majority did (a dead or slow replica must not stall every write; the read-back decides
+   * whether a write counts). A failing replica triggers a refresh next time.
+   */
+  private async toReplicas (topic: string, fn: (peer: PeerId, signal?: AbortSignal) => Promise<void>, signal?: AbortSignal): Promise<void> {
+    const peers = await this.replicas(topic)
+    await settleMajority(peers.map(async (peer) => {
+      try {
+        await fn(peer, signal)
+        return true
+      } catch (err) {
+        if (err instanceof RecordRefusedError) {
+          // the replica answered but its validation refused the record (e.g. its registry view lags)
+          this.deps.logger.debug('replica refused a record', 'peer', peer.toString(), 'reason', err.message)
+          return false
+        }
+        this.sets.failed(peer, topic)
+        return false
+      }
+    }), SETTLE_GRACE_MS)
+  }
+
+  private storedSet (topic: string): Set<string> {
+    let s = this.stored.get(topic)
+    if (s == null) { s = new Set(); this.stored.set(topic, s) }
+    return s
+  }
+
+  private remember (id: string, record: BlobRecord): void {
+    if (this.cache.size > 50_000) this.cache.clear()
+    this.cache.set(id, record)
+  }
+
+  private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
+    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+  }
+
+  private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {
+    try {
+      return Libp2pRecord.deserialize(await this.deps.datastore.get(recordDatastoreKey(key))).value
+    } catch {
+      return undefined
+    }
+  }
+}

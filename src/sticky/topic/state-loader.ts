@@ -1,0 +1,85 @@
+/*
+ * Turns coordinator heads into topic content: loads a head's message root, its pages (in
+ * parallel) and its subscriber collection, verified, and caches the result per head id (heads are
+ * immutable). Also merges what several replicas returned into one set of current heads.
+ */
+import { mergeHeadSets, type Page, type TopicState } from '../core/merge.js'
+import type { Entry, HeadRecord, SubscriberEntry } from '../core/records.js'
+import { messageId } from '../core/signing.js'
+import type { StickyStore, ReplicaHeads } from '../replica/store.js'
+import type { HeadWithId } from '../core/validation.js'
+
+export interface LoadedHead { id: string, head: HeadRecord, state: TopicState, pages: Page[] }
+
+const PAGE_CONCURRENCY = 32
+
+export class StateLoader {
+  private readonly loaded = new Map<string, LoadedHead>()
+  private readonly ids = new WeakMap<object, string>()
+
+  constructor (private readonly store: StickyStore) {}
+
+  /** Id of a message, memoized per record object. */
+  idOf = (m: object): string => {
+    let id = this.ids.get(m)
+    if (id == null) { id = messageId(m as any); this.ids.set(m, id) }
+    return id
+  }
+
+  /** The current heads across replicas: union, minus superseded ones. */
+  currentHeads (replicas: ReplicaHeads[]): HeadWithId[] {
+    let acc: HeadWithId[] = []
+    for (const r of replicas) acc = mergeHeadSets(acc, r.heads)
+    return acc
+  }
+
+  /** Loads pages by id, in parallel batches; undefined if any is missing or invalid. */
+  async loadPages (topic: string, pageIds: readonly string[], signal?: AbortSignal): Promise<Page[] | undefined> {
+    const pages: Page[] = new Array(pageIds.length)
+    let missing = false
+    for (let i = 0; i < pageIds.length && !missing; i += PAGE_CONCURRENCY) {
+      await Promise.all(pageIds.slice(i, i + PAGE_CONCURRENCY).map(async (id, j) => {
+        const rec = await this.store.getBlob(topic, id, signal)
+        if (rec?.t !== 'page') { missing = true; return }
+        pages[i + j] = { id, entries: rec.entries }
+      }))
+    }
+    return missing ? undefined : pages
+  }
+
+  /** Loads a head's full content; undefined when a record it points at cannot be loaded. */
+  async load (h: HeadWithId, signal?: AbortSignal): Promise<LoadedHead | undefined> {
+    const cached = this.loaded.get(h.id)
+    if (cached != null) return cached
+    const { head } = h
+    let pages: Page[] = []
+    if (head.messages != null) {
+      const root = await this.store.getBlob(head.topic, head.messages, signal)
+      if (root?.t !== 'root') return undefined
+      const loaded = await this.loadPages(head.topic, root.pages, signal)
+      if (loaded == null) return undefined
+      pages = loaded
+    }
+    const subs = new Map<string, SubscriberEntry>()
+    if (head.subscribers != null) {
+      const rec = await this.store.getBlob(head.topic, head.subscribers, signal)
+      if (rec?.t !== 'subs') return undefined
+      for (const s of rec.subs) subs.set(s.client, s)
+    }
+    const entries = new Map<string, Entry>()
+    for (const p of pages) for (const e of p.entries) entries.set(this.idOf(e.m), e)
+    const state: TopicState = {
+      version: head.version,
+      entries,
+      subs,
+      messageHistory: head.messageHistory,
+      subscriberHistory: head.subscriberHistory,
+      previous: head.previous,
+      createdAt: head.createdAt
+    }
+    const result = { id: h.id, head, state, pages }
+    if (this.loaded.size > 256) this.loaded.clear()
+    this.loaded.set(h.id, result)
+    return result
+  }
+}

@@ -1,0 +1,284 @@
+/*
+ * One sticky subscription. History first (all unexpired messages of the current heads, oldest
+ * first, or only those added after `lastSeenVersion`), then live messages from GossipSub pushes,
+ * with a coordinator poll as the fallback (every `pollIntervalMs`, and at once on a version gap or
+ * a gap in a publisher's sequence). Messages are deduplicated by id: each is delivered once.
+ */
+import { EventEmitter } from 'node:events'
+import { compareMessages } from '../core/merge.js'
+import type { ChannelState, Entry } from '../core/records.js'
+import type { StateLoader } from './state-loader.js'
+import type { StickyStore } from '../replica/store.js'
+import type { Logger } from '../../logger.js'
+
+export interface StickyMessage {
+  messageId: string
+  topic: string
+  publisher: string
+  publisherSequence: number
+  addedInVersion: number
+  data: unknown
+  publishedAt: number
+  expiresAt: number
+}
+
+export interface SubscriptionDeps {
+  store: StickyStore
+  loader: StateLoader
+  topic: string
+  onMessage: (m: StickyMessage) => void | Promise<void>
+  logger: Logger
+  /** called by unsubscribe() after the local teardown */
+  onClose: () => Promise<void>
+  /** sends a signed renewal to a serving node; resolves with the new expiry */
+  renew: (ttlMs: number) => Promise<{ expiresAt: number }>
+}
+
+export interface SubscriptionOptions {
+  receiveHistory: boolean
+  lastSeenVersion: number | null
+  pollIntervalMs: number
+  ttlMs: number
+  /** when the subscription entry expires (set by subscribe, moved by renew) */
+  expiresAt: number
+  autoRenew: boolean
+  renewAtFraction: number
+}
+
+export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number }
+
+/**
+ * Events: 'message' is not one (use onMessage); 'renewed' ({ expiresAt }), 'renew-failed' (Error),
+ * 'expired' (the subscriber entry lapsed: renew() or subscribe again), 'gap-detected' ({ topic }),
+ * 'recovered' ({ topic, from }: a gap closed or the channel is ACTIVE again), 'state' (ChannelState).
+ */
+export class StickySubscription extends EventEmitter {
+  readonly topic: string
+  /** when this subscriber's entry in the topic's subscriber collection expires */
+  expiresAt: number
+  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0 }
+  lastSeenVersion = 0
+  channelState: ChannelState = 'ACTIVE'
+  private readonly delivered = new Set<string>()
+  private readonly seenHeads = new Set<string>()
+  private readonly seenPages = new Set<string>()
+  private readonly maxSeq = new Map<string, number>()
+  /**
+   * Per publisher: every sequence number from the first one delivered up to `low` has been
+   * delivered; `above` holds those delivered beyond a hole. A gap is closed when `above` is empty.
+   */
+  private readonly runs = new Map<string, { low: number, above: Set<number> }>()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private polling: Promise<void> | undefined
+  private pollAgain = false
+  private closed = false
+  private renewTimer: ReturnType<typeof setTimeout> | undefined
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined
+  private gapOpen = false
+
+  constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
+    super()
+    this.topic = deps.topic
+    this.expiresAt = options.expiresAt
+  }
+
+  /**
+   * Extends the subscription: a request signed with this node's wallet key goes to a serving node,
+   * which commits the new expiry. Rejects with RenewalRejectedError if refused.
+   */
+  async renew (ttlMs: number = this.options.ttlMs): Promise<{ expiresAt: number }> {
+    if (this.closed) throw new Error('subscription is closed')
+    const r = await this.deps.renew(ttlMs)
+    this.expiresAt = r.expiresAt
+    this.emit('renewed', { expiresAt: r.expiresAt })
+    this.scheduleRenewal(ttlMs)
+    return r
+  }
+
+  private scheduleRenewal (ttlMs: number): void {
+    clearTimeout(this.renewTimer)
+    clearTimeout(this.expiryTimer)
+    if (this.closed) return
+    const now = Date.now()
+    this.expiryTimer = setTimeout(() => {
+      if (this.closed || Date.now() < this.expiresAt) return
+      this.deps.logger.warn('sticky subscription expired', 'topic', this.topic)
+      this.emit('expired', { topic: this.topic, expiresAt: this.expiresAt })
+    }, Math.max(0, this.expiresAt - now) + 10)
+    this.expiryTimer.unref?.()
+    if (!this.options.autoRenew) return
+    const at = Math.max(0, this.expiresAt - now - ttlMs * (1 - this.options.renewAtFraction))
+    this.renewTimer = setTimeout(() => { void this.autoRenew(ttlMs) }, at)
+    this.renewTimer.unref?.()
+  }
+
+  private async autoRenew (ttlMs: number): Promise<void> {
+    try {
+      await this.renew(ttlMs)
+    } catch (err) {
+      if (this.closed) return
+      this.emit('renew-failed', err)
+      const left = this.expiresAt - Date.now()
+      this.deps.logger.warn('sticky subscription renewal failed; retrying', 'topic', this.topic, 'msLeft', left, 'error', err)
+      // retry a few times before expiry, then keep trying (a renewal after expiry is refused, so resubscribe)
+      clearTimeout(this.renewTimer)
+      this.renewTimer = setTimeout(() => { void this.autoRenew(ttlMs) }, Math.max(1_000, Math.min(30_000, left / 4)))
+      this.renewTimer.unref?.()
+    }
+  }
+
+  /** Loads and delivers the history, then starts polling. */
+  async start (): Promise<void> {
+    const floor = this.options.receiveHistory ? (this.options.lastSeenVersion ?? 0) : Infinity
+    await this.sync(floor)
+    this.schedulePoll()
+    this.scheduleRenewal(this.options.ttlMs)
+  }
+
+  /** Live messages pushed after a commit (already verified by the caller). */
+  receivePush (version: number, entries: Entry[]): void {
+    if (this.closed) return
+    this.stats.pushes++
+    this.deliver(entries)
+    if (version > this.lastSeenVersion + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
+    if (version > this.lastSeenVersion) this.lastSeenVersion = version
+  }
+
+  /** Re-reads the coordinator now (e.g. a push that carried only ids). */
+  pollNow (reason: string): void {
+    if (this.closed) return
+    this.deps.logger.debug('sticky poll', 'topic', this.topic, 'reason', reason)
+    if (this.polling != null) { this.pollAgain = true; return }
+    this.polling = this.sync(0).catch((err) => { this.deps.logger.debug('sticky poll failed', 'topic', this.topic, 'error', err) })
+      .finally(() => {
+        this.polling = undefined
+        if (this.pollAgain) { this.pollAgain = false; this.pollNow('queued') }
+      })
+  }
+
+  async unsubscribe (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.timer)
+    clearTimeout(this.renewTimer)
+    clearTimeout(this.expiryTimer)
+    await this.polling
+    await this.deps.onClose()
+    this.removeAllListeners()
+  }
+
+  private schedulePoll (): void {
+    if (this.closed) return
+    this.timer = setTimeout(() => {
+      this.pollNow('interval')
+      this.schedulePoll()
+    }, this.options.pollIntervalMs)
+    this.timer.unref?.()
+  }
+
+  /** Reads the current heads and delivers every not-yet-delivered entry with v > floor. */
+  private async sync (floor: number): Promise<void> {
+    this.stats.polls++
+    const { store, loader } = this.deps
+    const heads = loader.currentHeads(await store.readHeads(this.topic))
+    const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
+    // sibling heads share most pages: collect the unseen page ids of all of them, load each once
+    const roots = await Promise.all(fresh.map(async (h) => h.head.messages == null ? null : await store.getBlob(this.topic, h.head.messages)))
+    const pageIds = new Set<string>()
+    const complete: typeof fresh = []
+    fresh.forEach((h, i) => {
+      const root = roots[i]
+      if (h.head.messages == null) { complete.push(h); return }
+      if (root?.t !== 'root') return // not loadable yet: the next poll tries again
+      for (const p of root.pages) if (!this.seenPages.has(p)) pageIds.add(p)
+      complete.push(h)
+    })
+    const pages = await loader.loadPages(this.topic, [...pageIds])
+    if (pages == null) return // a page is missing on every replica asked: retry on the next poll
+    const entries: Entry[] = []
+    for (const p of pages) {
+      for (const e of p.entries) {
+        // below the floor: known to the caller already (or history not wanted): never deliver
+        if (e.v > floor) entries.push(e)
+        else this.delivered.add(this.deps.loader.idOf(e.m))
+      }
+      this.seenPages.add(p.id!)
+    }
+    for (const h of complete) {
+      this.seenHeads.add(h.id)
+      if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
+    }
+    this.deliver(entries)
+    const top = Math.max(0, ...heads.map((h) => h.head.version))
+    if (top > this.lastSeenVersion) this.lastSeenVersion = top
+  }
+
+  private deliver (entries: Entry[]): void {
+    const now = Date.now()
+    const fresh: Entry[] = []
+    for (const e of entries) {
+      const id = this.deps.loader.idOf(e.m)
+      if (this.delivered.has(id)) { this.stats.duplicates++; continue }
+      if (e.m.expiresAt <= now) continue
+      this.delivered.add(id)
+      fresh.push(e)
+    }
+    if (fresh.length === 0) return
+    fresh.sort((a, b) => compareMessages(a.m, b.m))
+    let gap = false
+    for (const e of fresh) {
+      const prev = this.maxSeq.get(e.m.publisher) ?? 0
+      if (prev > 0 && e.m.seq > prev + 1) gap = true
+      if (e.m.seq > prev) this.maxSeq.set(e.m.publisher, e.m.seq)
+      this.trackSequence(e.m.publisher, e.m.seq)
+      this.stats.delivered++
+      const message: StickyMessage = {
+        messageId: this.deps.loader.idOf(e.m),
+        topic: e.m.topic,
+        publisher: e.m.publisher,
+        publisherSequence: e.m.seq,
+        addedInVersion: e.v,
+        data: e.m.data,
+        publishedAt: e.m.publishedAt,
+        expiresAt: e.m.expiresAt
+      }
+      try {
+        const r = this.deps.onMessage(message)
+        if (r != null && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch((err: unknown) => { this.handlerFailed(err) })
+      } catch (err) {
+        this.handlerFailed(err)
+      }
+    }
+    if (gap) { this.stats.gaps++; this.gapOpen = true; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
+    else if (this.gapOpen && this.sequencesContiguous()) { this.gapOpen = false; this.emit('recovered', { topic: this.topic, from: 'gap' }) }
+  }
+
+  /** Channel state as seen in the coordinator, or set by the owner (RECOVERING/FAILED during recovery). */
+  setChannelState (state: ChannelState): void {
+    if (state === this.channelState) return
+    const from = this.channelState
+    this.channelState = state
+    this.emit('state', state)
+    if (state === 'ACTIVE' && from !== 'ACTIVE') this.emit('recovered', { topic: this.topic, from })
+  }
+
+  private trackSequence (publisher: string, seq: number): void {
+    const run = this.runs.get(publisher)
+    if (run == null) { this.runs.set(publisher, { low: seq, above: new Set() }); return }
+    if (seq <= run.low) return // an earlier message arriving late (history below the first seen): no hole after it
+    if (seq !== run.low + 1) { run.above.add(seq); return }
+    run.low = seq
+    while (run.above.delete(run.low + 1)) run.low++
+  }
+
+  /** no publisher has a hole between its first delivered sequence number and its highest */
+  private sequencesContiguous (): boolean {
+    for (const run of this.runs.values()) if (run.above.size > 0) return false
+    return true
+  }
+
+  private handlerFailed (err: unknown): void {
+    this.stats.handlerErrors++
+    this.deps.logger.warn('sticky onMessage threw; subscription continues', 'topic', this.topic, 'error', err)
+  }
+}

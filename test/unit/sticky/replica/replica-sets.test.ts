@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { ReplicaSets } from '../../../../src/sticky/replica/replica-sets.js'
+import { silentLogger } from '../../../../src/index.js'
+
+const KEY = (topic: string): Uint8Array => new TextEncoder().encode(`/dps/db/h/${topic}`)
+const OPTIONS = { replicationFactor: 3, replicaRefreshMs: 30_000, requestTimeoutMs: 1_000 }
+
+async function peers (n: number): Promise<PeerId[]> {
+  return await Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+}
+
+/** the `count` of `candidates` nearest the topic's key by kad-dht's XOR distance */
+function nearest (topic: string, candidates: PeerId[], count: number): string[] {
+  const target = createHash('sha256').update(KEY(topic)).digest()
+  const d = (p: PeerId): Buffer => Buffer.from(createHash('sha256').update(p.toMultihash().bytes).digest().map((b, i) => b ^ target[i]!))
+  return [...candidates].sort((a, b) => Buffer.compare(d(a), d(b))).slice(0, count).map(String)
+}
+
+function fixture (all: PeerId[], opts: { tableHoldsAll: boolean }) {
+  const connected = new Set(all.map(String))
+  const queries: string[] = []
+  const gained: string[] = []
+  const net = {
+    knownPeers: () => (opts.tableHoldsAll ? all : undefined),
+    isConnected: (p: PeerId) => connected.has(p.toString()),
+    closestPeers: async (key: Uint8Array) => { queries.push(new TextDecoder().decode(key)); return all.filter((p) => connected.has(p.toString())) }
+  }
+  const sets = new ReplicaSets({ net, keyOf: KEY, onGained: (t) => { gained.push(t) }, logger: silentLogger }, OPTIONS)
+  return { sets, connected, queries, gained }
+}
+
+describe('replica sets', () => {
+  it('take the nearest peers from a routing table that holds the whole network, without a DHT query', async () => {
+    const all = await peers(6)
+    const { sets, queries } = fixture(all, { tableHoldsAll: true })
+    expect((await sets.get('t')).map(String)).toEqual(nearest('t', all, 3))
+    expect(queries).toEqual([])
+  })
+
+  it('ask the DHT when the routing table cannot stand for the network', async () => {
+    const all = await peers(6)
+    const { sets, queries } = fixture(all, { tableHoldsAll: false })
+    expect((await sets.get('t')).map(String)).toEqual(nearest('t', all, 3))
+    expect(queries).toEqual(['/dps/db/h/t'])
+    await sets.get('t') // cached
+    expect(queries).toHaveLength(1)
+  })
+
+  it('replace a member whose connection closed at once and report the new member', async () => {
+    const all = await peers(6)
+    const { sets, connected, gained } = fixture(all, { tableHoldsAll: false })
+    const first = await sets.get('t')
+    const gone = first[0]!
+    connected.delete(gone.toString())
+    sets.peerDisconnected(gone.toString())
+    expect(sets.isSuspect(gone)).toBe(true)
+    // while the lookup runs the others are used; then the set holds a replacement
+    expect((await sets.get('t')).map(String)).not.toContain(gone.toString())
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const after = (await sets.get('t')).map(String)
+    expect(after).toEqual(nearest('t', all.filter((p) => p !== gone), 3))
+    expect(gained).toEqual(['t'])
+    // reconnecting clears the suspicion
+    connected.add(gone.toString())
+    expect(sets.isSuspect(gone)).toBe(false)
+  })
+
+  it('do not suspect a peer that failed a request but is still connected; a disconnected one is left out', async () => {
+    const all = await peers(5)
+    const { sets, connected } = fixture(all, { tableHoldsAll: true })
+    const [a, b] = await sets.get('t')
+    sets.failed(a!, 't')
+    expect(sets.isSuspect(a!)).toBe(false)
+    connected.delete(b!.toString())
+    sets.failed(b!, 't')
+    expect(sets.isSuspect(b!)).toBe(true)
+    expect(sets.stats.failures).toBe(2)
+  })
+
+  it('a peer disconnecting that holds no topic changes nothing', async () => {
+    const all = await peers(6)
+    const { sets, gained } = fixture(all, { tableHoldsAll: true })
+    const set = await sets.get('t')
+    const outsider = all.find((p) => !set.includes(p))!
+    sets.peerDisconnected(outsider.toString())
+    expect(sets.isSuspect(outsider)).toBe(false)
+    expect(gained).toEqual([])
+  })
+})
