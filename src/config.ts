@@ -66,8 +66,8 @@ export interface ConnectOptions {
   discoveryMaxDialsPerRound?: number
   /** A libp2p metrics implementation, e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics (the daemon uses it). Host-wide: taken from the first connect() of a wallet. @default none */
   libp2pMetrics?: (components: any) => unknown
-  /** Sticky topic settings; defaults in src/sticky/sticky.ts (STICKY_DEFAULTS). */
-  sticky?: Partial<import('./sticky/topic/sticky.js').StickyOptions>
+  /** Sticky topic settings; declared with their defaults in src/sticky/options.ts (STICKY_DEFAULTS). */
+  sticky?: Partial<import('./sticky/options.js').StickyOptions>
 }
 
 export const DEFAULTS = {

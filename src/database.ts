@@ -17,7 +17,8 @@ import { AuthorizedWalletCache, type RegistryCacheStats } from './auth/registry-
 import type { GaterStats } from './auth/gater.js'
 import { releaseHost, type HostMember, type SharedHost } from './host/shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host/host.js'
-import { StickyPubSub, STICKY_DEFAULTS } from './sticky/topic/sticky.js'
+import { StickyPubSub } from './sticky/topic/sticky.js'
+import { STICKY_DEFAULTS } from './sticky/options.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
 

@@ -17,8 +17,9 @@ export {
   StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError, NotAuthorizedError
 } from './sticky/core/errors.js'
 export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/core/encryption.js'
-export { STICKY_DEFAULTS } from './sticky/topic/sticky.js'
-export type { StickyPubSub, StickyOptions, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/topic/sticky.js'
+export { STICKY_DEFAULTS } from './sticky/options.js'
+export type { StickyOptions } from './sticky/options.js'
+export type { StickyPubSub, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/topic/sticky.js'
 export type { StickyMessage, StickySubscription } from './sticky/topic/subscription.js'
 export {
   DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,

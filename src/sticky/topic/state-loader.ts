@@ -3,7 +3,7 @@
  * parallel) and its subscriber collection, verified, and caches the result per head id (heads are
  * immutable). Also merges what several replicas returned into one set of current heads.
  */
-import { mergeHeadSets, type Page, type TopicState } from '../core/merge.js'
+import { mergeHeadSets, mergeStates, type Page, type TopicState } from '../core/merge.js'
 import type { Entry, HeadRecord, SubscriberEntry } from '../core/records.js'
 import { messageId } from '../core/signing.js'
 import type { StickyStore, ReplicaHeads } from '../replica/store.js'
@@ -31,6 +31,18 @@ export class StateLoader {
     let acc: HeadWithId[] = []
     for (const r of replicas) acc = mergeHeadSets(acc, r.heads)
     return acc
+  }
+
+  /** Current heads of a topic across replicas (siblings included). */
+  async readCurrentHeads (topic: string): Promise<HeadWithId[]> {
+    return this.currentHeads(await this.store.readHeads(topic))
+  }
+
+  /** The topic's current heads and the merged content of those that load. */
+  async currentState (topic: string, now = Date.now()): Promise<{ heads: HeadWithId[], merged: TopicState }> {
+    const heads = await this.readCurrentHeads(topic)
+    const loaded = (await Promise.all(heads.map(async (h) => await this.load(h)))).filter((x) => x != null)
+    return { heads, merged: mergeStates(loaded.map((l) => l!.state), now) }
   }
 
   /** Loads pages by id, in parallel batches; undefined if any is missing or invalid. */
