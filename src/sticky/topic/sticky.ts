@@ -186,13 +186,15 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
       throw new InvalidMessageError((err as Error).message, { cause: err })
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
+    // checked here, not in the batch: a bad TTL must fail this call only, not everyone's commit
+    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultMessageTtlMs, Number.MAX_SAFE_INTEGER)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
     if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
     const committer = this.committers.get(topic)
     const wait = this.publishLimiter.take(this.deps.signer.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
-    const committed = committer.publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+    const committed = committer.publish(data, ttlMs)
     if (options.signal == null) return await committed
     // an abort stops the wait, not the commit: the message may still be committed and delivered
     return await Promise.race([committed, new Promise<never>((_resolve, reject) => {
@@ -206,8 +208,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
     if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
     this.assertAuthorized()
-    const ttlMs = options.ttlMs ?? this.options.defaultSubscriptionTtlMs
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${this.options.maxSubscriptionTtlMs}, got ${String(ttlMs)}`)
+    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultSubscriptionTtlMs, this.options.maxSubscriptionTtlMs)
     const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
     const sub = new StickySubscription({
       store: this.store,
@@ -356,6 +357,14 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   private assertAuthorized (): void {
     if (!this.deps.policy.isAuthorized(this.deps.db, this.deps.signer.wallet)) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
   }
+}
+
+/** A `ttlMs` argument: an integer number of milliseconds 1-max, else ConfigError naming `ttlMs`. */
+function checkTtl (ttlMs: unknown, max: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > max) {
+    throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${max}, got ${String(ttlMs)}`)
+  }
+  return ttlMs
 }
 
 export type { StickyMessage, StickySubscription, HeadWithId }
