@@ -10,7 +10,7 @@ import { Database } from './database.js'
 import { ConfigError, DepinError } from './errors.js'
 import { peerIdToWallet, walletPrivateKey } from './identity.js'
 import { ComponentLogger, createPinoLogger } from './logger.js'
-import { acquireHost, releaseHost, SharedHost } from './host/shared-host.js'
+import { acquireHost, createSharedHost, releaseHost } from './host/shared-host.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 export async function connect (input: ConnectOptions): Promise<Database> {
@@ -25,7 +25,7 @@ export async function connect (input: ConnectOptions): Promise<Database> {
   const wallet = peerIdToWallet(peerId)!
   const base = new ComponentLogger(options.logger ?? createPinoLogger())
   const nodeLog = base.child('peer', peerId.toString())
-  const host = await acquireHost(wallet, async () => await SharedHost.create(privateKey, options, nodeLog.child('component', 'host')))
+  const host = await acquireHost(wallet, async () => await createSharedHost(privateKey, options, nodeLog.child('component', 'host')))
   if (host.hostOptions !== options) {
     for (const key of ['listenPorts', 'listenHost', 'relayServer', 'relayReservation', 'maxMessageBytes'] as const) {
       if (JSON.stringify(host.hostOptions[key]) !== JSON.stringify(options[key])) {

@@ -15,7 +15,8 @@ import { Bootstrapper, Readiness } from './host/readiness.js'
 import { RealtimeTopics, type EventHandler, type RealtimeStats } from './realtime/realtime.js'
 import { AuthorizedWalletCache, type RegistryCacheStats } from './auth/registry-cache.js'
 import type { GaterStats } from './auth/gater.js'
-import { releaseHost, type HostMember, type SharedHost } from './host/shared-host.js'
+import { DatabaseAccess } from './auth/policy.js'
+import { releaseHost, type HostListener, type SharedHost } from './host/shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host/host.js'
 import { StickyPubSub } from './sticky/topic/sticky.js'
 import { STICKY_DEFAULTS } from './sticky/options.js'
@@ -43,9 +44,13 @@ export interface DatabaseEvents {
   'peer:disconnect': [{ peerId: string, wallet: string }]
 }
 
-export class Database extends EventEmitter<DatabaseEvents> implements HostMember {
+export class Database extends EventEmitter<DatabaseEvents> {
   readonly name: string
   readonly registry: AuthorizedWalletCache
+  /** who may connect, receive and write in this database (its registry decides) */
+  private readonly access: DatabaseAccess
+  /** what this database hears from the host */
+  private readonly hostListener: HostListener
   readonly readiness = new Readiness()
   private readonly bootstrapper: Bootstrapper
   private readonly discovery: Discovery
@@ -60,6 +65,11 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.registry = new AuthorizedWalletCache(
       { fetch: options.getAuthorizedWallets, logger: log.child('component', 'registry') },
       { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs })
+    this.access = new DatabaseAccess(this.name, this.registry)
+    this.hostListener = {
+      onPeerConnected: (peerId, wallet) => { this.onPeerConnected(peerId, wallet) },
+      onPeerDisconnected: (peerId) => { this.onPeerDisconnected(peerId) }
+    }
     this.bootstrapper = new Bootstrapper({
       getBootstrapNodes: options.getBootstrapNodes,
       selfWallet: host.wallet,
@@ -90,7 +100,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
       selfPeerId: host.peerId.toString(),
-      authorizes: async (wallet) => await this.authorizes(wallet),
+      authorizes: async (wallet) => await this.access.mayWriteChecked(wallet),
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
     const stickyOptions = { ...STICKY_DEFAULTS, ...options.sticky }
@@ -103,12 +113,12 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
         isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
         connectedPeers: () => host.libp2p.getPeers()
       }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
-      datastore: host.datastore,
+      datastore: host.sticky.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
-      signer: host.signer,
+      signer: host.sticky.signer,
       selfPeerId: host.peerId.toString(),
-      policy: host.recordPolicy,
+      policy: host.policy,
       peerCount: () => this.readiness.peerIds.size,
       renewalNet: host.libp2p,
       logger: log
@@ -122,7 +132,8 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   /** Registry, then host membership, then bootstrap (background) and discovery. */
   async start (): Promise<void> {
     await this.registry.start()
-    this.host.members.add(this)
+    this.host.policy.join(this.access)
+    this.host.addListener(this.hostListener)
     await this.sticky.start()
     this.registry.onRefresh(() => { void this.afterRefresh() })
     this.readiness.reset(this.authorizedConnectedPeers())
@@ -157,7 +168,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
   }
 
   connectedPeers (): PeerInfo[] {
-    return this.host.connectedPeers().filter((p) => this.registry.has(p.wallet))
+    return this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet))
   }
 
   async subscribe<T = unknown> (topic: string, handler: EventHandler<T>): Promise<void> {
@@ -187,28 +198,24 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.discovery.stop()
     this.realtime.unsubscribeAll()
     this.registry.stop()
-    this.host.members.delete(this)
+    this.host.policy.leave(this.access)
+    this.host.removeListener(this.hostListener)
     this.log.info('disconnecting')
-    if (this.host.members.size > 0) await this.host.closeUnauthorized()
+    if (this.host.policy.size > 0) await this.host.closeUnauthorized()
     await releaseHost(this.host)
     this.removeAllListeners()
   }
 
-  // --- HostMember -------------------------------------------------------------------------------
+  // --- host events ------------------------------------------------------------------------------
 
-  ownsTopic (pubsubTopic: string): boolean { return pubsubTopic.startsWith(`${this.name}_`) || pubsubTopic.startsWith(`depin-sticky/${this.name}/`) }
-
-  authorizesCached (wallet: string): boolean { return this.registry.has(wallet) }
-  async authorizes (wallet: string): Promise<boolean> { return this.registry.has(wallet) || await this.registry.checkMiss(wallet) }
-
-  onPeerConnected (peerId: string, wallet: string): void {
-    if (!this.registry.has(wallet)) return
+  private onPeerConnected (peerId: string, wallet: string): void {
+    if (!this.access.mayConnect(wallet)) return
     const isNew = !this.readiness.peerIds.has(peerId)
     this.readiness.add(peerId)
     if (isNew) this.emit('peer:connect', { peerId, wallet, addrs: this.host.libp2p.getConnections().filter((c) => c.remotePeer.toString() === peerId).map((c) => c.remoteAddr.toString()) })
   }
 
-  onPeerDisconnected (peerId: string): void {
+  private onPeerDisconnected (peerId: string): void {
     this.sticky.peerDisconnected(peerId)
     if (!this.readiness.peerIds.has(peerId)) return
     this.readiness.remove(peerId)
@@ -230,7 +237,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
 
   private authorizesPeerIdCached (peerId: string): boolean {
     const wallet = walletFromPeer(peerId)
-    return wallet !== '' && this.registry.has(wallet)
+    return wallet !== '' && this.access.mayConnect(wallet)
   }
 
   private assertOpen (): void {

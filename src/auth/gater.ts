@@ -1,18 +1,19 @@
 /*
  * Connection gater: admits a peer only when its Ed25519 key is a wallet that at least one open
- * database on this host authorizes. It answers on every hook that names a peer, because QUIC
- * skips the encrypted-connection hooks (stack.md pitfall 3): the upgraded-connection hooks fire
- * for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
+ * database on this host authorizes (the rule itself is policy.ts). It answers on every hook that
+ * names a peer, because QUIC connections never pass the encrypted-connection hooks (libp2p's QUIC
+ * transport encrypts inside QUIC, not through a connection encrypter): the upgraded-connection hooks
+ * fire for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
  * who the peer is, as in the Go library.
  */
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 
-/** Narrow view of the host's authorization: a fast cached answer and a slower one that may ask the registry. */
-export interface PeerAuthorizer {
-  isAuthorizedCached(peer: PeerId): boolean
-  isAuthorized(peer: PeerId): Promise<boolean>
+/** What the gater needs from the host's policy (policy.ts AccessPolicy): a fast cached answer and a slower one that may ask the registry. */
+export interface ConnectPolicy {
+  mayConnect(peer: PeerId): boolean
+  mayConnectChecked(peer: PeerId): Promise<boolean>
 }
 
 export type GaterHook = 'dialPeer' | 'dialMultiaddr' | 'outboundConnection' | 'inboundEncrypted' | 'outboundEncrypted' |
@@ -30,10 +31,10 @@ export function createGaterStats (): GaterStats {
   return { allowed: zero(), denied: zero() }
 }
 
-export function createConnectionGater (auth: PeerAuthorizer, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void): ConnectionGater {
+export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void): ConnectionGater {
   const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
     for (const peer of peers) {
-      const ok = auth.isAuthorizedCached(peer) || await auth.isAuthorized(peer)
+      const ok = auth.mayConnect(peer) || await auth.mayConnectChecked(peer)
       if (!ok) {
         stats.denied[hook]++
         onDeny?.(hook, peer)

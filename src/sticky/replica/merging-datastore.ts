@@ -1,8 +1,8 @@
 /*
  * The datastore under kad-dht and the replica protocol, with one change: a put of a sticky
  * coordinator record merges the incoming head set into the stored one (see merge.ts) instead of
- * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (stack.md
- * pitfalls 7-9); with this, a replica never loses a head whose content is not included in another
+ * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (its selector
+ * can only pick one of the values, not merge them); with this, a replica never loses a head whose content is not included in another
  * head it keeps. Puts to one key are serialized so concurrent puts cannot interleave their
  * read-modify-write.
  */
