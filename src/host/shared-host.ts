@@ -14,6 +14,7 @@ import { createConnectionGater, createGaterStats, type GaterStats } from '../aut
 import { SubscriptionFilter } from '../auth/subscription-filter.js'
 import { createHost, DHT_PROTOCOL, LAN_DHT_PROTOCOL, type DepinLibp2p } from './host.js'
 import { RoutingTableKeeper } from './routing-table-keeper.js'
+import { routingTableOf } from './internals.js'
 import { TopicRouter } from './topic-router.js'
 import { peerIdToWallet } from '../identity.js'
 import type { ComponentLogger } from '../logger.js'
@@ -153,8 +154,8 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
   const subscriptionFilter = new SubscriptionFilter(libp2p.services.pubsub, (peer, topic) => policy.mayReceive(peer, topic))
   const routingKeeper = new RoutingTableKeeper({
     tables: [
-      { protocol: DHT_PROTOCOL, table: () => (libp2p.services.dht as any).routingTable },
-      { protocol: LAN_DHT_PROTOCOL, table: () => (libp2p.services.lanDht as any).routingTable }
+      { protocol: DHT_PROTOCOL, table: () => routingTableOf(libp2p.services.dht) },
+      { protocol: LAN_DHT_PROTOCOL, table: () => routingTableOf(libp2p.services.lanDht) }
     ],
     isConnected: (peer) => libp2p.getConnections(peer).some((c) => c.status === 'open'),
     logger: logger.child('component', 'routing-keeper')

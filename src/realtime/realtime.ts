@@ -14,6 +14,7 @@ import { decodeEvent, encodeEvent, unixSeconds, type DropReason, type Event } fr
 import { peerIdToWallet } from '../identity.js'
 import type { Logger } from '../logger.js'
 import type { TopicOwner, TopicRouter } from '../host/topic-router.js'
+import { hasOutboundStream, isNoPeersSubscribedError } from '../host/internals.js'
 
 export type EventHandler<T = unknown> = (event: Event<T>) => void | Promise<void>
 
@@ -101,7 +102,7 @@ export class RealtimeTopics implements TopicOwner {
       try {
         recipients = (await this.deps.pubsub.publish(name, data)).recipients.length
       } catch (err) {
-        if (!(err as Error).message?.includes('NoPeersSubscribedToTopic')) throw err
+        if (!isNoPeersSubscribedError(err)) throw err
         recipients = 0
       }
       if (recipients > 0) break
@@ -152,8 +153,7 @@ export class RealtimeTopics implements TopicOwner {
 
   /** Peers subscribed to `name` that GossipSub has an open outbound stream to. */
   private sendableSubscribers (name: string): number {
-    const streams = (this.deps.pubsub as unknown as { streamsOutbound?: Map<string, unknown> }).streamsOutbound
-    return this.deps.pubsub.getSubscribers(name).filter((p) => streams == null || streams.has(p.toString())).length
+    return this.deps.pubsub.getSubscribers(name).filter((p) => hasOutboundStream(this.deps.pubsub, p.toString()) !== false).length
   }
 
   private async waitForSendableSubscriber (name: string, topic: string, deadline: number, signal?: AbortSignal): Promise<void> {

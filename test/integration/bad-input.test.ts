@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
 import type { Event } from '../../src/index.js'
+import { hasOutboundStream } from '../../src/host/internals.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -19,7 +20,7 @@ describe('bad input and handler failures', () => {
     const got: Event[] = []
     await a.subscribe('raw', (e) => { got.push(e) })
     await waitForSubscribers([b], 'testdb_raw', 1)
-    await waitFor(() => (b.libp2p.services.pubsub as any).streamsOutbound.has(a.peerId), 5_000, 'stream')
+    await waitFor(() => hasOutboundStream(b.libp2p.services.pubsub, a.peerId) === true, 5_000, 'stream')
     const raw = async (s: string | Uint8Array): Promise<void> => {
       await b.libp2p.services.pubsub.publish('testdb_raw', typeof s === 'string' ? enc(s) : s)
     }

@@ -9,11 +9,10 @@
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { fromString } from 'uint8arrays/from-string'
+import { recordKeyOf } from '../../host/internals.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 
-const RECORD_PREFIX = '/dht/record/'
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -23,10 +22,8 @@ export class MergingDatastore extends BaseDatastore {
 
   override async put (key: Key, value: Uint8Array, options?: any): Promise<Key> {
     const k = key.toString()
-    if (!k.startsWith(RECORD_PREFIX)) return await this.inner.put(key, value, options)
-    let recordKey: Uint8Array
-    try { recordKey = fromString(k.slice(RECORD_PREFIX.length), 'base32') } catch { return await this.inner.put(key, value, options) }
-    if (parseKey(recordKey)?.kind !== 'head') return await this.inner.put(key, value, options)
+    const recordKey = recordKeyOf(k)
+    if (recordKey == null || parseKey(recordKey)?.kind !== 'head') return await this.inner.put(key, value, options)
     return await this.serialize(k, async () => {
       let existing: Uint8Array | undefined
       try { existing = await this.inner.get(key) } catch { existing = undefined }

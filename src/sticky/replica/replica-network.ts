@@ -9,6 +9,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { PeerId } from '@libp2p/interface'
 import { MAX_ITEMS, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
 import { deadlineSignal } from '../../abort.js'
+import { routingTableOf } from '../../host/internals.js'
 
 export interface ReplicaNetwork {
   /** the closest peers to `key` by a DHT query, this node excluded */
@@ -125,9 +126,9 @@ export function replicaNetwork (deps: {
       return [...out.values()]
     },
     knownPeers () {
-      const table = (deps.dht as unknown as { routingTable?: { size?: number, kBucketSize?: number, kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
-      if (table?.kb == null || typeof table.size !== 'number' || table.size === 0 || table.size >= (table.kBucketSize ?? 20)) return undefined
-      const peers = [...table.kb.toIterable()].map((p) => p.peerId)
+      const table = routingTableOf(deps.dht)
+      if (table == null || table.size === 0 || table.size >= table.kBucketSize) return undefined
+      const peers = table.peers()
       const inTable = new Set(peers.map(String))
       if (!deps.connectedPeers().every((p) => inTable.has(p.toString()))) return undefined
       return peers
