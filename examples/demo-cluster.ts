@@ -28,6 +28,32 @@ const text = (m: unknown): string => JSON.stringify(m)
 const nodes: Database[] = []
 let lateSub: StickySubscription | undefined
 let bootstrap: BootstrapNode[] = []
+let stopping = false
+let timer: NodeJS.Timeout | undefined
+
+async function shutdown (why: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  clearInterval(timer)
+  const started = Date.now()
+  say(`${why}: stopping ${nodes.length} nodes (queued sticky messages are committed first)`)
+  // leave the topic's subscriber collection while every replica is still up, then stop the nodes
+  await lateSub?.unsubscribe()
+  await Promise.all(nodes.map(async (n) => { await n.disconnect() }))
+  say(`stopped: all ${nodes.length} nodes disconnected gracefully in ${Date.now() - started} ms`)
+  process.exit(0)
+}
+// Ctrl-C reaches both npm and this process, and npm forwards it again: a repeat within a second is
+// the same press
+let firstSigint = 0
+process.on('SIGINT', () => {
+  if (firstSigint > 0 && Date.now() - firstSigint < 1_000) return
+  if (stopping) { console.log('second Ctrl-C: exiting now'); process.exit(1) }
+  firstSigint = Date.now()
+  process.stdout.write('\n')
+  void shutdown('Ctrl-C')
+})
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
 
 async function startNode (i: number): Promise<Database> {
   const ports = basePort === 0 ? { quic: 0, tcp: 0 } : { quic: basePort + 2 * i, tcp: basePort + 2 * i + 1 }
@@ -59,8 +85,7 @@ await Promise.all(nodes.map(async (n) => { await n.waitUntilReady({ signal: Abor
 say(`3 nodes ready; one publishes to each topic every ${intervalMs / 1000} s; node3 joins after round ${lateRound} (Ctrl-C to stop)`)
 
 let round = 0
-let stopping = false
-const timer = setInterval(() => { void tick() }, intervalMs)
+timer = setInterval(() => { void tick() }, intervalMs)
 
 async function tick (): Promise<void> {
   if (stopping) return
@@ -73,7 +98,7 @@ async function tick (): Promise<void> {
   from.sticky.publish('log', { entry: round, by: `node${i}` }).then((ack) => {
     say(`sticky  node${i} -> log  entry ${String(round).padEnd(3)} acknowledged by a quorum of replicas in ${Date.now() - started} ms (v${ack.version})`)
   }, (err: Error) => { if (!stopping) say(`sticky  node${i} publish failed: ${err.message}`) })
-  if (round === lateRound) void lateJoiner()
+  if (round === lateRound) lateJoiner().catch((err: Error) => { if (!stopping) say(`node3 failed: ${err.message}`) })
 }
 
 async function lateJoiner (): Promise<void> {
@@ -95,22 +120,3 @@ async function lateJoiner (): Promise<void> {
   const describe = (m: StickyMessage | undefined): string => (m == null ? '-' : text(m.data))
   say(`sticky  node3 got the history of "log": ${history.length} messages, first ${describe(history[0])}, last ${describe(history.at(-1))}`)
 }
-
-async function shutdown (why: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  clearInterval(timer)
-  const started = Date.now()
-  say(`${why}: stopping ${nodes.length} nodes (queued sticky messages are committed first)`)
-  // leave the topic's subscriber collection while every replica is still up, then stop the nodes
-  await lateSub?.unsubscribe()
-  await Promise.all(nodes.map(async (n) => { await n.disconnect() }))
-  say(`stopped: all ${nodes.length} nodes disconnected gracefully in ${Date.now() - started} ms`)
-  process.exit(0)
-}
-process.on('SIGINT', () => {
-  if (stopping) { console.log('second Ctrl-C: exiting now'); process.exit(1) }
-  process.stdout.write('\n')
-  void shutdown('Ctrl-C')
-})
-process.once('SIGTERM', () => { void shutdown('SIGTERM') })
