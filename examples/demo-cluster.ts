@@ -91,14 +91,15 @@ async function tick (): Promise<void> {
   if (stopping) return
   round++
   if (round > rounds) { await shutdown('DEMO_ROUNDS reached'); return }
-  const i = (round - 1) % 3
+  const entry = round
+  const i = (entry - 1) % 3
   const from = nodes[i]!
-  from.publish('chat', { hello: `from node${i}`, round }).catch((err: Error) => { say(`chat    node${i} publish failed: ${err.message}`) })
+  from.publish('chat', { hello: `from node${i}`, round: entry }).catch((err: Error) => { say(`chat    node${i} publish failed: ${err.message}`) })
   const started = Date.now()
-  from.sticky.publish('log', { entry: round, by: `node${i}` }).then((ack) => {
-    say(`sticky  node${i} -> log  entry ${String(round).padEnd(3)} acknowledged by a quorum of replicas in ${Date.now() - started} ms (v${ack.version})`)
+  from.sticky.publish('log', { entry, by: `node${i}` }).then((ack) => {
+    say(`sticky  node${i} -> log  entry ${String(entry).padEnd(3)} acknowledged by a quorum of replicas in ${Date.now() - started} ms (v${ack.version})`)
   }, (err: Error) => { if (!stopping) say(`sticky  node${i} publish failed: ${err.message}`) })
-  if (round === lateRound) lateJoiner().catch((err: Error) => { if (!stopping) say(`node3 failed: ${err.message}`) })
+  if (entry === lateRound) lateJoiner().catch((err: Error) => { if (!stopping) say(`node3 failed: ${err.message}`) })
 }
 
 async function lateJoiner (): Promise<void> {
