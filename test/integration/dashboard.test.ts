@@ -59,7 +59,7 @@ beforeAll(async () => {
   known = new Map()
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const labels = new Set<string>((metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [])
-    if (m.type === 'histogram') {
+    if (String(m.type) === 'histogram') {
       for (const suffix of ['_bucket', '_sum', '_count']) known.set(m.name + suffix, suffix === '_bucket' ? new Set([...labels, 'le']) : labels)
     } else {
       known.set(m.name, labels)
