@@ -116,6 +116,7 @@ async function lateJoiner (): Promise<void> {
     }
   })
   live = true
+  if (stopping) return
   // oldest first: a message pushed while the history was loading may have arrived before it
   history.sort((a, b) => a.publishedAt - b.publishedAt)
   const describe = (m: StickyMessage | undefined): string => (m == null ? '-' : text(m.data))

@@ -39,7 +39,7 @@ export async function status (base: string): Promise<{ json: Json, text: string 
   const [node, peers] = await Promise.all([fetchInspect(base, '/node'), fetchInspect(base, '/peers')]) as [Json, Json[]]
   const rows = peers.flatMap((p) => {
     const conns = (p.connections as Json[]).length > 0 ? p.connections as Json[] : [{}]
-    return conns.map((c, i) => [i === 0 ? short(p.peerId) : '', i === 0 ? p.wallet : '', c.transport, c.direction, c.addr, i === 0 && p.latencyMs != null ? `${p.latencyMs} ms` : ''])
+    return conns.map((c, i) => [i === 0 ? short(p.peerId) : '', i === 0 ? p.wallet : '', c.transport, c.direction, c.addr?.replace(/\/p2p\/[^/]+$/, ''), i === 0 && p.latencyMs != null ? `${p.latencyMs} ms` : ''])
   })
   const text = [
     `node      ${node.peerId}`,
