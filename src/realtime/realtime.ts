@@ -15,6 +15,7 @@ import { peerIdToWallet } from '../identity.js'
 import type { Logger } from '../logger.js'
 import type { TopicOwner, TopicRouter } from '../host/topic-router.js'
 
+/** Receives the events of a subscribed real-time topic; may be async (a rejection is logged). */
 export type EventHandler<T = unknown> = (event: Event<T>) => void | Promise<void>
 
 export interface RealtimeDeps {
