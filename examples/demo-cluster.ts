@@ -27,6 +27,8 @@ const say = (what: string): void => { console.log(`[${((Date.now() - t0) / 1000)
 const text = (m: unknown): string => JSON.stringify(m)
 const nodes: Database[] = []
 let lateSub: StickySubscription | undefined
+/** sticky publishes made before node3 joins: it joins once they are acknowledged, so its history holds them */
+const earlier: Array<Promise<void>> = []
 let bootstrap: BootstrapNode[] = []
 let stopping = false
 let timer: NodeJS.Timeout | undefined
@@ -96,13 +98,16 @@ async function tick (): Promise<void> {
   const from = nodes[i]!
   from.publish('chat', { hello: `from node${i}`, round: entry }).catch((err: Error) => { say(`chat    node${i} publish failed: ${err.message}`) })
   const started = Date.now()
-  from.sticky.publish('log', { entry, by: `node${i}` }).then((ack) => {
+  const acked = from.sticky.publish('log', { entry, by: `node${i}` }).then((ack) => {
     say(`sticky  node${i} -> log  entry ${String(entry).padEnd(3)} acknowledged by a quorum of replicas in ${Date.now() - started} ms (v${ack.version})`)
   }, (err: Error) => { if (!stopping) say(`sticky  node${i} publish failed: ${err.message}`) })
+  if (entry < lateRound) earlier.push(acked)
   if (entry === lateRound) lateJoiner().catch((err: Error) => { if (!stopping) say(`node3 failed: ${err.message}`) })
 }
 
 async function lateJoiner (): Promise<void> {
+  await Promise.all(earlier)
+  if (stopping) return
   say('node3 starts late')
   const late = await startNode(3)
   await late.waitUntilReady({ signal: AbortSignal.timeout(30_000) })
