@@ -16,9 +16,19 @@ export interface BootstrapNode {
   tcpPort: number
 }
 
+/**
+ * The registry: resolves with the wallet addresses (or public keys) allowed to connect. Called at
+ * start, every `registryRefreshIntervalMs` and (rate-limited) for unknown peers; invalid entries are
+ * skipped and counted.
+ */
 export type GetAuthorizedWallets = (signal: AbortSignal) => Promise<Iterable<WalletLike>>
+/** Resolves with the bootstrap nodes to dial; called at start and on every retry while not ready. */
 export type GetBootstrapNodes = (signal: AbortSignal) => Promise<BootstrapNode[]>
 
+/**
+ * Options of {@link connect}; every optional one has its default in {@link DEFAULT_OPTIONS}. Unknown
+ * options are refused.
+ */
 export interface ConnectOptions {
   /** Base58 string of the 64-byte Solana secret key, or the 64 bytes themselves. */
   walletPrivateKey: string | Uint8Array
@@ -70,6 +80,7 @@ export interface ConnectOptions {
   sticky?: Partial<import('./sticky/options.js').StickyOptions>
 }
 
+/** The default of every optional {@link ConnectOptions} field (exported as `DEFAULT_OPTIONS`). */
 export const DEFAULTS = {
   listenPorts: { quic: 4001, tcp: 4002 },
   listenHost: '0.0.0.0',

@@ -13,6 +13,16 @@ import { ComponentLogger, createPinoLogger } from './logger.js'
 import { acquireHost, createSharedHost, releaseHost } from './host/shared-host.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
+/**
+ * Opens a database (a namespace of topics) for a wallet: validates the options, derives the libp2p
+ * identity from the wallet key, joins or creates this process's host for that wallet (one host, one
+ * set of ports per wallet) and starts the registry cache, bootstrap and discovery. Resolves once the
+ * registry was read once and the host listens; bootstrap continues in the background, so wait for
+ * {@link Database.waitUntilReady} before publishing.
+ *
+ * @throws {@link ConfigError} (`ERR_INVALID_CONFIG`, with `field`) for invalid options, and
+ * {@link InvalidWalletError} for a key that is not a valid Solana secret key.
+ */
 export async function connect (input: ConnectOptions): Promise<Database> {
   const options = resolveOptions(input)
   let privateKey

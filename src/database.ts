@@ -23,8 +23,13 @@ import { STICKY_DEFAULTS } from './sticky/options.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
 
+/** A connected peer: its peer id, wallet address and the addresses of its connections. */
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
 
+/**
+ * Counters of one database for monitoring (`db.stats()`; the daemon exports them as Prometheus
+ * metrics).
+ */
 export interface DatabaseStats {
   ready: boolean
   connectedPeers: number
@@ -37,6 +42,7 @@ export interface DatabaseStats {
   replicaService: ReplicaServiceStats
 }
 
+/** Events a {@link Database} emits, with their arguments. */
 export interface DatabaseEvents {
   ready: []
   'not-ready': []
@@ -44,6 +50,14 @@ export interface DatabaseEvents {
   'peer:disconnect': [{ peerId: string, wallet: string }]
 }
 
+/**
+ * One database (namespace) opened by {@link connect}: real-time topics (`<database>_<topic>` on
+ * GossipSub), sticky topics ({@link Database.sticky}), readiness and the authorized peers. Several
+ * databases of one wallet share its host; the host stops when the last one disconnects.
+ *
+ * Events: `ready` / `not-ready` (readiness changes), `peer:connect` ({@link PeerInfo}) and
+ * `peer:disconnect` (`{ peerId, wallet }`) for peers authorized for this database.
+ */
 export class Database extends EventEmitter<DatabaseEvents> {
   readonly name: string
   readonly registry: AuthorizedWalletCache
@@ -141,10 +155,15 @@ export class Database extends EventEmitter<DatabaseEvents> {
     this.discovery.start()
   }
 
+  /** This node's libp2p peer id (derived from the wallet key). */
   get peerId (): string { return this.host.peerId.toString() }
+  /** This node's wallet address (base58 of the Ed25519 public key). */
   get walletAddress (): string { return this.host.wallet }
+  /** The shared libp2p node, for advanced use (shared with the wallet's other databases). */
   get libp2p (): DepinLibp2p { return this.host.libp2p }
+  /** Real-time counters: published, received, dropped by reason, handler errors. */
   get realtimeStats (): RealtimeTopics['stats'] { return this.realtime.stats }
+  /** Bootstrap rounds run so far. */
   get bootstrapAttempts (): number { return this.bootstrapper.attempts }
 
   /** Counters for monitoring (the daemon exports them as Prometheus metrics). Gater counts are host-wide. */
@@ -161,26 +180,53 @@ export class Database extends EventEmitter<DatabaseEvents> {
     }
   }
 
+  /** True while at least one peer authorized for this database is connected and identified. */
   isReady (): boolean { return this.readiness.ready }
+  /**
+   * Resolves once the database is ready (at once if it is).
+   *
+   * @throws {@link AbortedError} (`ERR_ABORTED`) when `options.signal` aborts first.
+   */
   async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> {
     this.assertOpen()
     await this.readiness.waitUntilReady(options.signal)
   }
 
+  /** Connected peers authorized for this database. */
   connectedPeers (): PeerInfo[] {
     return this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet))
   }
 
+  /**
+   * Subscribes to the real-time topic `<database>_<topic>`: `handler` gets every event other nodes
+   * publish there (never this node's own), once each. A handler that throws or rejects is logged and
+   * the subscription continues.
+   *
+   * @throws {@link AlreadySubscribedError}, {@link InvalidTopicError}, {@link TopicCollisionError}
+   */
   async subscribe<T = unknown> (topic: string, handler: EventHandler<T>): Promise<void> {
     this.assertOpen()
     this.realtime.subscribe(topic, handler)
   }
 
+  /**
+   * Stops delivering the real-time topic.
+   *
+   * @throws {@link NotSubscribedError} when not subscribed.
+   */
   async unsubscribe (topic: string): Promise<void> {
     this.assertOpen()
     this.realtime.unsubscribe(topic)
   }
 
+  /**
+   * Publishes a JSON value on the real-time topic, signed. Waits up to `publishTimeoutMs` for a
+   * subscribed peer it can send to and resolves with the {@link Event} once at least one was sent it.
+   *
+   * @throws {@link NoSubscribersError} when no subscriber appeared in time (nothing was sent),
+   * {@link InvalidMessageError} for a value that is not JSON, {@link MessageTooLargeError} above
+   * `maxMessageBytes`.
+   */
   async publish<T = unknown> (topic: string, message: T, options: { signal?: AbortSignal } = {}): Promise<Event<T>> {
     this.assertOpen()
     return await this.realtime.publish(topic, message, options.signal)

@@ -10,8 +10,13 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { InvalidWalletError } from './errors.js'
 
 /** Anything with a Solana-style `toBase58()` / `toBytes()` (e.g. @solana/web3.js PublicKey). */
-export interface PublicKeyLike { toBase58(): string }
+/** Anything with a `toBase58()`, such as a `@solana/web3.js` `PublicKey`. */
+export interface PublicKeyLike {
+  /** the base58 wallet address */
+  toBase58(): string
+}
 
+/** A wallet: its base58 address or a public-key object. */
 export type WalletLike = string | PublicKeyLike
 
 function decodeBase58 (text: string, what: string): Uint8Array {

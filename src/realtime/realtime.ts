@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js'
 import type { TopicOwner, TopicRouter } from '../host/topic-router.js'
 import { hasOutboundStream, isNoPeersSubscribedError } from '../host/internals.js'
 
+/** Receives the events of a subscribed real-time topic; may be async (a rejection is logged). */
 export type EventHandler<T = unknown> = (event: Event<T>) => void | Promise<void>
 
 export interface RealtimeDeps {

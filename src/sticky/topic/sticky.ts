@@ -55,10 +55,18 @@ export interface StickyDeps {
   logger: ComponentLogger
 }
 
+/**
+ * Options of a sticky publish: the message TTL (default `defaultMessageTtlMs`) and a signal that stops
+ * the wait (not the commit).
+ */
 export interface PublishOptions { ttlMs?: number, signal?: AbortSignal }
+/** Options of a sticky subscription. */
 export interface SubscribeOptions {
+  /** Receives each message once: the history first (oldest first), then live ones. */
   onMessage: (m: StickyMessage) => void | Promise<void>
+  /** deliver the unexpired history first. @default true */
   receiveHistory?: boolean
+  /** deliver only messages added after this version (resume after a restart). @default null */
   lastSeenVersion?: number | null
   ttlMs?: number
   /** renew before expiry (at renewAtFraction of the TTL) until unsubscribed. @default true */
@@ -66,6 +74,7 @@ export interface SubscribeOptions {
   signal?: AbortSignal
 }
 
+/** A sticky topic's current state, read from its replicas. */
 export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string, retired: boolean }
 
 export interface StickyEvents {
@@ -75,6 +84,10 @@ export interface StickyEvents {
   commit: [{ topic: string, version: number, items: number, durationMs: number }]
 }
 
+/**
+ * Sticky topics of one database (`db.sticky`): messages persist in the network with a TTL, and late
+ * subscribers get the history. See the README's "Sticky topics".
+ */
 export class StickyPubSub extends EventEmitter<StickyEvents> {
   readonly store: StickyStore
   readonly loader: StateLoader
@@ -175,6 +188,12 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** pushes dropped by validation (malformed, unsigned, forged or unauthorized) */
   get pushesDropped (): number { return this.pushes.pushesDropped }
 
+  /**
+   * Publishes a JSON value to a sticky topic; resolves once it is on a quorum of the topic's replicas.
+   *
+   * @throws {@link StickyCommitError}, {@link RateLimitedError}, {@link ChannelFailedError},
+   * {@link NotAuthorizedError}, {@link MessageTooLargeError}, {@link TooManyTopicsError}
+   */
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     this.assertOpen()
     if (this.closing) throw new DisconnectedError()
@@ -202,6 +221,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     })])
   }
 
+  /**
+   * Subscribes to a sticky topic: records this node in its subscriber collection, delivers the
+   * history (unless `receiveHistory: false`), then live messages. Resolves after the history.
+   */
   async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
     this.assertOpen()
     validateTopicName(topic)
@@ -247,6 +270,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** A connected peer went away (see StickyStore.peerDisconnected). */
   peerDisconnected (peerId: string): void { this.store.peerDisconnected(peerId) }
 
+  /** The topic's version, live message and subscriber counts, last change and channel state. */
   async topicInfo (topic: string): Promise<TopicInfo> {
     const now = Date.now()
     const { heads, merged } = await this.loader.currentState(topic, now)
@@ -265,6 +289,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     return await this.loader.readCurrentHeads(topic)
   }
 
+  /**
+   * Low-level: the messages of one message collection (a root id), or `undefined` if it cannot be
+   * loaded.
+   */
   async loadMessageCollection (topic: string, rootId: string): Promise<Entry[] | undefined> {
     const root = await this.store.getBlob(topic, rootId)
     if (root?.t !== 'root') return undefined
@@ -272,6 +300,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     return pages?.flatMap((p) => p.entries)
   }
 
+  /** Low-level: the entries of one subscriber collection, or `undefined` if it cannot be loaded. */
   async loadSubscriberCollection (topic: string, id: string): Promise<SubscriberEntry[] | undefined> {
     const rec = await this.store.getBlob(topic, id)
     return rec?.t === 'subs' ? rec.subs : undefined
@@ -308,6 +337,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** Waits for every queued publish to be committed (used on shutdown). */
   async flush (): Promise<void> { await this.committers.flush() }
 
+  /** Counters of the sticky layer (commits, retries, replica traffic...), for monitoring. */
   stats (): Record<string, number> {
     return {
       ...this.store.stats,
