@@ -59,7 +59,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.name = options.databaseName
     this.registry = new AuthorizedWalletCache(
       { fetch: options.getAuthorizedWallets, logger: log.child('component', 'registry') },
-      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs })
+      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs, maxShrinkFraction: options.registryMaxShrinkFraction })
     this.bootstrapper = new Bootstrapper({
       getBootstrapNodes: options.getBootstrapNodes,
       selfWallet: host.wallet,

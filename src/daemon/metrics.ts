@@ -68,6 +68,7 @@ export function createDaemonMetrics (): DaemonMetrics {
   counter('depin_registry_errors_total', 'Failed registry refreshes (the last good set was kept)', [], one((s) => s.registry.errors))
   counter('depin_registry_miss_calls_total', 'Registry calls caused by unknown peers', [], one((s) => s.registry.missCalls))
   counter('depin_registry_invalid_entries_total', 'Registry entries that were not valid wallet addresses', [], one((s) => s.registry.invalidEntries))
+  counter('depin_registry_shrinks_held_total', 'Registry refreshes whose large shrink was held back for a confirming second read', [], one((s) => s.registry.shrinksHeld))
   gauge('depin_registry_refresh_duration_seconds', 'Duration of the last registry refresh', [], one((s) => s.registry.lastDurationMs / 1000))
   gauge('depin_registry_last_success_timestamp_seconds', 'Unix time of the last successful registry refresh', [], one((s) => s.registry.lastSuccessAt / 1000))
   gauge('depin_registry_wallets', 'Authorized wallets in the registry cache', [], one((s) => s.registry.wallets))
