@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { settlesWithin } from '../abort.js'
 import { connect } from '../connect.js'
-import type { BootstrapNode, ConnectOptions } from '../config.js'
+import { DEFAULTS, type BootstrapNode, type ConnectOptions } from '../config.js'
 import type { Database } from '../database.js'
 import { ConfigError } from '../errors.js'
 import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
@@ -77,7 +77,11 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     isReady: () => stopping == null && db.isReady(),
     readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length })
   })
-  const bridge = new Bridge({ db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge') })
+  // a line carries one message as JSON: twice the event limit leaves room for escaping
+  const maxMessageBytes = (config.options as Partial<ConnectOptions>).maxMessageBytes ?? DEFAULTS.maxMessageBytes
+  const bridge = new Bridge({
+    db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge'), maxLineBytes: 2 * maxMessageBytes + 4096
+  })
   let httpPort = 0
   try {
     httpPort = await http.listen(config.http.host, config.http.port)

@@ -16,7 +16,7 @@ export interface DaemonMetrics {
   readonly libp2p: (components: any) => unknown
   /** starts reading a database's stats at scrape time */
   attach(db: Database): void
-  bridge: { linesIn: Counter<'result'>, linesOut: Counter<'kind'> }
+  bridge: { linesIn: Counter<'result'>, linesOut: Counter<'kind'>, linesDropped: Counter<'reason'> }
 }
 
 export function createDaemonMetrics (): DaemonMetrics {
@@ -108,7 +108,8 @@ export function createDaemonMetrics (): DaemonMetrics {
   })
   const bridge = {
     linesIn: new Counter({ name: 'depin_bridge_stdin_lines_total', help: 'stdin lines, by result', labelNames: ['result'], registers: [registry] }),
-    linesOut: new Counter({ name: 'depin_bridge_stdout_lines_total', help: 'stdout lines written, by kind', labelNames: ['kind'], registers: [registry] })
+    linesOut: new Counter({ name: 'depin_bridge_stdout_lines_total', help: 'stdout lines written, by kind', labelNames: ['kind'], registers: [registry] }),
+    linesDropped: new Counter({ name: 'depin_bridge_stdout_dropped_total', help: 'stdout lines not written, by reason', labelNames: ['reason'], registers: [registry] })
   }
 
   return {
