@@ -119,6 +119,30 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     })
   }
 
+  /**
+   * Calls each application listener on its own: one that throws (or returns a rejected promise) is
+   * logged and the others still run. Events are emitted from inside libp2p's connection handling,
+   * where a throw would surface as an uncaught exception and take the process down.
+   */
+  override emit<K extends keyof DatabaseEvents> (eventName: K, ...args: DatabaseEvents[K]): boolean {
+    const listeners = this.rawListeners(eventName as any) as Array<(...a: unknown[]) => unknown>
+    for (const listener of listeners) {
+      try {
+        const result = listener.apply(this, args)
+        if (result != null && typeof (result as Promise<unknown>).then === 'function') {
+          (result as Promise<unknown>).then(undefined, (err: unknown) => { this.listenerFailed(eventName, err) })
+        }
+      } catch (err) {
+        this.listenerFailed(eventName, err)
+      }
+    }
+    return listeners.length > 0
+  }
+
+  private listenerFailed (eventName: string, err: unknown): void {
+    this.log.warn('a db.on listener threw; ignored', 'event', eventName, 'error', err)
+  }
+
   /** Registry, then host membership, then bootstrap (background) and discovery. */
   async start (): Promise<void> {
     await this.registry.start()
