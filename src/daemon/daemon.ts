@@ -16,6 +16,7 @@ import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
 import { ComponentLogger, createPinoLogger, type Logger } from '../logger.js'
 import { Bridge } from './bridge.js'
 import { HttpServer } from './http-server.js'
+import { redactingLogger } from './redact.js'
 import { parseSecretKey, readKeyFile } from './keys.js'
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
 import type { DaemonConfig } from './settings.js'
@@ -42,7 +43,8 @@ export interface RunningDaemon {
 export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<RunningDaemon> {
   const secret = config.key != null ? await parseSecretKey(config.key, 'key (DEPIN_KEY)') : await readKeyFile(config.keyFile!)
   const peerId = peerIdFromPrivateKey(await walletPrivateKey(secret)).toString()
-  const base = io.logger ?? createPinoLogger(config.log.level)
+  // credentials in the configured URLs never reach a log line, whoever writes it (libraries included)
+  const base = redactingLogger(io.logger ?? createPinoLogger(config.log.level), [config.registry.url, config.bootstrap.url, config.registry.solana?.rpcUrl])
   const log = new ComponentLogger(base).child('peer', peerId, 'component', 'daemon')
 
   const registry = registrySources(config, log)
