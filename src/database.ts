@@ -65,6 +65,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       selfWallet: host.wallet,
       logger: log.child('component', 'bootstrap'),
       dial: async (node, signal) => {
+        host.inboundLimits.remember(node.ip)
         const peerId = walletToPeerId(node.wallet).toString()
         await host.libp2p.dial(bootstrapAddrs(node.ip, node.quicPort, node.tcpPort, peerId), { signal })
       }

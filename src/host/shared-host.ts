@@ -8,6 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createConnectionGater, createGaterStats, type GaterStats } from '../auth/gater.js'
+import { InboundLimiter } from '../auth/inbound-limits.js'
 import { createHost, DHT_PROTOCOL, LAN_DHT_PROTOCOL, type DepinLibp2p } from './host.js'
 import { RoutingTableKeeper } from './routing-table-keeper.js'
 import { peerIdToWallet } from '../identity.js'
@@ -35,6 +36,8 @@ export interface HostMember {
 
 export class SharedHost {
   readonly gaterStats: GaterStats = createGaterStats()
+  /** per-IP limit on inbound connections still in their handshake; knows registry peers' addresses */
+  readonly inboundLimits = new InboundLimiter()
   readonly members = new Set<HostMember>()
   readonly peerId: PeerId
   readonly wallet: string
@@ -63,7 +66,8 @@ export class SharedHost {
     const gater = createConnectionGater({
       isAuthorizedCached: (peer) => host.isAuthorizedCached(peer),
       isAuthorized: async (peer) => await host.isAuthorized(peer)
-    }, host.gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) })
+    }, host.gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
+    (conn) => host.inboundLimits.admit(conn))
     host.libp2p = await createHost({
       privateKey,
       gater,
@@ -105,6 +109,11 @@ export class SharedHost {
       const peer = evt.detail.peerId
       const wallet = peerIdToWallet(peer)
       if (wallet == null || host.libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
+      if (host.isAuthorizedCached(peer)) {
+        for (const c of host.libp2p.getConnections(peer)) {
+          try { host.inboundLimits.remember(c.remoteAddr.nodeAddress().address) } catch {}
+        }
+      }
       for (const m of host.members) m.onPeerConnected(peer.toString(), wallet)
     })
     host.libp2p.addEventListener('peer:disconnect', (evt) => {
