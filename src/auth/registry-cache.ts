@@ -53,8 +53,8 @@ export class AuthorizedWalletCache {
   private lastMissCallAt = -Infinity
   private timer: ReturnType<typeof setTimeout> | undefined
   private confirmTimer: ReturnType<typeof setTimeout> | undefined
-  /** a large shrink was seen and is waiting for a second read */
-  private shrinkPending = false
+  /** wallets a large shrink would remove, waiting for a second read to confirm (still absent) */
+  private heldRemovals: Set<string> | undefined
   private stopped = true
   private readonly listeners = new Set<RefreshListener>()
   private readonly abort = new AbortController()
@@ -122,21 +122,29 @@ export class AuthorizedWalletCache {
       const { next, kept } = await this.readList(list)
       if (this.stopped && reason !== 'initial') return
       const current = this.wallets
-      const removed = current.size - kept
-      if (removed > 0 && removed > current.size * this.options.maxShrinkFraction && !this.shrinkPending) {
+      // a held-back removal that this read confirms (those wallets are still absent) applies now
+      let base = current
+      if (this.heldRemovals != null) {
+        const confirmed = [...this.heldRemovals].filter((w) => !next.has(w))
+        this.deps.logger.warn(confirmed.length > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
+          'confirmed', confirmed.length, 'held', this.heldRemovals.size)
+        this.heldRemovals = undefined
+        if (confirmed.length > 0) {
+          base = new Set(current)
+          for (const w of confirmed) (base as Set<string>).delete(w)
+        }
+      }
+      let removed = base.size - kept
+      if (base !== current) { removed = 0; for (const w of base) if (!next.has(w)) removed++ }
+      if (removed > 0 && removed > base.size * this.options.maxShrinkFraction) {
         // held back: additions apply, removals wait for a second read
-        this.shrinkPending = true
+        this.heldRemovals = new Set([...base].filter((w) => !next.has(w)))
         this.stats.shrinksHeld++
         this.deps.logger.warn('registry shrank suddenly; holding the removals back until a second read confirms them',
-          'reason', reason, 'wallets', current.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
-        for (const w of next) if (!current.has(w)) { this.wallets = new Set([...current, ...next]); break }
+          'reason', reason, 'wallets', base.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
+        this.wallets = next.size > 0 && [...next].some((w) => !base.has(w)) ? new Set([...base, ...next]) : base
         this.scheduleConfirmation()
       } else {
-        if (this.shrinkPending) {
-          this.deps.logger.warn(removed > current.size * this.options.maxShrinkFraction ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
-            'wallets', next.size)
-        }
-        this.shrinkPending = false
         this.wallets = next
       }
       this.stats.refreshes++

@@ -191,6 +191,25 @@ describe('authorized wallet cache', () => {
     cache.stop()
   })
 
+  it('a second read confirms only the removals it agrees with; a further big shrink is held again', async () => {
+    const { cache, state } = setup({ missIntervalMs: 2_000 })
+    const honest = [addr(), addr()]
+    const extra = Array.from({ length: 10 }, addr)
+    state.wallets = honest
+    await cache.start()
+    state.wallets = [...honest, ...extra]        // grows: applied
+    await vi.advanceTimersByTimeAsync(30_000)
+    state.wallets = honest                       // 10 of 12 removed: held
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(cache.size).toBe(12)
+    state.wallets = []                           // confirms the 10, but removing the last 2 is a new big shrink
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(cache.size).toBe(2)
+    expect(honest.every((w) => cache.has(w))).toBe(true)
+    expect(cache.stats.shrinksHeld).toBe(2)
+    cache.stop()
+  })
+
   it('lets maxShrinkFraction 1 apply every shrink at once', async () => {
     const { cache, state } = setup({ maxShrinkFraction: 1 })
     state.wallets = [addr(), addr()]
