@@ -52,6 +52,11 @@ export interface ConnectOptions {
   registryTimeoutMs?: number
   /** Minimum time between two registry calls caused by unknown peers (cache misses). @default 2_000 */
   registryMissIntervalMs?: number
+  /**
+   * A registry refresh that removes more than this fraction of the authorized set is held back until
+   * a second read (after registryMissIntervalMs) confirms it; smaller removals apply at once. 1 = never hold back. @default 0.5
+   */
+  registryMaxShrinkFraction?: number
   /** Delay before the first bootstrap retry. @default 2_000 */
   bootstrapFirstRetryDelayMs?: number
   /** Delay between later bootstrap retries. @default 5_000 */
@@ -88,6 +93,7 @@ export const DEFAULTS = {
   registryRefreshIntervalMs: 30_000,
   registryTimeoutMs: 10_000,
   registryMissIntervalMs: 2_000,
+  registryMaxShrinkFraction: 0.5,
   bootstrapFirstRetryDelayMs: 2_000,
   bootstrapRetryIntervalMs: 5_000,
   connectTimeoutMs: 30_000,
@@ -120,6 +126,7 @@ const schema = z.object({
   registryRefreshIntervalMs: ms(100).optional(),
   registryTimeoutMs: ms(1).optional(),
   registryMissIntervalMs: ms(0).optional(),
+  registryMaxShrinkFraction: z.number({ error: 'expected a fraction between 0 and 1' }).min(0, 'expected a fraction between 0 and 1').max(1, 'expected a fraction between 0 and 1').optional(),
   bootstrapFirstRetryDelayMs: ms(0).optional(),
   bootstrapRetryIntervalMs: ms(1).optional(),
   connectTimeoutMs: ms(1).optional(),

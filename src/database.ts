@@ -78,7 +78,7 @@ export class Database extends EventEmitter<DatabaseEvents> {
     this.name = options.databaseName
     this.registry = new AuthorizedWalletCache(
       { fetch: options.getAuthorizedWallets, logger: log.child('component', 'registry') },
-      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs })
+      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs, maxShrinkFraction: options.registryMaxShrinkFraction })
     this.access = new DatabaseAccess(this.name, this.registry)
     this.hostListener = {
       onPeerConnected: (peerId, wallet) => { this.onPeerConnected(peerId, wallet) },
@@ -89,6 +89,7 @@ export class Database extends EventEmitter<DatabaseEvents> {
       selfWallet: host.wallet,
       logger: log.child('component', 'bootstrap'),
       dial: async (node, signal) => {
+        host.inboundLimits.remember(node.ip)
         const peerId = walletToPeerId(node.wallet).toString()
         await host.libp2p.dial(bootstrapAddrs(node.ip, node.quicPort, node.tcpPort, peerId), { signal })
       }
@@ -141,6 +142,30 @@ export class Database extends EventEmitter<DatabaseEvents> {
       this.log.info(ready ? 'ready' : 'not ready', 'peers', this.readiness.peerIds.size)
       this.emit(ready ? 'ready' : 'not-ready')
     })
+  }
+
+  /**
+   * Calls each application listener on its own: one that throws (or returns a rejected promise) is
+   * logged and the others still run. Events are emitted from inside libp2p's connection handling,
+   * where a throw would surface as an uncaught exception and take the process down.
+   */
+  override emit<K extends keyof DatabaseEvents> (eventName: K, ...args: DatabaseEvents[K]): boolean {
+    const listeners = this.rawListeners(eventName as any) as Array<(...a: unknown[]) => unknown>
+    for (const listener of listeners) {
+      try {
+        const result = listener.apply(this, args)
+        if (result != null && typeof (result as Promise<unknown>).then === 'function') {
+          (result as Promise<unknown>).then(undefined, (err: unknown) => { this.listenerFailed(eventName, err) })
+        }
+      } catch (err) {
+        this.listenerFailed(eventName, err)
+      }
+    }
+    return listeners.length > 0
+  }
+
+  private listenerFailed (eventName: string, err: unknown): void {
+    this.log.warn('a db.on listener threw; ignored', 'event', eventName, 'error', err)
   }
 
   /** Registry, then host membership, then bootstrap (background) and discovery. */

@@ -4,9 +4,10 @@
  * names a peer, because QUIC connections never pass the encrypted-connection hooks (libp2p's QUIC
  * transport encrypts inside QUIC, not through a connection encrypter): the upgraded-connection hooks
  * fire for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
- * who the peer is, as in the Go library.
+ * who the peer is, as in the Go library, within a per-IP limit on unfinished handshakes
+ * (inbound-limits.ts).
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 
@@ -31,7 +32,8 @@ export function createGaterStats (): GaterStats {
   return { allowed: zero(), denied: zero() }
 }
 
-export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void): ConnectionGater {
+export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void,
+  admitInbound?: (conn: MultiaddrConnection) => boolean): ConnectionGater {
   const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
     for (const peer of peers) {
       const ok = auth.mayConnect(peer) || await auth.mayConnectChecked(peer)
@@ -50,7 +52,8 @@ export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, o
       const peer = peerInMultiaddr(ma)
       return peer == null ? false : await deny('dialMultiaddr', peer)
     },
-    denyInboundConnection: () => false,
+    // before the handshake names the peer: only the per-IP limit on pending connections applies
+    denyInboundConnection: (conn) => admitInbound != null && !admitInbound(conn),
     denyOutboundConnection: async (peer) => await deny('outboundConnection', peer),
     denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', peer),
     denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', peer),

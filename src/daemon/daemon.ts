@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { settlesWithin } from '../abort.js'
 import { connect } from '../connect.js'
-import type { BootstrapNode, ConnectOptions } from '../config.js'
+import { DEFAULTS, type BootstrapNode, type ConnectOptions } from '../config.js'
 import type { Database } from '../database.js'
 import { ConfigError } from '../errors.js'
 import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
@@ -17,6 +17,7 @@ import { ComponentLogger, createPinoLogger, type Logger } from '../logger.js'
 import { Bridge } from './bridge.js'
 import { HttpServer } from './http-server.js'
 import { InspectServer, Inspector } from './inspect.js'
+import { redactingLogger } from './redact.js'
 import { parseSecretKey, readKeyFile } from './keys.js'
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
 import type { DaemonConfig } from './settings.js'
@@ -44,7 +45,8 @@ export interface RunningDaemon {
 export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<RunningDaemon> {
   const secret = config.key != null ? await parseSecretKey(config.key, 'key (DEPIN_KEY)') : await readKeyFile(config.keyFile!)
   const peerId = peerIdFromPrivateKey(await walletPrivateKey(secret)).toString()
-  const base = io.logger ?? createPinoLogger(config.log.level)
+  // credentials in the configured URLs never reach a log line, whoever writes it (libraries included)
+  const base = redactingLogger(io.logger ?? createPinoLogger(config.log.level), [config.registry.url, config.bootstrap.url, config.registry.solana?.rpcUrl])
   const log = new ComponentLogger(base).child('peer', peerId, 'component', 'daemon')
 
   const registry = registrySources(config, log)
@@ -80,7 +82,11 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length })
   })
   const inspect = new InspectServer(new Inspector({ db, database: config.database, subscribedTopics: () => config.topics.sticky }))
-  const bridge = new Bridge({ db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge') })
+  // a line carries one message as JSON: twice the event limit leaves room for escaping
+  const maxMessageBytes = (config.options as Partial<ConnectOptions>).maxMessageBytes ?? DEFAULTS.maxMessageBytes
+  const bridge = new Bridge({
+    db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge'), maxLineBytes: 2 * maxMessageBytes + 4096
+  })
   let httpPort = 0
   let inspectPort = 0
   try {

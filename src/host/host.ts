@@ -104,7 +104,12 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     connectionManager: {
       maxConnections: init.maxConnections,
       // all peers on one machine share 127.0.0.1; the per-IP inbound rate limit must not apply there
-      allow: ['/ip4/127.0.0.0/ipcidr/8']
+      allow: ['/ip4/127.0.0.0/ipcidr/8'],
+      // Connections still in their handshake are counted host-wide (TCP and QUIC together) and
+      // libp2p refuses every new one once the count is full (default 10, each held up to 10 s): a
+      // few silent sockets locked everyone out. Room for more, held for less; the gater caps each IP.
+      maxIncomingPendingConnections: 128,
+      inboundUpgradeTimeout: 5_000
     },
     services: services as any
   })

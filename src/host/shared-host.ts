@@ -11,6 +11,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { AccessPolicy } from '../auth/policy.js'
 import { createConnectionGater, createGaterStats, type GaterStats } from '../auth/gater.js'
+import { InboundLimiter } from '../auth/inbound-limits.js'
 import { SubscriptionFilter } from '../auth/subscription-filter.js'
 import { createHost, DHT_PROTOCOL, LAN_DHT_PROTOCOL, type DepinLibp2p } from './host.js'
 import { RoutingTableKeeper } from './routing-table-keeper.js'
@@ -35,6 +36,7 @@ export interface SharedHostParts {
   logger: ComponentLogger
   policy: AccessPolicy
   gaterStats: GaterStats
+  inboundLimits: InboundLimiter
   sticky: StickyHostParts
   libp2p: DepinLibp2p
   router: TopicRouter
@@ -53,6 +55,8 @@ export class SharedHost {
   /** who may connect, receive and write: the union of the open databases' registries */
   readonly policy: AccessPolicy
   readonly gaterStats: GaterStats
+  /** per-IP limit on inbound connections still in their handshake; knows registry peers' addresses */
+  readonly inboundLimits: InboundLimiter
   /** sticky signer, datastore and replica service shared by the databases */
   readonly sticky: StickyHostParts
   readonly libp2p: DepinLibp2p
@@ -71,6 +75,7 @@ export class SharedHost {
     this.logger = parts.logger
     this.policy = parts.policy
     this.gaterStats = parts.gaterStats
+    this.inboundLimits = parts.inboundLimits
     this.sticky = parts.sticky
     this.libp2p = parts.libp2p
     this.router = parts.router
@@ -128,10 +133,12 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
   const peerId = peerIdFromPrivateKey(privateKey)
   const policy = new AccessPolicy()
   const gaterStats = createGaterStats()
+  const inboundLimits = new InboundLimiter()
   const gater = createConnectionGater({
     mayConnect: (peer) => policy.mayConnect(peer),
     mayConnectChecked: async (peer) => await policy.mayConnectChecked(peer)
-  }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) })
+  }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
+  (conn) => inboundLimits.admit(conn))
   const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw)
   const libp2p = await createHost({
     privateKey,
@@ -169,6 +176,11 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
     const peer = evt.detail.peerId
     const wallet = peerIdToWallet(peer)
     if (wallet == null || libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
+    if (policy.mayConnect(peer)) {
+      for (const c of libp2p.getConnections(peer)) {
+        try { inboundLimits.remember(c.remoteAddr.nodeAddress().address) } catch {}
+      }
+    }
     for (const l of listeners) l.onPeerConnected(peer.toString(), wallet)
   })
   libp2p.addEventListener('peer:disconnect', (evt) => {
@@ -176,7 +188,7 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
     for (const l of listeners) l.onPeerDisconnected(id)
   })
   logger.info('host started', 'addrs', libp2p.getMultiaddrs().map(String))
-  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners })
+  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners })
 }
 
 /** Process-wide registry: wallet address -> host (or the promise of one being created). */

@@ -2,7 +2,7 @@
  * Real-time topics of one database: GossipSub topic `<database>_<topic>`, events in the Go
  * library's JSON shape, signed messages (StrictSign). Inbound messages are checked before they are
  * forwarded: the author must be authorized for THIS database (per-database isolation on a shared
- * host) and the event must decode; every drop is counted by reason and logged at debug. A handler
+ * host), the event must decode and its `from_peer` must be empty or the signed author; every drop is counted by reason and logged at debug. A handler
  * that throws is logged and the subscription continues. publish() refuses to send into the void:
  * it waits up to `publishTimeoutMs` for a subscribed peer, then fails with NoSubscribersError.
  */
@@ -52,7 +52,7 @@ export class RealtimeTopics implements TopicOwner {
   readonly stats: RealtimeStats = {
     published: 0,
     received: 0,
-    dropped: { oversize: 0, 'not-json': 0, 'not-object': 0, 'missing-id': 0, 'bad-field-type': 0, unauthorized: 0, 'own-message': 0, 'handler-missing': 0 },
+    dropped: { oversize: 0, 'not-json': 0, 'not-object': 0, 'missing-id': 0, 'bad-field-type': 0, 'spoofed-from-peer': 0, unauthorized: 0, 'own-message': 0, 'handler-missing': 0 },
     handlerErrors: 0
   }
 
