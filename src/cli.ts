@@ -13,6 +13,7 @@ import './polyfills.js'
 import { Command, Option } from 'commander'
 import { DepinError } from './errors.js'
 import { DEFAULT_INSPECT_URL, status, topics } from './daemon/inspect-client.js'
+import { startStopDeadline } from './daemon/stop-deadline.js'
 import { SETTINGS } from './daemon/settings.js'
 
 const program = new Command('depin-node')
@@ -39,23 +40,27 @@ start.action(async (opts: Record<string, string | undefined>) => {
   const { loadDaemonConfig } = await import('./daemon/load-config.js')
   const { startDaemon } = await import('./daemon/daemon.js')
   const config = await loadDaemonConfig({ file: opts.config ?? process.env.DEPIN_CONFIG, env: process.env, flags })
-  const daemon = await startDaemon(config, { stdin: process.stdin, stdout: process.stdout })
+  // Signal handlers go in before the daemon starts: a SIGTERM while it is still starting (bridged
+  // sticky topics loading their history can take a while) gets the same deadline and stop as later.
   let signalled = false
+  let stopNow: (() => void) | undefined
   const onSignal = (signal: string): void => {
     if (signalled) { process.stderr.write(`second ${signal}: exiting now\n`); process.exit(1) }
     signalled = true
-    const timer = setTimeout(() => {
-      process.stderr.write(`graceful stop took longer than ${config.shutdownTimeoutMs} ms; exiting\n`)
-      process.exit(1)
-    }, config.shutdownTimeoutMs)
-    timer.unref()
+    // enforced off the main thread: a flooded event loop can starve a plain timer (stop-deadline.ts)
+    startStopDeadline(config.shutdownTimeoutMs, `graceful stop took longer than ${config.shutdownTimeoutMs} ms; exiting`)
+    stopNow?.()
+  }
+  process.on('SIGTERM', () => { onSignal('SIGTERM') })
+  process.on('SIGINT', () => { onSignal('SIGINT') })
+  const daemon = await startDaemon(config, { stdin: process.stdin, stdout: process.stdout })
+  stopNow = () => {
     daemon.stop().then(() => { process.exit(0) }, (err: unknown) => {
       process.stderr.write(`stop failed: ${String(err)}\n`)
       process.exit(1)
     })
   }
-  process.on('SIGTERM', () => { onSignal('SIGTERM') })
-  process.on('SIGINT', () => { onSignal('SIGINT') })
+  if (signalled) stopNow()
 })
 
 program.command('keygen')
