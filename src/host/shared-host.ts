@@ -59,6 +59,7 @@ export class SharedHost {
 
   static async create (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger): Promise<SharedHost> {
     const host = new SharedHost(privateKey, options, logger)
+    host.datastore.setPolicy(host.recordPolicy)
     const validateStickyRecord = createStickyValidator(host.recordPolicy)
     const gater = createConnectionGater({
       isAuthorizedCached: (peer) => host.isAuthorizedCached(peer),
@@ -119,7 +120,8 @@ export class SharedHost {
   readonly recordPolicy: RecordPolicy = {
     servesDatabase: (db) => [...this.members].some((m) => m.name === db),
     isAuthorized: (db, wallet) => [...this.members].some((m) => m.name === db && m.authorizesCached(wallet)),
-    verified: new VerifiedSignatures()
+    verified: new VerifiedSignatures(),
+    local: this.datastore.localRecords()
   }
 
   isAuthorizedCached (peer: PeerId): boolean {

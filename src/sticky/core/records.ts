@@ -91,8 +91,23 @@ export const LIMITS = {
   /** history entries a head keeps after a snapshot */
   HISTORY_KEEP: 10,
   /** snapshots expire this long after creation */
-  SNAPSHOT_TTL_MS: 3_600_000
+  SNAPSHOT_TTL_MS: 3_600_000,
+  /** parents one head may list (the union of every replica's set, read by one writer) */
+  MAX_PARENTS: 64,
+  /** a head's version may exceed the highest version a replica holds for its key by at most this */
+  MAX_VERSION_STEP: 1_000_000,
+  /** a head's version is at most this plus the milliseconds from its topic's createdAt to its lastModified */
+  VERSION_SLACK: 1_000,
+  /** how far a record's timestamps may be ahead of the receiver's clock */
+  MAX_CLOCK_SKEW_MS: 60_000,
+  /** longest message or subscription TTL */
+  MAX_TTL_MS: 30 * 24 * 3_600_000,
+  /** longest gcGraceMs: added to content expiry */
+  MAX_GRACE_MS: 24 * 3_600_000
 }
+
+/** Latest expiry a record may carry, from the receiver's clock: the longest TTL plus grace and skew. */
+export const maxRecordExpiry = (now: number): number => now + LIMITS.MAX_TTL_MS + LIMITS.MAX_GRACE_MS + LIMITS.MAX_CLOCK_SKEW_MS
 
 type Result<T> = T | string
 
@@ -150,7 +165,7 @@ export function checkHead (v: unknown): Result<HeadRecord> {
   if (!(v.messages === null || isId(v.messages)) || !(v.subscribers === null || isId(v.subscribers))) return 'head collection ids invalid'
   if (!isIdList(v.messageHistory, LIMITS.HISTORY_MAX) || !isIdList(v.subscriberHistory, LIMITS.HISTORY_MAX)) return 'head histories invalid'
   if (!(v.previous === null || isId(v.previous))) return 'head snapshot link invalid'
-  if (!isIdList(v.parents, LIMITS.MAX_HEADS)) return 'head parents invalid'
+  if (!isIdList(v.parents, LIMITS.MAX_PARENTS)) return 'head parents invalid'
   if (!isTime(v.createdAt) || !isTime(v.lastModified)) return 'head timestamps invalid'
   if (v.state !== 'ACTIVE' && v.state !== 'RECOVERING' && v.state !== 'FAILED') return 'head state invalid'
   if (typeof v.retired !== 'boolean' || !isTime(v.expiresAt)) return 'head retirement/expiry invalid'
@@ -184,6 +199,39 @@ export function checkBlob (v: unknown): Result<BlobRecord> {
     case 'msg': return checkMessage(v)
     case 'snap': return checkSnap(v)
     default: return `unknown record type ${JSON.stringify(v.t)}`
+  }
+}
+
+/**
+ * Time bounds from the receiver's clock (`now`), for records that passed the shape checks: nothing
+ * may be dated more than MAX_CLOCK_SKEW_MS ahead, no expiry may lie beyond maxRecordExpiry (a
+ * message's TTL is at most MAX_TTL_MS), and a head's version may grow at most one per millisecond of
+ * its topic's life (plus VERSION_SLACK), so no signed head can push versions to 2^53 where they
+ * stop increasing. Returns why a record is refused, or undefined.
+ */
+export function checkTimes (r: BlobRecord | HeadRecord, now: number): string | undefined {
+  const ahead = now + LIMITS.MAX_CLOCK_SKEW_MS
+  if (r.t === 'msg') {
+    if (r.publishedAt > ahead) return 'message timestamp in the future'
+    if (r.expiresAt - r.publishedAt > LIMITS.MAX_TTL_MS) return 'message TTL over the maximum'
+    return undefined
+  }
+  if (r.expiresAt > maxRecordExpiry(now)) return 'record expiry too far in the future'
+  switch (r.t) {
+    case 'head':
+      if (r.lastModified > ahead || r.createdAt > r.lastModified) return 'head timestamps in the future or out of order'
+      if (r.version > LIMITS.VERSION_SLACK + (r.lastModified - r.createdAt)) return 'head version grows faster than time allows'
+      return undefined
+    case 'page':
+      for (const e of r.entries) { const m = checkTimes(e.m, now); if (m != null) return m }
+      return undefined
+    case 'subs':
+      for (const s of r.subs) if (s.updatedAt > ahead || s.subscribedAt > ahead || s.expiresAt > ahead + LIMITS.MAX_TTL_MS) return 'subscriber entry timestamps out of bounds'
+      return undefined
+    case 'snap':
+      return r.createdAt > ahead ? 'snapshot timestamp in the future' : undefined
+    default:
+      return undefined
   }
 }
 

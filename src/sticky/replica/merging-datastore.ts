@@ -1,25 +1,49 @@
 /*
  * The datastore under kad-dht and the replica protocol, with one change: a put of a sticky
  * coordinator record merges the incoming head set into the stored one (see merge.ts) instead of
- * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (stack.md
- * pitfalls 7-9); with this, a replica never loses a head whose content is not included in another
- * head it keeps. Puts to one key are serialized so concurrent puts cannot interleave their
- * read-modify-write.
+ * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE; with this, a
+ * replica never loses a head whose content is not provably included in another head it keeps
+ * (inclusion.ts, against the records stored here), and a put that would grow the set past
+ * MAX_HEADS is refused (the writer merges first). Puts to one key are serialized so concurrent puts
+ * cannot interleave their read-modify-write.
  */
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
 import { fromString } from 'uint8arrays/from-string'
+import { recordDatastoreKey } from './replica-protocol.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
+import { LocalInclusion } from '../core/inclusion.js'
 
 const RECORD_PREFIX = '/dht/record/'
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
   merges = 0
+  private inclusion: LocalInclusion
+  private now: () => number = Date.now
 
-  constructor (private readonly inner: Datastore) { super() }
+  constructor (private readonly inner: Datastore) {
+    super()
+    this.inclusion = new LocalInclusion(this.localRecords(), () => true)
+  }
+
+  /** Who may publish (messages of removed publishers need no inclusion) and the clock. */
+  setPolicy (policy: { isAuthorized: (db: string, wallet: string) => boolean, now?: () => number }): void {
+    this.inclusion = new LocalInclusion(this.localRecords(), policy.isAuthorized)
+    this.now = policy.now ?? Date.now
+  }
+
+  /** This node's stored sticky records by record key (what the validator and inclusion checks read). */
+  localRecords (): { get: (key: Uint8Array) => Promise<Uint8Array | undefined>, has: (key: Uint8Array) => Promise<boolean> } {
+    return {
+      get: async (key) => {
+        try { return Libp2pRecord.deserialize(await this.inner.get(recordDatastoreKey(key))).value } catch { return undefined }
+      },
+      has: async (key) => await this.inner.has(recordDatastoreKey(key))
+    }
+  }
 
   override async put (key: Key, value: Uint8Array, options?: any): Promise<Key> {
     const k = key.toString()
@@ -33,7 +57,8 @@ export class MergingDatastore extends BaseDatastore {
       if (existing == null) return await this.inner.put(key, value, options)
       const incoming = Libp2pRecord.deserialize(value)
       const stored = Libp2pRecord.deserialize(existing)
-      const merged = mergeHeadSetBytes(stored.value, incoming.value)
+      const now = this.now()
+      const merged = await mergeHeadSetBytes(stored.value, incoming.value, async (child, parent) => await this.inclusion.includes(child, parent, now), now)
       this.merges++
       return await this.inner.put(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), options)
     })

@@ -142,7 +142,11 @@ export class StickyStore {
       const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
       validateHeadSet(key, this.db, bytes, this.deps.policy)
       this.counts.headPuts++
-      await this.writeLocal(key, bytes)
+      await this.writeLocal(key, bytes).catch((err: unknown) => {
+        // this node's own set is full of heads the writer could not merge: the replicas decide
+        if ((err as { code?: string }).code !== 'ERR_HEAD_SET_FULL') throw err
+        this.deps.logger.debug('own head set full; head stored on the replicas only', 'topic', topic)
+      })
       items.push({ key, bytes })
     }
     if (items.length === 0) return

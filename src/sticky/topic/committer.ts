@@ -160,7 +160,7 @@ export class TopicCommitter {
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
       // list as a parent stays on the replicas as a sibling and is merged by the next write.
       const fresh = attempt === 1 && this.recent != null && Date.now() - this.recent.at < RECENT_HEADS_MS
-      let heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
+      let heads = fresh ? this.recent!.heads : await loader.currentHeads(await store.readHeads(this.deps.topic))
       this.recent = undefined
       let loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
       // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
@@ -238,7 +238,7 @@ export class TopicCommitter {
         subscribers: subsId,
         ...histories,
         // a recovery head also supersedes the unloadable heads it replaces, so replicas drop them
-        parents: [...new Set([...loaded.map((l) => l.id), ...supersede])].sort().slice(-LIMITS.MAX_HEADS),
+        parents: [...new Set([...loaded.map((l) => l.id), ...supersede])].sort().slice(-LIMITS.MAX_PARENTS),
         createdAt: merged.createdAt || now,
         lastModified: now,
         state: 'ACTIVE',
@@ -335,10 +335,11 @@ export class TopicCommitter {
       await store.replicas(this.deps.topic, true).catch(() => {})
       return false
     }
-    this.recent = { heads: loader.currentHeads(replicas), at: Date.now() }
+    this.recent = { heads: await loader.currentHeads(replicas), at: Date.now() }
     let holding = 0
     for (const r of replicas) {
-      if (r.heads.some((h) => h.id === ourHead || h.head.parents.includes(ourHead))) { holding++; continue }
+      // a head listing ours as a parent is only a claim: it counts once it is loaded and holds the batch
+      if (r.heads.some((h) => h.id === ourHead)) { holding++; continue }
       for (const h of r.heads) {
         const l = await loader.load(h)
         if (l != null && batchIds.every((id) => l.state.entries.has(id))) { holding++; break }

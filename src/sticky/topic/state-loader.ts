@@ -3,8 +3,8 @@
  * parallel) and its subscriber collection, verified, and caches the result per head id (heads are
  * immutable). Also merges what several replicas returned into one set of current heads.
  */
-import { mergeHeadSets, mergeStates, type Page, type TopicState } from '../core/merge.js'
-import type { Entry, HeadRecord, SubscriberEntry } from '../core/records.js'
+import { contentIncludes, mergeHeadSets, mergeStates, type Page, type TopicState } from '../core/merge.js'
+import { LIMITS, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
 import { messageId } from '../core/signing.js'
 import type { StickyStore, ReplicaHeads } from '../replica/store.js'
 import type { HeadWithId } from '../core/validation.js'
@@ -16,6 +16,8 @@ const PAGE_CONCURRENCY = 32
 export class StateLoader {
   private readonly loaded = new Map<string, LoadedHead>()
   private readonly ids = new WeakMap<object, string>()
+  /** child>parent pairs whose inclusion was proven (heads are immutable: stays true, up to expiry) */
+  private readonly inclusions = new Set<string>()
 
   constructor (private readonly store: StickyStore) {}
 
@@ -26,16 +28,42 @@ export class StateLoader {
     return id
   }
 
-  /** The current heads across replicas: union, minus superseded ones. */
-  currentHeads (replicas: ReplicaHeads[]): HeadWithId[] {
-    let acc: HeadWithId[] = []
-    for (const r of replicas) acc = mergeHeadSets(acc, r.heads)
-    return acc
+  /**
+   * The current heads across replicas: their union, minus each head another one lists as a parent
+   * AND provably includes (both loaded, compared message by message; see merge.ts contentIncludes).
+   * A claimed parent that cannot be loaded anywhere is dropped (replicas only store heads whose
+   * records they hold, so its records expired); a claimant that cannot be loaded proves nothing.
+   */
+  async currentHeads (replicas: ReplicaHeads[], signal?: AbortSignal): Promise<HeadWithId[]> {
+    const union = new Map<string, HeadWithId>()
+    for (const r of replicas) for (const h of r.heads) union.set(h.id, h)
+    const proven = new Set<string>()
+    for (const child of union.values()) {
+      for (const p of child.head.parents) {
+        const parent = union.get(p)
+        if (parent != null && p !== child.id && await this.includes(child, parent, signal)) proven.add(`${child.id}>${p}`)
+      }
+    }
+    return mergeHeadSets([...union.values()], [], (child, p) => proven.has(`${child.id}>${p}`))
+  }
+
+  private async includes (child: HeadWithId, parent: HeadWithId, signal?: AbortSignal): Promise<boolean> {
+    const key = `${child.id}>${parent.id}`
+    if (this.inclusions.has(key)) return true
+    const c = await this.load(child, signal).catch(() => undefined)
+    if (c == null) return false
+    const p = await this.load(parent, signal).catch(() => undefined)
+    const ok = p == null || contentIncludes(c.state, p.state, Date.now(), LIMITS.MAX_CLOCK_SKEW_MS)
+    if (ok) {
+      if (this.inclusions.size >= 4_096) this.inclusions.clear()
+      this.inclusions.add(key)
+    }
+    return ok
   }
 
   /** Current heads of a topic across replicas (siblings included). */
   async readCurrentHeads (topic: string): Promise<HeadWithId[]> {
-    return this.currentHeads(await this.store.readHeads(topic))
+    return await this.currentHeads(await this.store.readHeads(topic))
   }
 
   /** The topic's current heads and the merged content of those that load. */

@@ -15,7 +15,7 @@ import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
 import { encodeRecord } from '../core/codec.js'
 import { liveSubscribers, mergeStates, type TopicState } from '../core/merge.js'
-import type { ChannelState, Entry, HeadRecord, SubscriberEntry } from '../core/records.js'
+import { LIMITS, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
 import type { Signer } from '../core/signing.js'
 import type { RecordPolicy, HeadWithId } from '../core/validation.js'
 import { Sweeper, type SweepResult } from '../replica/sweeper.js'
@@ -186,13 +186,15 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
       throw new InvalidMessageError((err as Error).message, { cause: err })
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
+    const ttlMs = options.ttlMs ?? this.options.defaultMessageTtlMs
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > LIMITS.MAX_TTL_MS) throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${LIMITS.MAX_TTL_MS}, got ${String(ttlMs)}`)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
     if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
     const committer = this.committers.get(topic)
     const wait = this.publishLimiter.take(this.deps.signer.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
-    const committed = committer.publish(data, options.ttlMs ?? this.options.defaultMessageTtlMs)
+    const committed = committer.publish(data, ttlMs)
     if (options.signal == null) return await committed
     // an abort stops the wait, not the commit: the message may still be committed and delivered
     return await Promise.race([committed, new Promise<never>((_resolve, reject) => {

@@ -180,7 +180,7 @@ export class StickySubscription extends EventEmitter {
   private async sync (floor: number): Promise<void> {
     this.stats.polls++
     const { store, loader } = this.deps
-    const heads = loader.currentHeads(await store.readHeads(this.topic))
+    const heads = await loader.currentHeads(await store.readHeads(this.topic))
     const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
     // sibling heads share most pages: collect the unseen page ids of all of them, load each once
     const roots = await Promise.all(fresh.map(async (h) => h.head.messages == null ? null : await store.getBlob(this.topic, h.head.messages)))

@@ -1,0 +1,61 @@
+/*
+ * An authorized but hostile wallet against a live cluster (issue 14, sticky layer): validly signed
+ * records with hostile contents, sent to every node over the replica protocol. The topic's honest
+ * history must survive, late joiners must still get it, and writes must go on.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import type { Database, StickyMessage } from '../../src/index.js'
+import { headKey } from '../../src/sticky/core/keys.js'
+import { recordDatastoreKey, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
+import { datastoreOf } from '../fixtures/sticky-records.js'
+import { ed25519Signer, signHead } from '../../src/sticky/core/signing.js'
+import type { HeadRecord } from '../../src/sticky/core/records.js'
+
+describe('sticky: a hostile authorized wallet', () => {
+  let cluster: Cluster
+  let nodes: Database[]
+  beforeAll(async () => {
+    cluster = await startCluster(4, { fullMesh: true, extra: { sticky: { pollIntervalMs: 1_000 } } })
+    nodes = cluster.nodes
+  })
+  afterAll(async () => { await cluster?.stop() })
+
+  /** Puts a head set straight to every other node over the replica protocol, as `from`. */
+  async function putEverywhere (from: Database, topic: string, heads: HeadRecord[]): Promise<Array<string | null>> {
+    const value = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads }))
+    const out: Array<string | null> = []
+    for (const n of nodes) {
+      if (n === from) continue
+      const [r] = await sendReplicaRequest(from.libp2p, n.libp2p.peerId, 'put', [{ key: headKey('testdb', topic), value }], AbortSignal.timeout(5_000))
+      out.push(r ?? null)
+    }
+    return out
+  }
+
+  it('one signed head claiming the current heads as parents, with none of their content, erases nothing', async () => {
+    const [writer, , reader, attackerNode] = nodes
+    const attacker = ed25519Signer(cluster.wallets[3]!.address, cluster.wallets[3]!.secretKey)
+    const acks = await Promise.all([1, 2, 3].map(async (i) => await writer!.sticky.publish('erase-me', { i })))
+    const current = await writer!.sticky.loadCoordinator('erase-me')
+    const now = Date.now()
+    const eraser = await signHead({
+      t: 'head', db: 'testdb', topic: 'erase-me', version: Math.max(...current.map((h) => h.head.version)) + 1, messages: null, subscribers: null,
+      messageHistory: [], subscriberHistory: [], previous: null, parents: current.map((h) => h.id), createdAt: now, lastModified: now,
+      state: 'ACTIVE', retired: false, expiresAt: now + 3_600_000, writer: attacker.wallet
+    }, attacker)
+    expect(await putEverywhere(attackerNode!, 'erase-me', [eraser])).toEqual([null, null, null])
+    // the attacker controls its own node's storage too
+    await datastoreOf(attackerNode!).delete(recordDatastoreKey(headKey('testdb', 'erase-me')))
+    const got: StickyMessage[] = []
+    const sub = await reader!.sticky.subscribe('erase-me', { onMessage: (m) => { got.push(m) } })
+    await waitFor(() => got.length >= 3, 10_000, `history of 3 (got ${got.length})`)
+    expect(new Set(got.map((m) => m.messageId))).toEqual(new Set(acks.map((a) => a.messageId)))
+    // writes go on and keep everything
+    const after = await writer!.sticky.publish('erase-me', { i: 4 })
+    await waitFor(() => got.length >= 4, 10_000, 'the next message')
+    expect(got.at(-1)!.messageId).toBe(after.messageId)
+    expect((await nodes[1]!.sticky.topicInfo('erase-me')).messageCount).toBe(4)
+    await sub.unsubscribe()
+  }, 60_000)
+})
