@@ -58,4 +58,24 @@ describe('sticky: a hostile authorized wallet', () => {
     expect((await nodes[1]!.sticky.topicInfo('erase-me')).messageCount).toBe(4)
     await sub.unsubscribe()
   }, 60_000)
+
+  // last: it removes node 3 from the registry
+  it('a wallet leaving the registry does not brick its topics: its records are skipped one by one, writes go on', async () => {
+    const [a, b, reader, leaving] = nodes
+    const first = await a!.sticky.publish('registry-change', 'from a')
+    await leaving!.sticky.publish('registry-change', 'from the leaving wallet') // its head is now the current one
+    const current = await a!.sticky.loadCoordinator('registry-change')
+    expect(current.map((h) => h.head.writer)).toEqual([cluster.wallets[3]!.address])
+    cluster.registry.remove(cluster.wallets[3]!.address)
+    await waitFor(() => !a!.libp2p.getConnections().some((c) => c.remotePeer.equals(leaving!.libp2p.peerId)), 15_000, 'the removed node disconnected')
+    const next = await b!.sticky.publish('registry-change', 'from b')
+    expect(next.version).toBeGreaterThan(current[0]!.head.version)
+    const got: StickyMessage[] = []
+    const sub = await reader!.sticky.subscribe('registry-change', { onMessage: (m) => { got.push(m) } })
+    await waitFor(() => got.length >= 2, 10_000, `2 messages (got ${got.length})`)
+    // decision (README): a removed wallet's messages are no longer delivered; everything else stays
+    expect(got.map((m) => m.messageId).sort()).toEqual([first.messageId, next.messageId].sort())
+    expect((await a!.sticky.topicInfo('registry-change')).messageCount).toBe(2)
+    await sub.unsubscribe()
+  }, 60_000)
 })

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { LIMITS } from '../../src/sticky/core/records.js'
 import { mergeHeadSets } from '../../src/sticky/core/merge.js'
-import { commit, head, message, newSigner, TestReplica } from '../fixtures/sticky-forge.js'
+import { validateBlob, validateHeadSet } from '../../src/sticky/core/validation.js'
+import { headKey } from '../../src/sticky/core/keys.js'
+import { commit, DB, head, message, newSigner, TestReplica, TOPIC } from '../fixtures/sticky-forge.js'
 
 describe('a replica drops a head only for a head that provably includes it', () => {
   it('keeps the current head when a signed head claims it as parent but carries none of its messages', async () => {
@@ -124,5 +126,29 @@ describe('mergeHeadSets with more heads than the limit (property-based)', () => 
       expect(ids(ab)).toEqual(ids(mergeHeadSets(b, a, includes)))
       expect(ids(mergeHeadSets(ab, ab, includes))).toEqual(ids(ab))
     }), { seed: 14, numRuns: 200 })
+  })
+})
+
+describe('a wallet that left the registry (item 3)', () => {
+  it('a stored page or head set with its records stays readable; new records by it are refused', async () => {
+    const stays = newSigner()
+    const gone = newSigner()
+    const replica = new TestReplica([stays.wallet, gone.wallet])
+    const mixed = await commit(gone, [await message(stays, 1), await message(gone, 1)])
+    await replica.putBlobs(mixed.blobs)
+    expect(await replica.putHead(mixed.bytes)).toBeNull()
+    replica.authorized.delete(gone.wallet)
+    const [pageBlob] = mixed.blobs
+    // read: the page and the head still validate (the loader then skips the removed publisher's message)
+    expect(validateBlob(DB, pageBlob!.id, pageBlob!.bytes, replica.policy, 'read').t).toBe('page')
+    expect(validateHeadSet(headKey(DB, TOPIC), DB, mixed.bytes, replica.policy, 'read')).toHaveLength(1)
+    // put: refused
+    expect(() => validateBlob(DB, pageBlob!.id, pageBlob!.bytes, replica.policy, 'put')).toThrow(/not authorized/)
+    expect(await replica.putHead((await head(gone, { version: 2 })).bytes)).toMatch(/not authorized/)
+    // a head that drops the removed publisher's message still supersedes the old one
+    const next = await commit(stays, [mixed.blobs[0]!.record.entries[0].m], { parents: [mixed.id] }, 2)
+    await replica.putBlobs(next.blobs)
+    expect(await replica.putHead(next.bytes)).toBeNull()
+    expect(await replica.headIds()).toEqual([next.id])
   })
 })

@@ -41,8 +41,17 @@ export const MAX_RECORD_BYTES = LIMITS.PAGE_MAX_BYTES + 16 * 1024
 
 export interface HeadWithId { id: string, head: HeadRecord }
 
+/**
+ * 'put': a record offered for storage: every writer and publisher must be in the registry now.
+ * 'read': a record already stored (loaded to read or merge): signatures must verify, but a writer or
+ * publisher that has since left the registry does not invalidate it, so one removed wallet cannot
+ * make a whole head set or page unreadable. Readers skip a removed publisher's messages one by one
+ * (StateLoader), and its heads stay readable as carriers of everyone else's messages.
+ */
+export type ValidationMode = 'put' | 'read'
+
 /** Validates a head set for topic key `key`; returns the heads with their ids. */
-export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array, policy: RecordPolicy, now = policy.now?.() ?? Date.now()): HeadWithId[] {
+export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array, policy: RecordPolicy, mode: ValidationMode = 'put', now = policy.now?.() ?? Date.now()): HeadWithId[] {
   if (value.length > LIMITS.HEAD_MAX_BYTES * LIMITS.MAX_HEADS) fail('head set too large')
   const set = checkHeadSet(decodeJson(value))
   if (typeof set === 'string') return fail(set)
@@ -55,13 +64,13 @@ export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array,
     const times = checkTimes(head, now)
     if (times != null) fail(times)
     if (!verifyHead(head, policy.verified)) fail('head signature invalid')
-    if (!policy.isAuthorized(db, head.writer)) fail('head writer not authorized for the database')
+    if (mode === 'put' && !policy.isAuthorized(db, head.writer)) fail('head writer not authorized for the database')
     return { id: headId(head), head }
   })
 }
 
 /** Validates an immutable record stored under content id `id`. */
-export function validateBlob (db: string, id: string, value: Uint8Array, policy: RecordPolicy, now = policy.now?.() ?? Date.now()): BlobRecord {
+export function validateBlob (db: string, id: string, value: Uint8Array, policy: RecordPolicy, mode: ValidationMode = 'put', now = policy.now?.() ?? Date.now()): BlobRecord {
   if (value.length > MAX_RECORD_BYTES) fail('record too large')
   if (contentId(value) !== id) fail('content does not match its id')
   const record = checkBlob(decodeJson(value))
@@ -73,7 +82,7 @@ export function validateBlob (db: string, id: string, value: Uint8Array, policy:
   const messages = record.t === 'page' ? record.entries.map((e) => e.m) : record.t === 'msg' ? [record] : []
   for (const m of messages) {
     if (!verifyMessage(m, policy.verified)) fail(`message ${messageId(m)} signature invalid`)
-    if (!policy.isAuthorized(db, m.publisher)) fail('message publisher not authorized for the database')
+    if (mode === 'put' && !policy.isAuthorized(db, m.publisher)) fail('message publisher not authorized for the database')
   }
   return record
 }

@@ -88,6 +88,9 @@ export class StickyStore {
     return { ...this.counts, replicaFailures: this.sets.stats.failures, replicaRefreshes: this.sets.stats.refreshes }
   }
 
+  /** The publisher may write to this database now (the registry): readers skip other publishers' messages. */
+  isPublisher (wallet: string): boolean { return this.deps.policy.isAuthorized(this.db, wallet) }
+
   /** The topic's remote replicas (see ReplicaSets). */
   async replicas (topic: string, force = false): Promise<PeerId[]> {
     return await this.sets.get(topic, force)
@@ -168,7 +171,12 @@ export class StickyStore {
     this.repair.delete(topic)
     this.counts.repairs += missing.length
     const records = await Promise.all(missing.map(async (id) => await this.getBlob(topic, id, signal)))
-    const blobs = records.filter((r): r is BlobRecord => r != null).map((r) => this.prepareBlob(topic, r))
+    const blobs: PreparedBlob[] = []
+    for (const r of records) {
+      if (r == null) continue
+      // a record the replicas would refuse now (e.g. a publisher left the registry) is skipped
+      try { blobs.push(this.prepareBlob(topic, r)) } catch (err) { this.deps.logger.debug('repair skipped a record', 'topic', topic, 'error', err) }
+    }
     await this.putRecords(topic, blobs, undefined, signal)
   }
 
@@ -246,7 +254,7 @@ export class StickyStore {
     const accept = (from: string, bytes: Uint8Array | undefined): void => {
       if (bytes == null) return
       try {
-        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
+        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy, 'read') })
       } catch (err) {
         this.counts.invalidRecords++
         this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
@@ -265,7 +273,7 @@ export class StickyStore {
 
   private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
     try {
-      const record = validateBlob(this.db, id, bytes, this.deps.policy)
+      const record = validateBlob(this.db, id, bytes, this.deps.policy, 'read')
       this.remember(id, record)
       return record
     } catch (err) {

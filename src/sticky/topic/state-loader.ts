@@ -9,7 +9,7 @@ import { messageId } from '../core/signing.js'
 import type { StickyStore, ReplicaHeads } from '../replica/store.js'
 import type { HeadWithId } from '../core/validation.js'
 
-export interface LoadedHead { id: string, head: HeadRecord, state: TopicState, pages: Page[] }
+export interface LoadedHead { id: string, head: HeadRecord, state: TopicState, pages: Page[], publishers: Set<string> }
 
 const PAGE_CONCURRENCY = 32
 
@@ -90,7 +90,11 @@ export class StateLoader {
   /** Loads a head's full content; undefined when a record it points at cannot be loaded. */
   async load (h: HeadWithId, signal?: AbortSignal): Promise<LoadedHead | undefined> {
     const cached = this.loaded.get(h.id)
-    if (cached != null) return cached
+    if (cached != null) {
+      // a publisher of its messages may have left the registry since it was loaded
+      if ([...cached.publishers].every((p) => this.store.isPublisher(p))) return cached
+      this.loaded.delete(h.id)
+    }
     const { head } = h
     let pages: Page[] = []
     if (head.messages != null) {
@@ -107,7 +111,16 @@ export class StateLoader {
       for (const s of rec.subs) subs.set(s.client, s)
     }
     const entries = new Map<string, Entry>()
-    for (const p of pages) for (const e of p.entries) entries.set(this.idOf(e.m), e)
+    // a publisher removed from the registry: its messages are skipped one by one (and the next
+    // write drops them; pages keep their raw entries so the layout sees them as changed)
+    const publishers = new Set<string>()
+    for (const p of pages) {
+      for (const e of p.entries) {
+        if (!this.store.isPublisher(e.m.publisher)) continue
+        publishers.add(e.m.publisher)
+        entries.set(this.idOf(e.m), e)
+      }
+    }
     const state: TopicState = {
       version: head.version,
       entries,
@@ -117,7 +130,7 @@ export class StateLoader {
       previous: head.previous,
       createdAt: head.createdAt
     }
-    const result = { id: h.id, head, state, pages }
+    const result = { id: h.id, head, state, pages, publishers }
     if (this.loaded.size > 256) this.loaded.clear()
     this.loaded.set(h.id, result)
     return result

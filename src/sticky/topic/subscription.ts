@@ -199,6 +199,7 @@ export class StickySubscription extends EventEmitter {
     for (const p of pages) {
       for (const e of p.entries) {
         // below the floor: known to the caller already (or history not wanted): never deliver
+        if (!store.isPublisher(e.m.publisher)) continue // left the registry: skipped (see StateLoader.load)
         if (e.v > floor) entries.push(e)
         else this.delivered.add(this.deps.loader.idOf(e.m))
       }
