@@ -36,6 +36,9 @@ export class HeadSetFullError extends Error {
 
 const fail = (reason: string): never => { throw new InvalidRecordError(reason) }
 
+/** Refusal reason of a head whose records the replica lacks (the writer then repairs). */
+export const CONTENT_NOT_HELD = 'head content not held by this replica'
+
 /** Max encoded size of any sticky record. */
 export const MAX_RECORD_BYTES = LIMITS.PAGE_MAX_BYTES + 16 * 1024
 
@@ -99,7 +102,7 @@ export function createStickyValidator (policy: RecordPolicy) {
     for (const { head } of heads) {
       // the records travel before the head in one request: a head whose records are not here is
       // unusable on this replica and could hide content behind claims nobody can check
-      if (!await inclusion.holds(head)) fail('head content not held by this replica (put its records first)')
+      if (!await inclusion.holds(head)) fail(`${CONTENT_NOT_HELD} (put its records first)`)
     }
   }
 }

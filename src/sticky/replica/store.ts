@@ -12,7 +12,7 @@ import type { PeerId } from '@libp2p/interface'
 import { contentId, encodeRecord } from '../core/codec.js'
 import { blobKey, headKey } from '../core/keys.js'
 import type { BlobRecord, HeadRecord } from '../core/records.js'
-import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
+import { CONTENT_NOT_HELD, validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
 import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
@@ -298,6 +298,12 @@ export class StickyStore {
         if (err instanceof RecordRefusedError) {
           // the replica answered but its validation refused the record (e.g. its registry view lags)
           this.deps.logger.debug('replica refused a record', 'peer', peer.toString(), 'reason', err.message)
+          if (err.message.includes(CONTENT_NOT_HELD)) {
+            // it missed a record an earlier put carried (e.g. that request timed out): the next
+            // commit puts every record the topic's head references again (repair)
+            this.stored.delete(topic)
+            this.repair.add(topic)
+          }
           return false
         }
         this.sets.failed(peer, topic)
