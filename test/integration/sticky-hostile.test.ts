@@ -6,10 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
-import { headKey } from '../../src/sticky/core/keys.js'
+import { headKey, pushTopic } from '../../src/sticky/core/keys.js'
 import { recordDatastoreKey, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 import { datastoreOf } from '../fixtures/sticky-records.js'
-import { ed25519Signer, signHead } from '../../src/sticky/core/signing.js'
+import { ed25519Signer, signHead, signMessage } from '../../src/sticky/core/signing.js'
+import { encodeRecord } from '../../src/sticky/core/codec.js'
 import type { HeadRecord } from '../../src/sticky/core/records.js'
 
 describe('sticky: a hostile authorized wallet', () => {
@@ -57,6 +58,40 @@ describe('sticky: a hostile authorized wallet', () => {
     expect(got.at(-1)!.messageId).toBe(after.messageId)
     expect((await nodes[1]!.sticky.topicInfo('erase-me')).messageCount).toBe(4)
     await sub.unsubscribe()
+  }, 60_000)
+
+  it('a push with an absurd version, a foreign message or a far-future message moves nothing and delivers nothing false', async () => {
+    const [writer, subscriber, attackerNode] = nodes
+    const attacker = ed25519Signer(cluster.wallets[2]!.address, cluster.wallets[2]!.secretKey)
+    await writer!.sticky.publish('pushed', 'first')
+    const got: StickyMessage[] = []
+    const sub = await subscriber!.sticky.subscribe('pushed', { onMessage: (m) => { got.push(m) } })
+    await waitFor(() => got.length >= 1, 10_000, 'the first message')
+    const name = pushTopic('testdb', 'pushed')
+    const own = await attackerNode!.sticky.subscribe('pushed', { onMessage: () => {} }) // so its node takes part in the push topic
+    await waitFor(() => attackerNode!.libp2p.services.pubsub.getSubscribers(name).length >= 1, 15_000, 'the subscriber known to the attacker')
+    const now = Date.now()
+    const far = await signMessage({ t: 'msg', db: 'testdb', topic: 'pushed', publisher: attacker.wallet, seq: 7, data: 'from the future', publishedAt: now + 3_600_000, expiresAt: now + 7_200_000 }, attacker)
+    const other = await signMessage({ t: 'msg', db: 'testdb', topic: 'other-topic', publisher: attacker.wallet, seq: 8, data: 'replayed', publishedAt: now, expiresAt: now + 60_000 }, attacker)
+    const huge = await signMessage({ t: 'msg', db: 'testdb', topic: 'pushed', publisher: attacker.wallet, seq: 9, data: 'huge version', publishedAt: now, expiresAt: now + 60_000 }, attacker)
+    const pubsub = attackerNode!.libp2p.services.pubsub
+    for (const body of [
+      { v: 1, version: 2 ** 53 - 1, entries: [] },
+      { v: 1, version: 2 ** 53 - 1, entries: [{ m: huge, v: 2 ** 53 - 1 }] },
+      { v: 1, version: 3, entries: [{ m: far, v: 3 }] },
+      { v: 1, version: 3, entries: [{ m: other, v: 3 }] }
+    ]) await pubsub.publish(name, encodeRecord(body))
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(sub.lastSeenVersion).toBeLessThan(1_000)
+    expect(got.map((m) => m.data)).toEqual(['first'])
+    expect(subscriber!.sticky.stats().pushesDropped).toBeGreaterThanOrEqual(2) // the far-future and the foreign message
+    expect(sub.stats.implausiblePushes).toBe(2) // the two absurd versions: nothing delivered, a poll instead
+    // a resuming subscriber still gets what comes next
+    const next = await writer!.sticky.publish('pushed', 'second')
+    await waitFor(() => got.some((m) => m.messageId === next.messageId), 10_000, 'the next message')
+    expect(sub.lastSeenVersion).toBe(next.version)
+    await sub.unsubscribe()
+    await own.unsubscribe()
   }, 60_000)
 
   // last: it removes node 3 from the registry

@@ -4,9 +4,9 @@
  * content id matching the key, record shape and size, message and head signatures, writer
  * authorized for the database. Pure apart from the policy callbacks it is given.
  */
-import { contentId, decodeJson } from './codec.js'
+import { byteLength, contentId, decodeJson } from './codec.js'
 import { headKey, parseKey } from './keys.js'
-import { checkBlob, checkHeadSet, checkTimes, LIMITS, type BlobRecord, type HeadRecord } from './records.js'
+import { checkBlob, checkHeadSet, checkMessage, checkTimes, LIMITS, type BlobRecord, type HeadRecord } from './records.js'
 import { headId, messageId, verifyHead, verifyMessage, type VerifiedSignatures } from './signing.js'
 import { mergeHeadSets, headSetRank } from './merge.js'
 import { LocalInclusion, type LocalRecords } from './inclusion.js'
@@ -70,6 +70,23 @@ export function validateHeadSet (key: Uint8Array, db: string, value: Uint8Array,
     if (mode === 'put' && !policy.isAuthorized(db, head.writer)) fail('head writer not authorized for the database')
     return { id: headId(head), head }
   })
+}
+
+/**
+ * Checks one message as a page entry is checked (shape, topic, size, time bounds, signature and, for
+ * 'put', the publisher's authorization); used for messages that arrive outside a page (pushes).
+ * Returns why it is refused, or undefined.
+ */
+export function messageProblem (v: unknown, db: string, topic: string, policy: RecordPolicy, now = policy.now?.() ?? Date.now()): string | undefined {
+  const m = checkMessage(v)
+  if (typeof m === 'string') return m
+  if (m.db !== db || m.topic !== topic) return 'message belongs to another topic'
+  if (byteLength(m) > LIMITS.MESSAGE_MAX_BYTES) return 'message too large'
+  const times = checkTimes(m, now)
+  if (times != null) return times
+  if (!verifyMessage(m, policy.verified)) return 'message signature invalid'
+  if (!policy.isAuthorized(db, m.publisher)) return 'message publisher not authorized for the database'
+  return undefined
 }
 
 /** Validates an immutable record stored under content id `id`. */

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { compareMessages } from '../core/merge.js'
-import type { ChannelState, Entry } from '../core/records.js'
+import { LIMITS, type ChannelState, type Entry } from '../core/records.js'
 import type { StateLoader } from './state-loader.js'
 import type { StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
@@ -45,7 +45,7 @@ export interface SubscriptionOptions {
   renewAtFraction: number
 }
 
-export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number }
+export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number, implausiblePushes: number }
 
 /**
  * Events: 'message' is not one (use onMessage); 'renewed' ({ expiresAt }), 'renew-failed' (Error),
@@ -56,8 +56,10 @@ export class StickySubscription extends EventEmitter {
   readonly topic: string
   /** when this subscriber's entry in the topic's subscriber collection expires */
   expiresAt: number
-  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0 }
+  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0, implausiblePushes: 0 }
   lastSeenVersion = 0
+  /** highest plausible version seen in pushes (gap detection only) */
+  private pushedVersion = 0
   channelState: ChannelState = 'ACTIVE'
   private readonly delivered = new Set<string>()
   private readonly seenHeads = new Set<string>()
@@ -135,13 +137,25 @@ export class StickySubscription extends EventEmitter {
     this.scheduleRenewal(this.options.ttlMs)
   }
 
-  /** Live messages pushed after a commit (already verified by the caller). */
+  /**
+   * Live messages pushed after a commit (already verified by the caller). A push's version is the
+   * sender's word: it only decides whether to poll at once (a gap), and never moves
+   * lastSeenVersion, which follows versions this subscription actually loaded (sync()).
+   */
   receivePush (version: number, entries: Entry[]): void {
     if (this.closed) return
     this.stats.pushes++
+    if (this.lastSeenVersion > 0 && version - this.lastSeenVersion > LIMITS.MAX_VERSION_STEP) {
+      // no honest writer jumps that far: deliver nothing from it, read the coordinator instead
+      this.stats.implausiblePushes++
+      this.pollNow('implausible push version')
+      return
+    }
     this.deliver(entries)
-    if (version > this.lastSeenVersion + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
-    if (version > this.lastSeenVersion) this.lastSeenVersion = version
+    const known = Math.max(this.lastSeenVersion, this.pushedVersion)
+    if (version > known + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
+    // a version far above what was loaded is not believed (the poll finds the truth)
+    if (version > known && version - this.lastSeenVersion <= LIMITS.MAX_VERSION_STEP) this.pushedVersion = version
   }
 
   /** Re-reads the coordinator now (e.g. a push that carried only ids). */
@@ -210,7 +224,8 @@ export class StickySubscription extends EventEmitter {
       if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
     }
     this.deliver(entries)
-    const top = Math.max(0, ...heads.map((h) => h.head.version))
+    // only versions whose content was loaded (a head still unloadable is not seen yet)
+    const top = Math.max(0, ...heads.filter((h) => this.seenHeads.has(h.id)).map((h) => h.head.version))
     if (top > this.lastSeenVersion) this.lastSeenVersion = top
   }
 
