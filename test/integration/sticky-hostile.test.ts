@@ -9,6 +9,7 @@ import type { Database, StickyMessage } from '../../src/index.js'
 import { headKey, pushTopic } from '../../src/sticky/core/keys.js'
 import { recordDatastoreKey, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 import { datastoreOf } from '../fixtures/sticky-records.js'
+import { Libp2pRecord } from '@libp2p/record'
 import { ed25519Signer, signHead, signMessage } from '../../src/sticky/core/signing.js'
 import { encodeRecord } from '../../src/sticky/core/codec.js'
 import type { HeadRecord } from '../../src/sticky/core/records.js'
@@ -92,6 +93,33 @@ describe('sticky: a hostile authorized wallet', () => {
     expect(sub.lastSeenVersion).toBe(next.version)
     await sub.unsubscribe()
     await own.unsubscribe()
+  }, 60_000)
+
+  it('a head of one topic pointing at another topic\'s pages is refused by replicas and ignored by readers', async () => {
+    const [writer, reader, , attackerNode] = nodes
+    const attacker = ed25519Signer(cluster.wallets[3]!.address, cluster.wallets[3]!.secretKey)
+    await writer!.sticky.publish('topic-a', 'only for topic a')
+    const [a] = await writer!.sticky.loadCoordinator('topic-a')
+    const now = Date.now()
+    const replay = await signHead({
+      t: 'head', db: 'testdb', topic: 'topic-b', version: 1, messages: a!.head.messages, subscribers: null,
+      messageHistory: [], subscriberHistory: [], previous: null, parents: [], createdAt: now, lastModified: now,
+      state: 'ACTIVE', retired: false, expiresAt: now + 3_600_000, writer: attacker.wallet
+    }, attacker)
+    const answers = await putEverywhere(attackerNode!, 'topic-b', [replay])
+    expect(answers.every((r) => typeof r === 'string')).toBe(true)
+    // a hostile replica (the attacker's own node) serves it anyway: readers must not take topic a's
+    // messages for topic b's
+    const own = [await reader!.sticky.publish('topic-b', 'topic b, before')]
+    const k = headKey('testdb', 'topic-b')
+    await datastoreOf(attackerNode!).put(recordDatastoreKey(k), new Libp2pRecord(k, new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [replay] })), new Date()).serialize())
+    const got: StickyMessage[] = []
+    const sub = await reader!.sticky.subscribe('topic-b', { onMessage: (m) => { got.push(m) } })
+    own.push(await reader!.sticky.publish('topic-b', 'topic b, after'))
+    await waitFor(() => got.length >= 2, 10_000, 'topic b\'s own messages')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(got.map((m) => m.messageId)).toEqual(own.map((r) => r.messageId))
+    await sub.unsubscribe()
   }, 60_000)
 
   // last: it removes node 3 from the registry

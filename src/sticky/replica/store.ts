@@ -198,8 +198,19 @@ export class StickyStore {
     return results.every(Boolean)
   }
 
-  /** Loads an immutable record: memory cache, local datastore, then the replicas. */
+  /**
+   * Loads an immutable record of `topic`: memory cache, local datastore, then the replicas. A record
+   * of another topic is not one of this topic's (a head could point at any content id): undefined.
+   */
   async getBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
+    const r = await this.findBlob(topic, id, signal)
+    if (r == null || r.topic === topic) return r
+    this.counts.invalidRecords++
+    this.deps.logger.debug('record of another topic refused', 'topic', topic, 'id', id)
+    return undefined
+  }
+
+  private async findBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
     const hit = this.cache.get(id)
     if (hit != null) { this.counts.blobCacheHits++; return hit }
     this.counts.blobGets++
@@ -223,13 +234,14 @@ export class StickyStore {
   }
 
   /** Fetches records straight from one peer (e.g. a head's writer, which keeps what it wrote) into the cache. */
-  async prefetchFrom (peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
+  async prefetchFrom (topic: string, peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
     const out: BlobRecord[] = []
     await Promise.all(ids.map(async (id) => {
-      if (this.cache.has(id)) { out.push(this.cache.get(id)!); return }
+      const cached = this.cache.get(id)
+      if (cached != null) { if (cached.topic === topic) out.push(cached); return }
       const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
       const r = value == null ? undefined : this.accept(id, value)
-      if (r != null) out.push(r)
+      if (r != null && r.topic === topic) out.push(r)
     }))
     return out
   }
