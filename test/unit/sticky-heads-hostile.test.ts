@@ -152,3 +152,22 @@ describe('a wallet that left the registry (item 3)', () => {
     expect(await replica.headIds()).toEqual([next.id])
   })
 })
+
+describe('clock skew (item 8)', () => {
+  it('a writer whose clock is far ahead cannot drop live messages: its heads are refused, and within the window a head lacking them supersedes nothing', async () => {
+    const honest = newSigner()
+    const skewed = newSigner()
+    const replica = new TestReplica([honest.wallet, skewed.wallet])
+    const now = Date.now()
+    // a message with 10 minutes to live, which a writer 2 h ahead believes expired
+    const p = await commit(honest, [await message(honest, 1, 'live', { publishedAt: now, expiresAt: now + 600_000 })])
+    await replica.putBlobs(p.blobs)
+    await replica.putHead(p.bytes)
+    const ahead = now + 2 * 3_600_000
+    const dropped = await head(skewed, { version: 2, parents: [p.id], createdAt: now, lastModified: ahead, expiresAt: ahead + 3_600_000 })
+    expect(await replica.putHead(dropped.bytes)).toMatch(/future/)
+    const within = await head(skewed, { version: 2, parents: [p.id], lastModified: now + LIMITS.MAX_CLOCK_SKEW_MS - 5_000 })
+    expect(await replica.putHead(within.bytes)).toBeNull()
+    expect(await replica.headIds()).toEqual([p.id, within.id].sort())
+  })
+})
