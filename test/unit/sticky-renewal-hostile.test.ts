@@ -10,6 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Keypair } from '@solana/web3.js'
 import { StickyPubSub } from '../../src/sticky/topic/sticky.js'
 import { STICKY_DEFAULTS } from '../../src/sticky/options.js'
+import { MergingDatastore } from '../../src/sticky/replica/merging-datastore.js'
 import { checkRenewal, renewalSignedText, type RenewalRequest } from '../../src/sticky/core/renewal.js'
 import { RateLimiter } from '../../src/sticky/core/rate-limit.js'
 import { ComponentLogger, silentLogger } from '../../src/logger.js'
@@ -33,7 +34,7 @@ function servingNode (): StickyPubSub {
   return new StickyPubSub({
     db: 'testdb',
     net: unreachable,
-    datastore: new MemoryDatastore(),
+    datastore: new MergingDatastore(new MemoryDatastore()),
     pubsub: {} as any,
     router: {} as any,
     signer: ed25519Signer(kp.publicKey.toBase58(), kp.secretKey),

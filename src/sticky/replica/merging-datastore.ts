@@ -15,6 +15,8 @@ import { recordDatastoreKey } from './replica-protocol.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
+import { decodeJson } from '../core/codec.js'
+import { checkHeadSet } from '../core/records.js'
 
 const RECORD_PREFIX = '/dht/record/'
 
@@ -61,6 +63,26 @@ export class MergingDatastore extends BaseDatastore {
       const merged = await mergeHeadSetBytes(stored.value, incoming.value, async (child, parent) => await this.inclusion.includes(child, parent, now), now)
       this.merges++
       return await this.inner.put(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), options)
+    })
+  }
+
+  /**
+   * The sweep of one coordinator key, decided and written under the key's lock (a head put between
+   * a sweep's scan and its write is therefore seen): drops the heads expired at `now`, deletes the
+   * key when none is left. Returns what it did and, when heads remain after a prune, their bytes.
+   */
+  async pruneExpiredHeads (key: Key, now: number): Promise<{ action: 'keep' | 'deleted' | 'pruned' | 'missing', value?: Uint8Array }> {
+    return await this.serialize(key.toString(), async () => {
+      let stored: Libp2pRecord
+      try { stored = Libp2pRecord.deserialize(await this.inner.get(key)) } catch { return { action: 'missing' } }
+      const set = checkHeadSet(decodeJson(stored.value))
+      if (typeof set === 'string') { await this.inner.delete(key); return { action: 'deleted' } }
+      const live = set.heads.filter((h) => h.expiresAt > now)
+      if (live.length === set.heads.length) return { action: 'keep', value: stored.value }
+      if (live.length === 0) { await this.inner.delete(key); return { action: 'deleted' } }
+      const value = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: live }))
+      await this.inner.put(key, new Libp2pRecord(stored.key, value, new Date()).serialize())
+      return { action: 'pruned', value }
     })
   }
 

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
+import type { MergingDatastore } from '../replica/merging-datastore.js'
 import { encodeRecord } from '../core/codec.js'
 import { liveSubscribers, mergeStates, type TopicState } from '../core/merge.js'
 import { LIMITS, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
@@ -42,7 +43,8 @@ import { validateTopicName } from '../../realtime/realtime.js'
 export interface StickyDeps {
   db: string
   net: ReplicaNetwork
-  datastore: Datastore
+  /** the host's datastore: coordinator keys merge on put and are swept under their lock */
+  datastore: Datastore & Pick<MergingDatastore, 'pruneExpiredHeads'>
   pubsub: GossipSub
   router: TopicRouter
   signer: Signer
