@@ -144,6 +144,8 @@ const schema = z.object({
     sweepIntervalMs: ms(100).optional(),
     republishAfterMs: ms(1_000).optional(),
     recoveryAfterMs: ms(0).optional(),
+    storageQuotaBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
+    storageQuotaPerPeerBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
     renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
   }).strict().optional()
 }).strict()

@@ -17,6 +17,7 @@ import { TopicRouter } from './topic-router.js'
 import { SubscriptionFilter } from '../auth/subscription-filter.js'
 import { MemoryDatastore } from 'datastore-core'
 import { MergingDatastore } from '../sticky/replica/merging-datastore.js'
+import { STICKY_DEFAULTS } from '../sticky/options.js'
 import { STICKY_NAMESPACE } from '../sticky/core/keys.js'
 import { createStickyValidator, selectStickyRecord, type RecordPolicy } from '../sticky/core/validation.js'
 import { ReplicaService } from '../sticky/replica/replica-protocol.js'
@@ -60,6 +61,10 @@ export class SharedHost {
   static async create (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger): Promise<SharedHost> {
     const host = new SharedHost(privateKey, options, logger)
     host.datastore.setPolicy(host.recordPolicy)
+    host.datastore.setQuota({
+      totalBytes: options.sticky?.storageQuotaBytes ?? STICKY_DEFAULTS.storageQuotaBytes,
+      perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
+    })
     const validateStickyRecord = createStickyValidator(host.recordPolicy)
     const gater = createConnectionGater({
       isAuthorizedCached: (peer) => host.isAuthorizedCached(peer),

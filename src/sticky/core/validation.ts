@@ -7,7 +7,7 @@
 import { byteLength, contentId, decodeJson } from './codec.js'
 import { headKey, parseKey } from './keys.js'
 import { checkBlob, checkHeadSet, checkMessage, checkTimes, LIMITS, type BlobRecord, type HeadRecord } from './records.js'
-import { headId, messageId, verifyHead, verifyMessage, type VerifiedSignatures } from './signing.js'
+import { headId, messageId, verifyHead, verifyMessage, verifyWriterSigned, type VerifiedSignatures } from './signing.js'
 import { mergeHeadSets, headSetRank } from './merge.js'
 import { LocalInclusion, type LocalRecords } from './inclusion.js'
 
@@ -99,6 +99,10 @@ export function validateBlob (db: string, id: string, value: Uint8Array, policy:
   if (record.db !== db) fail('record belongs to another database')
   const times = checkTimes(record, now)
   if (times != null) fail(times)
+  if (record.t === 'root' || record.t === 'subs' || record.t === 'snap') {
+    if (!verifyWriterSigned(record, policy.verified)) fail(`${record.t} signature invalid`)
+    if (mode === 'put' && !policy.isAuthorized(db, record.writer)) fail(`${record.t} writer not authorized for the database`)
+  }
   const messages = record.t === 'page' ? record.entries.map((e) => e.m) : record.t === 'msg' ? [record] : []
   for (const m of messages) {
     if (!verifyMessage(m, policy.verified)) fail(`message ${messageId(m)} signature invalid`)

@@ -15,16 +15,20 @@ import { recordDatastoreKey } from './replica-protocol.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
+import { StorageQuota, type QuotaLimits } from './quota.js'
 import { decodeJson } from '../core/codec.js'
 import { checkHeadSet } from '../core/records.js'
 
 const RECORD_PREFIX = '/dht/record/'
+/** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
+const KAD_DHT_OWNER = 'kad-dht'
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
   merges = 0
   private inclusion: LocalInclusion
   private now: () => number = Date.now
+  private readonly quota = new StorageQuota()
 
   constructor (private readonly inner: Datastore) {
     super()
@@ -47,23 +51,44 @@ export class MergingDatastore extends BaseDatastore {
     }
   }
 
-  override async put (key: Key, value: Uint8Array, options?: any): Promise<Key> {
+  /** Limits of what peers' puts may make this node hold (see quota.ts). */
+  setQuota (limits: QuotaLimits): void { this.quota.limits = limits }
+
+  get quotaStats (): { refused: number, totalBytes: number } { return { refused: this.quota.refused, totalBytes: this.quota.totalBytes } }
+
+  /**
+   * `options.owner`: the peer whose put this is (charged to its quota); `options.own`: this node's
+   * own write (counted, never refused). A put with neither came through kad-dht's PUT_VALUE from
+   * some peer: it is charged to one shared "kad-dht" quota.
+   */
+  override async put (key: Key, value: Uint8Array, options?: { owner?: string, own?: boolean, signal?: AbortSignal }): Promise<Key> {
+    const owner = options?.own === true ? undefined : options?.owner ?? KAD_DHT_OWNER
     const k = key.toString()
     if (!k.startsWith(RECORD_PREFIX)) return await this.inner.put(key, value, options)
     let recordKey: Uint8Array
     try { recordKey = fromString(k.slice(RECORD_PREFIX.length), 'base32') } catch { return await this.inner.put(key, value, options) }
-    if (parseKey(recordKey)?.kind !== 'head') return await this.inner.put(key, value, options)
+    if (parseKey(recordKey) == null) return await this.inner.put(key, value, options)
+    if (parseKey(recordKey)?.kind !== 'head') return await this.write(key, value, owner)
     return await this.serialize(k, async () => {
       let existing: Uint8Array | undefined
       try { existing = await this.inner.get(key) } catch { existing = undefined }
-      if (existing == null) return await this.inner.put(key, value, options)
+      if (existing == null) return await this.write(key, value, owner)
       const incoming = Libp2pRecord.deserialize(value)
       const stored = Libp2pRecord.deserialize(existing)
       const now = this.now()
       const merged = await mergeHeadSetBytes(stored.value, incoming.value, async (child, parent) => await this.inclusion.includes(child, parent, now), now)
       this.merges++
-      return await this.inner.put(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), options)
+      return await this.write(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), owner)
     })
+  }
+
+  /** Writes a sticky record, within the quota of `owner`. */
+  private async write (key: Key, value: Uint8Array, owner?: string): Promise<Key> {
+    const k = key.toString()
+    this.quota.check(k, value.length, owner)
+    const out = await this.inner.put(key, value)
+    this.quota.stored(k, value.length, owner)
+    return out
   }
 
   /**
@@ -76,19 +101,22 @@ export class MergingDatastore extends BaseDatastore {
       let stored: Libp2pRecord
       try { stored = Libp2pRecord.deserialize(await this.inner.get(key)) } catch { return { action: 'missing' } }
       const set = checkHeadSet(decodeJson(stored.value))
-      if (typeof set === 'string') { await this.inner.delete(key); return { action: 'deleted' } }
+      if (typeof set === 'string') { await this.delete(key); return { action: 'deleted' } }
       const live = set.heads.filter((h) => h.expiresAt > now)
       if (live.length === set.heads.length) return { action: 'keep', value: stored.value }
-      if (live.length === 0) { await this.inner.delete(key); return { action: 'deleted' } }
+      if (live.length === 0) { await this.delete(key); return { action: 'deleted' } }
       const value = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: live }))
-      await this.inner.put(key, new Libp2pRecord(stored.key, value, new Date()).serialize())
+      await this.write(key, new Libp2pRecord(stored.key, value, new Date()).serialize())
       return { action: 'pruned', value }
     })
   }
 
   override async get (key: Key, options?: any): Promise<Uint8Array> { return await this.inner.get(key, options) }
   override async has (key: Key, options?: any): Promise<boolean> { return await this.inner.has(key, options) }
-  override async delete (key: Key, options?: any): Promise<void> { await this.inner.delete(key, options) }
+  override async delete (key: Key, options?: any): Promise<void> {
+    await this.inner.delete(key, options)
+    this.quota.release(key.toString())
+  }
   override query (q: Query, options?: any): AsyncIterable<Pair> { return toAsync(this.inner.query(q, options)) }
   override queryKeys (q: KeyQuery, options?: any): AsyncIterable<Key> { return toAsync(this.inner.queryKeys(q, options)) }
 

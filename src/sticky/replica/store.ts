@@ -336,7 +336,7 @@ export class StickyStore {
   }
 
   private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), { own: true } as any)
   }
 
   private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -10,8 +10,8 @@
  */
 import { liveSubscribers, mergeHistories, mergeStates, paginate, type TopicState } from '../core/merge.js'
 import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from '../core/lifecycle.js'
-import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../core/records.js'
-import { headId, signHead, signMessage, type Signer, type VerifiedSignatures } from '../core/signing.js'
+import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type RootRecord, type SnapRecord, type SubsRecord, type SubscriberEntry } from '../core/records.js'
+import { headId, signHead, signMessage, signRecord, type Signer, type VerifiedSignatures } from '../core/signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { PreparedBlob, StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
@@ -222,13 +222,15 @@ export class TopicCommitter {
       // every new record of this version is built here and stored together with the head (putCommit)
       const blobs: PreparedBlob[] = []
       const prepare = (record: BlobRecord): string => { const b = store.prepareBlob(this.deps.topic, record); blobs.push(b); return b.id }
+      // roots, subscriber collections and snapshots are signed by this writer, like its head
+      const sign = async <T extends RootRecord | SubsRecord | SnapRecord>(record: Omit<T, 'sig' | 'writer'>): Promise<T> => await signRecord<T>({ ...record, writer: this.deps.signer.wallet } as unknown as Omit<T, 'sig'>, this.deps.signer)
       const pageIds = pages.map((page) => page.id ?? prepare({ t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) }))
       const subList = [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1))
       const rootExpiry = entriesExpiry(pages.flatMap((p) => p.entries), grace, now)
       const subsExpiry = subscribersExpiry(subList, grace, now)
-      const rootId = prepare({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry })
-      const subsId = subs.size > 0 ? prepare({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry }) : null
-      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, prepare)
+      const rootId = prepare(await sign<RootRecord>({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry }))
+      const subsId = subs.size > 0 ? prepare(await sign<SubsRecord>({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry })) : null
+      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, async (snap) => prepare(await sign<SnapRecord>(snap)))
       const head = await signHead({
         t: 'head',
         db: this.deps.db,
@@ -270,7 +272,7 @@ export class TopicCommitter {
    * older entries go into a snapshot linked to the previous one. When the merged heads link
    * different snapshots, their chains are walked and joined into one snapshot, so no history is lost.
    */
-  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, prepare: (record: BlobRecord) => string): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
+  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, prepare: (snap: Omit<SnapRecord, 'sig' | 'writer'>) => Promise<string>): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
     let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
     let subscriberHistory = subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId, Infinity)
     let previous = merged.previous
@@ -301,7 +303,7 @@ export class TopicCommitter {
       createdAt: now,
       expiresAt: now + LIMITS.SNAPSHOT_TTL_MS
     }
-    const snapId = prepare(snap)
+    const snapId = await prepare(snap)
     this.stats.snapshots++
     return { messageHistory, subscriberHistory, previous: snapId }
   }
