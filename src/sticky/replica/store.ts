@@ -19,6 +19,11 @@ import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
 import type { Logger } from '../../logger.js'
 
 const SETTLE_GRACE_MS = 100
+/** encoded bytes of verified records kept in memory */
+export const BLOB_CACHE_BYTES = 64 * 1024 * 1024
+/** topics whose stored-record ids are remembered, and ids per topic */
+const MAX_STORED_TOPICS = 2_000
+const MAX_STORED_IDS = 20_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -53,6 +58,8 @@ export type StoreOptions = ReplicaSetOptions
 export class StickyStore {
   private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
   private readonly cache = new Map<string, BlobRecord>()
+  private readonly cacheSizes = new Map<string, number>()
+  private cacheBytes = 0
   /** blob ids known stored on the topic's replica set */
   private readonly stored = new Map<string, Set<string>>()
   private readonly sets: ReplicaSets
@@ -115,7 +122,7 @@ export class StickyStore {
     const id = contentId(bytes)
     if (this.storedSet(topic).has(id)) return { id, bytes, fresh: false }
     validateBlob(this.db, id, bytes, this.deps.policy)
-    this.remember(id, record)
+    this.remember(id, record, bytes.length)
     return { id, bytes, fresh: true }
   }
 
@@ -254,7 +261,7 @@ export class StickyStore {
 
   /** Drops a swept record from the caches (so a later identical write is stored again). */
   forget (id: string): void {
-    this.cache.delete(id)
+    if (this.cache.delete(id)) { this.cacheBytes -= this.cacheSizes.get(id) ?? 0; this.cacheSizes.delete(id) }
     for (const set of this.stored.values()) set.delete(id)
   }
 
@@ -286,7 +293,7 @@ export class StickyStore {
   private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
     try {
       const record = validateBlob(this.db, id, bytes, this.deps.policy, 'read')
-      this.remember(id, record)
+      this.remember(id, record, bytes.length)
       return record
     } catch (err) {
       this.counts.invalidRecords++
@@ -324,15 +331,37 @@ export class StickyStore {
     }), SETTLE_GRACE_MS)
   }
 
+  /** Caches a verified record, bounded by bytes (BLOB_CACHE_BYTES): the least recently used go first. */
+  private remember (id: string, record: BlobRecord, bytes: number): void {
+    const prev = this.cache.get(id)
+    if (prev != null) { this.cache.delete(id); this.cacheBytes -= this.cacheSizes.get(id) ?? 0 }
+    this.cache.set(id, record)
+    this.cacheSizes.set(id, bytes)
+    this.cacheBytes += bytes
+    for (const [old] of this.cache) {
+      if (this.cacheBytes <= BLOB_CACHE_BYTES) break
+      this.cache.delete(old)
+      this.cacheBytes -= this.cacheSizes.get(old) ?? 0
+      this.cacheSizes.delete(old)
+    }
+  }
+
+  /** Blob ids known stored on a topic's replica set, bounded per topic (forgetting only costs a re-put). */
   private storedSet (topic: string): Set<string> {
     let s = this.stored.get(topic)
-    if (s == null) { s = new Set(); this.stored.set(topic, s) }
+    if (s == null) {
+      if (this.stored.size >= MAX_STORED_TOPICS) this.stored.delete(this.stored.keys().next().value!)
+      s = new Set()
+      this.stored.set(topic, s)
+    } else if (s.size > MAX_STORED_IDS) {
+      s.clear()
+    }
     return s
   }
 
-  private remember (id: string, record: BlobRecord): void {
-    if (this.cache.size > 50_000) this.cache.clear()
-    this.cache.set(id, record)
+  /** Memory the store holds: cached records (bytes), topics with stored-id sets, replica sets. */
+  get memory (): { cacheBytes: number, cachedRecords: number, storedTopics: number, replicaSets: number } {
+    return { cacheBytes: this.cacheBytes, cachedRecords: this.cache.size, storedTopics: this.stored.size, replicaSets: this.sets.size }
   }
 
   private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {

@@ -22,6 +22,11 @@ export interface StickyMessage {
   expiresAt: number
 }
 
+/** how often expired ids and pages are pruned */
+const PRUNE_INTERVAL_MS = 30_000
+/** delivered ids kept at most (a topic's live messages; beyond, the oldest are forgotten) */
+export const MAX_DELIVERED_IDS = 500_000
+
 export interface SubscriptionDeps {
   store: StickyStore
   loader: StateLoader
@@ -61,9 +66,15 @@ export class StickySubscription extends EventEmitter {
   /** highest plausible version seen in pushes (gap detection only) */
   private pushedVersion = 0
   channelState: ChannelState = 'ACTIVE'
-  private readonly delivered = new Set<string>()
-  private readonly seenHeads = new Set<string>()
-  private readonly seenPages = new Set<string>()
+  /**
+   * Bounded by the topic's live content: ids delivered (or below the history floor) with their
+   * message expiry, pages already read with their latest message expiry, and the current heads
+   * already read. Expired entries are pruned (an expired message is never delivered again anyway).
+   */
+  private readonly delivered = new Map<string, number>()
+  private seenHeads = new Set<string>()
+  private readonly seenPages = new Map<string, number>()
+  private prunedAt = 0
   private readonly maxSeq = new Map<string, number>()
   /**
    * Per publisher: every sequence number from the first one delivered up to `low` has been
@@ -156,6 +167,7 @@ export class StickySubscription extends EventEmitter {
     if (version > known + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
     // a version far above what was loaded is not believed (the poll finds the truth)
     if (version > known && version - this.lastSeenVersion <= LIMITS.MAX_VERSION_STEP) this.pushedVersion = version
+    this.prune()
   }
 
   /** Re-reads the coordinator now (e.g. a push that carried only ids). */
@@ -215,14 +227,18 @@ export class StickySubscription extends EventEmitter {
         // below the floor: known to the caller already (or history not wanted): never deliver
         if (!store.isPublisher(e.m.publisher)) continue // left the registry: skipped (see StateLoader.load)
         if (e.v > floor) entries.push(e)
-        else this.delivered.add(this.deps.loader.idOf(e.m))
+        else this.delivered.set(this.deps.loader.idOf(e.m), e.m.expiresAt)
       }
-      this.seenPages.add(p.id!)
+      this.seenPages.set(p.id!, Math.max(0, ...p.entries.map((e) => e.m.expiresAt)))
     }
     for (const h of complete) {
       this.seenHeads.add(h.id)
       if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
     }
+    // only heads still current need remembering
+    const current = new Set(heads.map((h) => h.id))
+    this.seenHeads = new Set([...this.seenHeads].filter((id) => current.has(id)))
+    this.prune()
     this.deliver(entries)
     // only versions whose content was loaded (a head still unloadable is not seen yet)
     const top = Math.max(0, ...heads.filter((h) => this.seenHeads.has(h.id)).map((h) => h.head.version))
@@ -236,7 +252,7 @@ export class StickySubscription extends EventEmitter {
       const id = this.deps.loader.idOf(e.m)
       if (this.delivered.has(id)) { this.stats.duplicates++; continue }
       if (e.m.expiresAt <= now) continue
-      this.delivered.add(id)
+      this.delivered.set(id, e.m.expiresAt)
       fresh.push(e)
     }
     if (fresh.length === 0) return
@@ -267,6 +283,22 @@ export class StickySubscription extends EventEmitter {
     }
     if (gap) { this.stats.gaps++; this.gapOpen = true; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
     else if (this.gapOpen && this.sequencesContiguous()) { this.gapOpen = false; this.emit('recovered', { topic: this.topic, from: 'gap' }) }
+  }
+
+  /** Drops expired delivered ids and read pages (at most every PRUNE_INTERVAL_MS), then caps the ids kept. */
+  private prune (now = Date.now()): void {
+    if (now - this.prunedAt < PRUNE_INTERVAL_MS && this.delivered.size <= MAX_DELIVERED_IDS) return
+    this.prunedAt = now
+    for (const [id, expiresAt] of this.delivered) if (expiresAt <= now) this.delivered.delete(id)
+    for (const [id, expiresAt] of this.seenPages) if (expiresAt <= now) this.seenPages.delete(id)
+    // pushes of valid but never committed messages could still grow it: the oldest ids go first
+    // (at worst such a message is delivered a second time)
+    for (const [id] of this.delivered) { if (this.delivered.size <= MAX_DELIVERED_IDS) break; this.delivered.delete(id) }
+  }
+
+  /** Memory this subscription holds (ids, pages, heads remembered). */
+  get memory (): { deliveredIds: number, seenPages: number, seenHeads: number } {
+    return { deliveredIds: this.delivered.size, seenPages: this.seenPages.size, seenHeads: this.seenHeads.size }
   }
 
   /** Channel state as seen in the coordinator, or set by the owner (RECOVERING/FAILED during recovery). */
