@@ -9,9 +9,9 @@ import fc from 'fast-check'
 import { lpStream } from 'it-length-prefixed-stream'
 import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
-import { blobKey, headKey } from '../../src/sticky/keys.js'
-import { REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica-protocol.js'
-import { ed25519Signer } from '../../src/sticky/signing.js'
+import { blobKey, headKey } from '../../src/sticky/core/keys.js'
+import { REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
+import { ed25519Signer } from '../../src/sticky/core/signing.js'
 import { FUZZ_RUNS, FUZZ_SEED, garbage, heapMiB, realize, recordPlan, type FuzzContext } from '../fixtures/sticky-fuzz.js'
 
 const QUOTA = 32 * 1024 * 1024
