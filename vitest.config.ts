@@ -9,6 +9,8 @@ export default defineConfig({
     // Integration files each start real libp2p clusters; running them one at a time keeps
     // timing-sensitive parts (gossipsub heartbeats, dial timeouts) stable on 2 cores.
     fileParallelism: false,
-    pool: 'forks'
+    pool: 'forks',
+    // lets tests (the fuzz suite's memory bound) ask for a full collection before measuring the heap
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } }
   }
 })

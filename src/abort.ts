@@ -1,7 +1,7 @@
 /*
  * Deadlines and cancellable sleeps, in one place. Timeouts use our own timers instead of
  * AbortSignal.timeout inside AbortSignal.any, which Node 20 can garbage-collect so the timeout never
- * fires (stack.md pitfall 15).
+ * fires (a known Node bug: a DHT query hung past its limit that way).
  */
 
 /** A signal that aborts after `ms` (with `message`) or when `parent` aborts. The timer does not keep the process alive. */

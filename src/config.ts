@@ -17,9 +17,19 @@ export interface BootstrapNode {
   tcpPort: number
 }
 
+/**
+ * The registry: resolves with the wallet addresses (or public keys) allowed to connect. Called at
+ * start, every `registryRefreshIntervalMs` and (rate-limited) for unknown peers; invalid entries are
+ * skipped and counted.
+ */
 export type GetAuthorizedWallets = (signal: AbortSignal) => Promise<Iterable<WalletLike>>
+/** Resolves with the bootstrap nodes to dial; called at start and on every retry while not ready. */
 export type GetBootstrapNodes = (signal: AbortSignal) => Promise<BootstrapNode[]>
 
+/**
+ * Options of {@link connect}; every optional one has its default in {@link DEFAULT_OPTIONS}. Unknown
+ * options are refused.
+ */
 export interface ConnectOptions {
   /** Base58 string of the 64-byte Solana secret key, or the 64 bytes themselves. */
   walletPrivateKey: string | Uint8Array
@@ -43,6 +53,11 @@ export interface ConnectOptions {
   registryTimeoutMs?: number
   /** Minimum time between two registry calls caused by unknown peers (cache misses). @default 2_000 */
   registryMissIntervalMs?: number
+  /**
+   * A registry refresh that removes more than this fraction of the authorized set is held back until
+   * a second read (after registryMissIntervalMs) confirms it; smaller removals apply at once. 1 = never hold back. @default 0.5
+   */
+  registryMaxShrinkFraction?: number
   /** Delay before the first bootstrap retry. @default 2_000 */
   bootstrapFirstRetryDelayMs?: number
   /** Delay between later bootstrap retries. @default 5_000 */
@@ -71,6 +86,7 @@ export interface ConnectOptions {
   sticky?: Partial<import('./sticky/options.js').StickyOptions>
 }
 
+/** The default of every optional {@link ConnectOptions} field (exported as `DEFAULT_OPTIONS`). */
 export const DEFAULTS = {
   listenPorts: { quic: 4001, tcp: 4002 },
   listenHost: '0.0.0.0',
@@ -78,6 +94,7 @@ export const DEFAULTS = {
   registryRefreshIntervalMs: 30_000,
   registryTimeoutMs: 10_000,
   registryMissIntervalMs: 2_000,
+  registryMaxShrinkFraction: 0.5,
   bootstrapFirstRetryDelayMs: 2_000,
   bootstrapRetryIntervalMs: 5_000,
   connectTimeoutMs: 30_000,
@@ -110,6 +127,7 @@ const schema = z.object({
   registryRefreshIntervalMs: ms(100).optional(),
   registryTimeoutMs: ms(1).optional(),
   registryMissIntervalMs: ms(0).optional(),
+  registryMaxShrinkFraction: z.number({ error: 'expected a fraction between 0 and 1' }).min(0, 'expected a fraction between 0 and 1').max(1, 'expected a fraction between 0 and 1').optional(),
   bootstrapFirstRetryDelayMs: ms(0).optional(),
   bootstrapRetryIntervalMs: ms(1).optional(),
   connectTimeoutMs: ms(1).optional(),

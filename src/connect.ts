@@ -10,9 +10,19 @@ import { Database } from './database.js'
 import { ConfigError, DepinError } from './errors.js'
 import { peerIdToWallet, walletPrivateKey } from './identity.js'
 import { ComponentLogger, createPinoLogger } from './logger.js'
-import { acquireHost, releaseHost, SharedHost } from './host/shared-host.js'
+import { acquireHost, createSharedHost, releaseHost } from './host/shared-host.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
+/**
+ * Opens a database (a namespace of topics) for a wallet: validates the options, derives the libp2p
+ * identity from the wallet key, joins or creates this process's host for that wallet (one host, one
+ * set of ports per wallet) and starts the registry cache, bootstrap and discovery. Resolves once the
+ * registry was read once and the host listens; bootstrap continues in the background, so wait for
+ * {@link Database.waitUntilReady} before publishing.
+ *
+ * @throws {@link ConfigError} (`ERR_INVALID_CONFIG`, with `field`) for invalid options, and
+ * {@link InvalidWalletError} for a key that is not a valid Solana secret key.
+ */
 export async function connect (input: ConnectOptions): Promise<Database> {
   const options = resolveOptions(input)
   let privateKey
@@ -25,7 +35,7 @@ export async function connect (input: ConnectOptions): Promise<Database> {
   const wallet = peerIdToWallet(peerId)!
   const base = new ComponentLogger(options.logger ?? createPinoLogger())
   const nodeLog = base.child('peer', peerId.toString())
-  const host = await acquireHost(wallet, async () => await SharedHost.create(privateKey, options, nodeLog.child('component', 'host')))
+  const host = await acquireHost(wallet, async () => await createSharedHost(privateKey, options, nodeLog.child('component', 'host')))
   if (host.hostOptions !== options) {
     for (const key of ['listenPorts', 'listenHost', 'relayServer', 'relayReservation', 'maxMessageBytes'] as const) {
       if (JSON.stringify(host.hostOptions[key]) !== JSON.stringify(options[key])) {

@@ -15,15 +15,21 @@ import { Bootstrapper, Readiness } from './host/readiness.js'
 import { RealtimeTopics, type EventHandler, type RealtimeStats } from './realtime/realtime.js'
 import { AuthorizedWalletCache, type RegistryCacheStats } from './auth/registry-cache.js'
 import type { GaterStats } from './auth/gater.js'
-import { releaseHost, type HostMember, type SharedHost } from './host/shared-host.js'
+import { DatabaseAccess } from './auth/policy.js'
+import { releaseHost, type HostListener, type SharedHost } from './host/shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host/host.js'
 import { StickyPubSub } from './sticky/topic/sticky.js'
 import { STICKY_DEFAULTS } from './sticky/options.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
 
+/** A connected peer: its peer id, wallet address and the addresses of its connections. */
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
 
+/**
+ * Counters of one database for monitoring (`db.stats()`; the daemon exports them as Prometheus
+ * metrics).
+ */
 export interface DatabaseStats {
   ready: boolean
   connectedPeers: number
@@ -36,6 +42,7 @@ export interface DatabaseStats {
   replicaService: ReplicaServiceStats
 }
 
+/** Events a {@link Database} emits, with their arguments. */
 export interface DatabaseEvents {
   ready: []
   'not-ready': []
@@ -43,9 +50,21 @@ export interface DatabaseEvents {
   'peer:disconnect': [{ peerId: string, wallet: string }]
 }
 
-export class Database extends EventEmitter<DatabaseEvents> implements HostMember {
+/**
+ * One database (namespace) opened by {@link connect}: real-time topics (`<database>_<topic>` on
+ * GossipSub), sticky topics ({@link Database.sticky}), readiness and the authorized peers. Several
+ * databases of one wallet share its host; the host stops when the last one disconnects.
+ *
+ * Events: `ready` / `not-ready` (readiness changes), `peer:connect` ({@link PeerInfo}) and
+ * `peer:disconnect` (`{ peerId, wallet }`) for peers authorized for this database.
+ */
+export class Database extends EventEmitter<DatabaseEvents> {
   readonly name: string
   readonly registry: AuthorizedWalletCache
+  /** who may connect, receive and write in this database (its registry decides) */
+  private readonly access: DatabaseAccess
+  /** what this database hears from the host */
+  private readonly hostListener: HostListener
   readonly readiness = new Readiness()
   private readonly bootstrapper: Bootstrapper
   private readonly discovery: Discovery
@@ -59,12 +78,18 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.name = options.databaseName
     this.registry = new AuthorizedWalletCache(
       { fetch: options.getAuthorizedWallets, logger: log.child('component', 'registry') },
-      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs })
+      { refreshIntervalMs: options.registryRefreshIntervalMs, timeoutMs: options.registryTimeoutMs, missIntervalMs: options.registryMissIntervalMs, maxShrinkFraction: options.registryMaxShrinkFraction })
+    this.access = new DatabaseAccess(this.name, this.registry)
+    this.hostListener = {
+      onPeerConnected: (peerId, wallet) => { this.onPeerConnected(peerId, wallet) },
+      onPeerDisconnected: (peerId) => { this.onPeerDisconnected(peerId) }
+    }
     this.bootstrapper = new Bootstrapper({
       getBootstrapNodes: options.getBootstrapNodes,
       selfWallet: host.wallet,
       logger: log.child('component', 'bootstrap'),
       dial: async (node, signal) => {
+        host.inboundLimits.remember(node.ip)
         const peerId = walletToPeerId(node.wallet).toString()
         await host.libp2p.dial(bootstrapAddrs(node.ip, node.quicPort, node.tcpPort, peerId), { signal })
       }
@@ -90,7 +115,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
       selfPeerId: host.peerId.toString(),
-      authorizes: async (wallet) => await this.authorizes(wallet),
+      authorizes: async (wallet) => await this.access.mayWriteChecked(wallet),
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
     const stickyOptions = { ...STICKY_DEFAULTS, ...options.sticky }
@@ -103,12 +128,12 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
         isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
         connectedPeers: () => host.libp2p.getPeers()
       }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
-      datastore: host.datastore,
+      datastore: host.sticky.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
-      signer: host.signer,
+      signer: host.sticky.signer,
       selfPeerId: host.peerId.toString(),
-      policy: host.recordPolicy,
+      policy: host.policy,
       peerCount: () => this.readiness.peerIds.size,
       renewalNet: host.libp2p,
       logger: log
@@ -119,10 +144,35 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     })
   }
 
+  /**
+   * Calls each application listener on its own: one that throws (or returns a rejected promise) is
+   * logged and the others still run. Events are emitted from inside libp2p's connection handling,
+   * where a throw would surface as an uncaught exception and take the process down.
+   */
+  override emit<K extends keyof DatabaseEvents> (eventName: K, ...args: DatabaseEvents[K]): boolean {
+    const listeners = this.rawListeners(eventName as any) as Array<(...a: unknown[]) => unknown>
+    for (const listener of listeners) {
+      try {
+        const result = listener.apply(this, args)
+        if (result != null && typeof (result as Promise<unknown>).then === 'function') {
+          (result as Promise<unknown>).then(undefined, (err: unknown) => { this.listenerFailed(eventName, err) })
+        }
+      } catch (err) {
+        this.listenerFailed(eventName, err)
+      }
+    }
+    return listeners.length > 0
+  }
+
+  private listenerFailed (eventName: string, err: unknown): void {
+    this.log.warn('a db.on listener threw; ignored', 'event', eventName, 'error', err)
+  }
+
   /** Registry, then host membership, then bootstrap (background) and discovery. */
   async start (): Promise<void> {
     await this.registry.start()
-    this.host.members.add(this)
+    this.host.policy.join(this.access)
+    this.host.addListener(this.hostListener)
     await this.sticky.start()
     this.registry.onRefresh(() => { void this.afterRefresh() })
     this.readiness.reset(this.authorizedConnectedPeers())
@@ -130,10 +180,15 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.discovery.start()
   }
 
+  /** This node's libp2p peer id (derived from the wallet key). */
   get peerId (): string { return this.host.peerId.toString() }
+  /** This node's wallet address (base58 of the Ed25519 public key). */
   get walletAddress (): string { return this.host.wallet }
+  /** The shared libp2p node, for advanced use (shared with the wallet's other databases). */
   get libp2p (): DepinLibp2p { return this.host.libp2p }
+  /** Real-time counters: published, received, dropped by reason, handler errors. */
   get realtimeStats (): RealtimeTopics['stats'] { return this.realtime.stats }
+  /** Bootstrap rounds run so far. */
   get bootstrapAttempts (): number { return this.bootstrapper.attempts }
 
   /** Counters for monitoring (the daemon exports them as Prometheus metrics). Gater counts are host-wide. */
@@ -150,26 +205,53 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     }
   }
 
+  /** True while at least one peer authorized for this database is connected and identified. */
   isReady (): boolean { return this.readiness.ready }
+  /**
+   * Resolves once the database is ready (at once if it is).
+   *
+   * @throws {@link AbortedError} (`ERR_ABORTED`) when `options.signal` aborts first.
+   */
   async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> {
     this.assertOpen()
     await this.readiness.waitUntilReady(options.signal)
   }
 
+  /** Connected peers authorized for this database. */
   connectedPeers (): PeerInfo[] {
-    return this.host.connectedPeers().filter((p) => this.registry.has(p.wallet))
+    return this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet))
   }
 
+  /**
+   * Subscribes to the real-time topic `<database>_<topic>`: `handler` gets every event other nodes
+   * publish there (never this node's own), once each. A handler that throws or rejects is logged and
+   * the subscription continues.
+   *
+   * @throws {@link AlreadySubscribedError}, {@link InvalidTopicError}, {@link TopicCollisionError}
+   */
   async subscribe<T = unknown> (topic: string, handler: EventHandler<T>): Promise<void> {
     this.assertOpen()
     this.realtime.subscribe(topic, handler)
   }
 
+  /**
+   * Stops delivering the real-time topic.
+   *
+   * @throws {@link NotSubscribedError} when not subscribed.
+   */
   async unsubscribe (topic: string): Promise<void> {
     this.assertOpen()
     this.realtime.unsubscribe(topic)
   }
 
+  /**
+   * Publishes a JSON value on the real-time topic, signed. Waits up to `publishTimeoutMs` for a
+   * subscribed peer it can send to and resolves with the {@link Event} once at least one was sent it.
+   *
+   * @throws {@link NoSubscribersError} when no subscriber appeared in time (nothing was sent),
+   * {@link InvalidMessageError} for a value that is not JSON, {@link MessageTooLargeError} above
+   * `maxMessageBytes`.
+   */
   async publish<T = unknown> (topic: string, message: T, options: { signal?: AbortSignal } = {}): Promise<Event<T>> {
     this.assertOpen()
     return await this.realtime.publish(topic, message, options.signal)
@@ -187,28 +269,24 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
     this.discovery.stop()
     this.realtime.unsubscribeAll()
     this.registry.stop()
-    this.host.members.delete(this)
+    this.host.policy.leave(this.access)
+    this.host.removeListener(this.hostListener)
     this.log.info('disconnecting')
-    if (this.host.members.size > 0) await this.host.closeUnauthorized()
+    if (this.host.policy.size > 0) await this.host.closeUnauthorized()
     await releaseHost(this.host)
     this.removeAllListeners()
   }
 
-  // --- HostMember -------------------------------------------------------------------------------
+  // --- host events ------------------------------------------------------------------------------
 
-  ownsTopic (pubsubTopic: string): boolean { return pubsubTopic.startsWith(`${this.name}_`) || pubsubTopic.startsWith(`depin-sticky/${this.name}/`) }
-
-  authorizesCached (wallet: string): boolean { return this.registry.has(wallet) }
-  async authorizes (wallet: string): Promise<boolean> { return this.registry.has(wallet) || await this.registry.checkMiss(wallet) }
-
-  onPeerConnected (peerId: string, wallet: string): void {
-    if (!this.registry.has(wallet)) return
+  private onPeerConnected (peerId: string, wallet: string): void {
+    if (!this.access.mayConnect(wallet)) return
     const isNew = !this.readiness.peerIds.has(peerId)
     this.readiness.add(peerId)
     if (isNew) this.emit('peer:connect', { peerId, wallet, addrs: this.host.libp2p.getConnections().filter((c) => c.remotePeer.toString() === peerId).map((c) => c.remoteAddr.toString()) })
   }
 
-  onPeerDisconnected (peerId: string): void {
+  private onPeerDisconnected (peerId: string): void {
     this.sticky.peerDisconnected(peerId)
     if (!this.readiness.peerIds.has(peerId)) return
     this.readiness.remove(peerId)
@@ -230,7 +308,7 @@ export class Database extends EventEmitter<DatabaseEvents> implements HostMember
 
   private authorizesPeerIdCached (peerId: string): boolean {
     const wallet = walletFromPeer(peerId)
-    return wallet !== '' && this.registry.has(wallet)
+    return wallet !== '' && this.access.mayConnect(wallet)
   }
 
   private assertOpen (): void {

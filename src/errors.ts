@@ -3,6 +3,7 @@
  * so callers (and tests) match on `err.code`, never on message text.
  */
 
+/** The stable `code` of every {@link DepinError}. */
 export type ErrorCode =
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INVALID_TOPIC'
@@ -24,6 +25,7 @@ export type ErrorCode =
   | 'ERR_DECRYPT_FAILED'
   | 'ERR_NOT_AUTHORIZED'
 
+/** Base class of every intentional error of this library; match on `code` (see {@link ErrorCode}). */
 export class DepinError extends Error {
   readonly code: ErrorCode
   constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -47,6 +49,10 @@ export class InvalidWalletError extends DepinError {
   constructor (message: string) { super('ERR_INVALID_WALLET', message) }
 }
 
+/**
+ * `ERR_INVALID_TOPIC`: a topic name that is empty, too long or has control characters (or bad subscribe
+ * options).
+ */
 export class InvalidTopicError extends DepinError {
   constructor (topic: unknown, reason: string) { super('ERR_INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: ${reason}`) }
 }
@@ -56,6 +62,7 @@ export class InvalidMessageError extends DepinError {
   constructor (reason: string, options?: { cause?: unknown }) { super('ERR_INVALID_MESSAGE', `message is not publishable: ${reason}`, options) }
 }
 
+/** `ERR_MESSAGE_TOO_LARGE`: the encoded message exceeds the size limit. */
 export class MessageTooLargeError extends DepinError {
   readonly size: number
   readonly limit: number
@@ -66,10 +73,12 @@ export class MessageTooLargeError extends DepinError {
   }
 }
 
+/** `ERR_ALREADY_SUBSCRIBED`: this database already subscribes to the topic. */
 export class AlreadySubscribedError extends DepinError {
   constructor (topic: string) { super('ERR_ALREADY_SUBSCRIBED', `already subscribed to topic ${JSON.stringify(topic)}`) }
 }
 
+/** `ERR_NOT_SUBSCRIBED`: unsubscribing from a topic this database does not subscribe to. */
 export class NotSubscribedError extends DepinError {
   constructor (topic: string) { super('ERR_NOT_SUBSCRIBED', `not subscribed to topic ${JSON.stringify(topic)}`) }
 }
@@ -86,10 +95,12 @@ export class TopicCollisionError extends DepinError {
   constructor (pubsubTopic: string) { super('ERR_TOPIC_COLLISION', `GossipSub topic ${JSON.stringify(pubsubTopic)} is already used by another database on this host`) }
 }
 
+/** `ERR_DISCONNECTED`: the database was disconnected. */
 export class DisconnectedError extends DepinError {
   constructor () { super('ERR_DISCONNECTED', 'the database is disconnected') }
 }
 
+/** `ERR_ABORTED`: the caller's signal aborted the wait. */
 export class AbortedError extends DepinError {
   constructor (message = 'the operation was aborted') { super('ERR_ABORTED', message) }
 }

@@ -10,11 +10,25 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { InvalidWalletError } from './errors.js'
 
 /** Anything with a Solana-style `toBase58()` / `toBytes()` (e.g. @solana/web3.js PublicKey). */
-export interface PublicKeyLike { toBase58(): string }
+/** Anything with a `toBase58()`, such as a `@solana/web3.js` `PublicKey`. */
+export interface PublicKeyLike {
+  /** the base58 wallet address */
+  toBase58(): string
+}
 
+/** A wallet: its base58 address or a public-key object. */
 export type WalletLike = string | PublicKeyLike
 
-function decodeBase58 (text: string, what: string): Uint8Array {
+/** Longest base58 text of 32 bytes (a wallet address) and of 64 bytes (a secret key). */
+const MAX_ADDRESS_CHARS = 44
+const MAX_SECRET_CHARS = 88
+
+/**
+ * base58 decoding is quadratic in the length of its input: text longer than the longest encoding of
+ * the expected size is refused before it is decoded, so an absurdly long registry entry costs nothing.
+ */
+function decodeBase58 (text: string, what: string, maxChars: number): Uint8Array {
+  if (text.length > maxChars) throw new InvalidWalletError(`${what} is too long (${text.length} characters, at most ${maxChars})`)
   try {
     return bs58.decode(text)
   } catch {
@@ -27,7 +41,7 @@ function decodeBase58 (text: string, what: string): Uint8Array {
  * a libp2p Ed25519 private key. Refuses keys whose public half does not belong to the seed.
  */
 export async function walletPrivateKey (secret: string | Uint8Array): Promise<PrivateKey> {
-  const bytes = typeof secret === 'string' ? decodeBase58(secret.trim(), 'wallet secret key') : secret
+  const bytes = typeof secret === 'string' ? decodeBase58(secret.trim(), 'wallet secret key', MAX_SECRET_CHARS) : secret
   if (!(bytes instanceof Uint8Array) || bytes.length !== 64) {
     throw new InvalidWalletError(`wallet secret key must be 64 bytes (seed + public key), got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}`)
   }
@@ -44,9 +58,11 @@ export async function walletPrivateKey (secret: string | Uint8Array): Promise<Pr
 export function normalizeWalletAddress (wallet: WalletLike): string {
   const text = typeof wallet === 'string' ? wallet.trim() : typeof wallet?.toBase58 === 'function' ? wallet.toBase58() : undefined
   if (text == null) throw new InvalidWalletError(`wallet must be a base58 string or a PublicKey, got ${typeof wallet}`)
-  const raw = decodeBase58(text, `wallet address ${JSON.stringify(text)}`)
-  if (raw.length !== 32) throw new InvalidWalletError(`wallet address ${JSON.stringify(text)} decodes to ${raw.length} bytes, expected 32`)
-  return bs58.encode(raw)
+  const shown = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)
+  const raw = decodeBase58(text, `wallet address ${shown}`, MAX_ADDRESS_CHARS)
+  if (raw.length !== 32) throw new InvalidWalletError(`wallet address ${shown} decodes to ${raw.length} bytes, expected 32`)
+  // base58 decoding is one-to-one (leading '1's are the leading zero bytes), so valid text is already canonical
+  return text
 }
 
 /** Wallet address (or PublicKey) -> libp2p peer id. */

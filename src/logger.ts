@@ -6,13 +6,22 @@
  */
 import { pino } from 'pino'
 
+/**
+ * The logger a database writes to: leveled messages with key-value pairs (`log.info('msg', 'key',
+ * value)`).
+ */
 export interface Logger {
+  /** Detail for debugging (malformed input that was dropped, protocol steps). */
   debug(msg: string, ...keyValues: unknown[]): void
+  /** Normal operation worth a line (started, stopped, registry changed). */
   info(msg: string, ...keyValues: unknown[]): void
+  /** Something degraded that the node works around (a failing registry source, a slow stop). */
   warn(msg: string, ...keyValues: unknown[]): void
+  /** A failure the caller should look at (a handler threw, a commit failed). */
   error(msg: string, ...keyValues: unknown[]): void
 }
 
+/** Log levels of {@link createPinoLogger}; `silent` writes nothing. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
 /** A Logger that can make children carrying extra key/values. */
@@ -58,4 +67,5 @@ export function createPinoLogger (level: LogLevel = (process.env.DEPIN_LOG_LEVEL
   }
 }
 
+/** A {@link Logger} that drops everything. */
 export const silentLogger: Logger = { debug () {}, info () {}, warn () {}, error () {} }

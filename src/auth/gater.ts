@@ -1,18 +1,20 @@
 /*
  * Connection gater: admits a peer only when its Ed25519 key is a wallet that at least one open
- * database on this host authorizes. It answers on every hook that names a peer, because QUIC
- * skips the encrypted-connection hooks (stack.md pitfall 3): the upgraded-connection hooks fire
- * for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
- * who the peer is, as in the Go library.
+ * database on this host authorizes (the rule itself is policy.ts). It answers on every hook that
+ * names a peer, because QUIC connections never pass the encrypted-connection hooks (libp2p's QUIC
+ * transport encrypts inside QUIC, not through a connection encrypter): the upgraded-connection hooks
+ * fire for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
+ * who the peer is, as in the Go library, within a per-IP limit on unfinished handshakes
+ * (inbound-limits.ts).
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 
-/** Narrow view of the host's authorization: a fast cached answer and a slower one that may ask the registry. */
-export interface PeerAuthorizer {
-  isAuthorizedCached(peer: PeerId): boolean
-  isAuthorized(peer: PeerId): Promise<boolean>
+/** What the gater needs from the host's policy (policy.ts AccessPolicy): a fast cached answer and a slower one that may ask the registry. */
+export interface ConnectPolicy {
+  mayConnect(peer: PeerId): boolean
+  mayConnectChecked(peer: PeerId): Promise<boolean>
 }
 
 export type GaterHook = 'dialPeer' | 'dialMultiaddr' | 'outboundConnection' | 'inboundEncrypted' | 'outboundEncrypted' |
@@ -30,10 +32,11 @@ export function createGaterStats (): GaterStats {
   return { allowed: zero(), denied: zero() }
 }
 
-export function createConnectionGater (auth: PeerAuthorizer, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void): ConnectionGater {
+export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void,
+  admitInbound?: (conn: MultiaddrConnection) => boolean): ConnectionGater {
   const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
     for (const peer of peers) {
-      const ok = auth.isAuthorizedCached(peer) || await auth.isAuthorized(peer)
+      const ok = auth.mayConnect(peer) || await auth.mayConnectChecked(peer)
       if (!ok) {
         stats.denied[hook]++
         onDeny?.(hook, peer)
@@ -49,7 +52,8 @@ export function createConnectionGater (auth: PeerAuthorizer, stats: GaterStats, 
       const peer = peerInMultiaddr(ma)
       return peer == null ? false : await deny('dialMultiaddr', peer)
     },
-    denyInboundConnection: () => false,
+    // before the handshake names the peer: only the per-IP limit on pending connections applies
+    denyInboundConnection: (conn) => admitInbound != null && !admitInbound(conn),
     denyOutboundConnection: async (peer) => await deny('outboundConnection', peer),
     denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', peer),
     denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', peer),

@@ -3,8 +3,14 @@
  * read), so the gater answers from this cache; it refreshes in the background, and an unknown
  * wallet (a miss) triggers at most one extra registry call, shared by all concurrent misses and
  * rate-limited, so a flood of unknown peers cannot hammer the registry. A registry error or timeout
- * keeps the last good set (unknown peers stay denied). Pure: no libp2p imports.
+ * keeps the last good set (unknown peers stay denied), and so does an answer that is not a list of
+ * wallets (a string, a Map, an object, a list of nothing but invalid entries). A sudden shrink by
+ * more than `maxShrinkFraction` of the set (an RPC node that lost its index answers an empty list)
+ * is held back until a second read a moment later confirms it; smaller removals apply at once, so
+ * revoking a wallet still takes effect within one refresh. A large registry is read in slices that
+ * let the event loop run in between. Pure: no libp2p imports.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { normalizeWalletAddress, type WalletLike } from '../identity.js'
 import type { Logger } from '../logger.js'
 import { withDeadline } from '../abort.js'
@@ -13,9 +19,18 @@ export interface RegistryCacheOptions {
   /** @default 30_000 (see config.ts) */
   refreshIntervalMs: number
   timeoutMs: number
-  /** minimum time between two miss-driven registry calls */
+  /** minimum time between two miss-driven registry calls; also the delay of a shrink's confirming read */
   missIntervalMs: number
+  /** a refresh removing more than this fraction of the set waits for a confirming second read (1 = never) */
+  maxShrinkFraction: number
 }
+
+/** Entries handled between two turns of the event loop when reading a large registry. */
+const SLICE_ENTRIES = 2_000
+/** ... or after this much time, whichever comes first. */
+const SLICE_MS = 5
+/** More entries than this is not a registry: refused as garbage (an endless iterable would never end). */
+export const MAX_REGISTRY_ENTRIES = 2_000_000
 
 export interface RegistryCacheStats {
   refreshes: number
@@ -23,6 +38,8 @@ export interface RegistryCacheStats {
   missCalls: number
   missesRateLimited: number
   invalidEntries: number
+  /** refreshes whose large shrink was held back for a confirming read */
+  shrinksHeld: number
   lastDurationMs: number
   lastSuccessAt: number
 }
@@ -30,11 +47,14 @@ export interface RegistryCacheStats {
 export type RefreshListener = (wallets: ReadonlySet<string>) => void
 
 export class AuthorizedWalletCache {
-  readonly stats: RegistryCacheStats = { refreshes: 0, errors: 0, missCalls: 0, missesRateLimited: 0, invalidEntries: 0, lastDurationMs: 0, lastSuccessAt: 0 }
+  readonly stats: RegistryCacheStats = { refreshes: 0, errors: 0, missCalls: 0, missesRateLimited: 0, invalidEntries: 0, shrinksHeld: 0, lastDurationMs: 0, lastSuccessAt: 0 }
   private wallets: ReadonlySet<string> = new Set()
   private inflight: Promise<void> | undefined
   private lastMissCallAt = -Infinity
   private timer: ReturnType<typeof setTimeout> | undefined
+  private confirmTimer: ReturnType<typeof setTimeout> | undefined
+  /** wallets a large shrink would remove, waiting for a second read to confirm (still absent) */
+  private heldRemovals: Set<string> | undefined
   private stopped = true
   private readonly listeners = new Set<RefreshListener>()
   private readonly abort = new AbortController()
@@ -54,6 +74,7 @@ export class AuthorizedWalletCache {
   stop (): void {
     this.stopped = true
     clearTimeout(this.timer)
+    clearTimeout(this.confirmTimer)
     this.abort.abort()
     this.listeners.clear()
   }
@@ -98,29 +119,97 @@ export class AuthorizedWalletCache {
     const started = this.now()
     try {
       const list = await withDeadline(this.options.timeoutMs, `registry call timed out after ${this.options.timeoutMs} ms`, this.deps.fetch, this.abort.signal)
-      const next = new Set<string>()
-      for (const entry of list) {
-        try {
-          next.add(normalizeWalletAddress(entry))
-        } catch (err) {
-          this.stats.invalidEntries++
-          this.deps.logger.debug('registry returned an invalid wallet; skipped', 'error', err)
+      const { next, kept } = await this.readList(list)
+      if (this.stopped && reason !== 'initial') return
+      const current = this.wallets
+      // a held-back removal that this read confirms (those wallets are still absent) applies now
+      let base = current
+      if (this.heldRemovals != null) {
+        const confirmed = [...this.heldRemovals].filter((w) => !next.has(w))
+        this.deps.logger.warn(confirmed.length > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
+          'confirmed', confirmed.length, 'held', this.heldRemovals.size)
+        this.heldRemovals = undefined
+        if (confirmed.length > 0) {
+          base = new Set(current)
+          for (const w of confirmed) (base as Set<string>).delete(w)
         }
       }
-      if (this.stopped && reason !== 'initial') return
-      this.wallets = next
+      let removed = base.size - kept
+      if (base !== current) { removed = 0; for (const w of base) if (!next.has(w)) removed++ }
+      if (removed > 0 && removed > base.size * this.options.maxShrinkFraction) {
+        // held back: additions apply, removals wait for a second read
+        this.heldRemovals = new Set([...base].filter((w) => !next.has(w)))
+        this.stats.shrinksHeld++
+        this.deps.logger.warn('registry shrank suddenly; holding the removals back until a second read confirms them',
+          'reason', reason, 'wallets', base.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
+        this.wallets = next.size > 0 && [...next].some((w) => !base.has(w)) ? new Set([...base, ...next]) : base
+        this.scheduleConfirmation()
+      } else {
+        this.wallets = next
+      }
       this.stats.refreshes++
       this.stats.lastSuccessAt = this.now()
       this.stats.lastDurationMs = this.now() - started
-      this.deps.logger.debug('registry refreshed', 'reason', reason, 'wallets', next.size, 'ms', this.stats.lastDurationMs)
+      this.deps.logger.debug('registry refreshed', 'reason', reason, 'wallets', this.wallets.size, 'ms', this.stats.lastDurationMs)
+      if (this.wallets === current) return
       for (const listener of this.listeners) {
-        try { listener(next) } catch (err) { this.deps.logger.warn('registry refresh listener failed', 'error', err) }
+        try { listener(this.wallets) } catch (err) { this.deps.logger.warn('registry refresh listener failed', 'error', err) }
       }
     } catch (err) {
       this.stats.errors++
       this.stats.lastDurationMs = this.now() - started
       this.deps.logger.warn('registry call failed; keeping the last good set', 'reason', reason, 'wallets', this.wallets.size, 'error', err)
     }
+  }
+
+  /**
+   * Normalizes the registry's answer in slices (yielding to the event loop between them). Entries
+   * already in the current set are canonical and skip base58 decoding. Throws on an answer that is
+   * not a list of wallets. `kept` counts current wallets present in the answer.
+   */
+  private async readList (list: unknown): Promise<{ next: Set<string>, kept: number }> {
+    if (list == null || typeof list !== 'object' || typeof (list as Iterable<unknown>)[Symbol.iterator] !== 'function' ||
+      list instanceof Map || ArrayBuffer.isView(list)) {
+      throw new TypeError(`registry answered ${describe(list)}, not a list of wallets`)
+    }
+    const current = this.wallets
+    const next = new Set<string>()
+    let kept = 0
+    let seen = 0
+    let invalid = 0
+    let sliceStart = performance.now()
+    for (const entry of list as Iterable<unknown>) {
+      if (++seen > MAX_REGISTRY_ENTRIES) throw new RangeError(`registry answered more than ${MAX_REGISTRY_ENTRIES} entries`)
+      if (seen % SLICE_ENTRIES === 0 || (seen % 64 === 0 && performance.now() - sliceStart > SLICE_MS)) {
+        await nextTurn()
+        sliceStart = performance.now()
+      }
+      let wallet: string
+      if (typeof entry === 'string' && current.has(entry)) {
+        wallet = entry
+      } else {
+        try {
+          wallet = normalizeWalletAddress(entry as WalletLike)
+        } catch (err) {
+          invalid++
+          if (invalid <= 10) this.deps.logger.debug('registry returned an invalid wallet; skipped', 'error', err)
+          continue
+        }
+      }
+      if (next.has(wallet)) continue
+      next.add(wallet)
+      if (current.has(wallet)) kept++
+    }
+    this.stats.invalidEntries += invalid
+    if (next.size === 0 && invalid > 0) throw new TypeError(`registry answered ${invalid} entries and none is a wallet address`)
+    return { next, kept }
+  }
+
+  /** The second read that confirms (or drops) a held-back shrink. */
+  private scheduleConfirmation (): void {
+    clearTimeout(this.confirmTimer)
+    this.confirmTimer = setTimeout(() => { void this.refresh('confirm shrink') }, this.options.missIntervalMs)
+    this.confirmTimer.unref?.()
   }
 
   private schedule (): void {
@@ -132,4 +221,11 @@ export class AuthorizedWalletCache {
   }
 
   private now (): number { return (this.deps.now ?? Date.now)() }
+}
+
+function describe (value: unknown): string {
+  if (value == null) return String(value)
+  if (typeof value === 'string') return `a string (${value.length} characters)`
+  if (typeof value !== 'object') return `a ${typeof value}`
+  return `a ${(value as object).constructor?.name ?? 'object'}`
 }

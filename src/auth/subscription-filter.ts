@@ -4,22 +4,20 @@
  * peers: their subscriptions to the database's topics are not recorded, so GossipSub never puts
  * them in a mesh or fanout for those topics. Refused subscriptions are remembered and re-checked
  * after each registry refresh, so a peer authorized later gets its subscription back.
- * GossipSub 14 has no public subscription filter; this wraps its subscription handler.
+ * GossipSub 14 has no public subscription filter; this wraps its subscription handler
+ * (through host/internals.ts).
  */
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { PeerId } from '@libp2p/interface'
-
-type Handler = (from: PeerId, topic: string, subscribe: boolean) => void
+import { interceptSubscriptions, subscriptionTable, type SubscriptionHandler } from '../host/internals.js'
 
 export class SubscriptionFilter {
   private readonly refused = new Map<string, { from: PeerId, topics: Set<string> }>()
-  private readonly original: Handler
+  private readonly original: SubscriptionHandler
   refusedCount = 0
 
   constructor (private readonly pubsub: GossipSub, private readonly allow: (peerId: string, topic: string) => boolean) {
-    const target = pubsub as unknown as { handleReceivedSubscription: Handler }
-    this.original = target.handleReceivedSubscription.bind(pubsub)
-    target.handleReceivedSubscription = (from, topic, subscribe) => {
+    this.original = interceptSubscriptions(pubsub, (original) => (from, topic, subscribe) => {
       const id = from.toString()
       if (subscribe && !this.allow(id, topic)) {
         this.refusedCount++
@@ -29,8 +27,8 @@ export class SubscriptionFilter {
         return
       }
       if (!subscribe) this.refused.get(id)?.topics.delete(topic)
-      this.original(from, topic, subscribe)
-    }
+      original(from, topic, subscribe)
+    })
     pubsub.addEventListener('gossipsub:heartbeat', this.dropGone)
   }
 
@@ -45,7 +43,7 @@ export class SubscriptionFilter {
       }
       if (entry.topics.size === 0) this.refused.delete(id)
     }
-    const topics = (this.pubsub as unknown as { topics: Map<string, Set<string>> }).topics
+    const topics = subscriptionTable(this.pubsub)
     for (const [topic, peers] of topics) {
       for (const id of peers) {
         if (!this.allow(id, topic)) peers.delete(id)

@@ -6,8 +6,12 @@
  *   {"type":"published","topic":T,"sticky":B,"id":I}  a stdin line was published
  *   {"type":"error","line":N,"error":MSG,"code":C}    a stdin line could not be published
  * In (stdin): {"topic":T,"data":ANY,"sticky":B?,"ttlMs":N?} per line. Logs never go to stdout.
+ * Hostile pipes: a stdin line longer than `maxLineBytes` is skipped without being buffered and
+ * answered with an ERR_LINE_TOO_LONG error line. When the stdout reader is slow, stdin is paused
+ * (its results could not be reported) and event/sticky lines beyond `maxStdoutBacklogBytes` of
+ * unread output are dropped and counted; when the reader is gone (EPIPE), output is dropped and
+ * counted while publishing goes on: a closed pipe never crashes the node or loses accepted lines.
  */
-import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import type { Database } from '../database.js'
 import type { StickySubscription } from '../sticky/topic/subscription.js'
@@ -16,6 +20,15 @@ import type { DaemonMetrics } from './metrics.js'
 
 /** most stdin lines being published at once; reading pauses above it */
 const MAX_IN_FLIGHT = 64
+/** @default for BridgeDeps.maxLineBytes */
+export const DEFAULT_MAX_LINE_BYTES = 2 * 1_048_576 + 4096
+/** @default for BridgeDeps.maxStdoutBacklogBytes */
+export const DEFAULT_MAX_STDOUT_BACKLOG_BYTES = 16 * 1_048_576
+
+export class LineTooLongError extends Error {
+  readonly code = 'ERR_LINE_TOO_LONG'
+  constructor (limit: number) { super(`line longer than ${limit} bytes; skipped`) }
+}
 
 export interface BridgeDeps {
   db: Database
@@ -23,16 +36,33 @@ export interface BridgeDeps {
   stdout: Writable
   metrics?: DaemonMetrics['bridge']
   logger: Logger
+  /** longest stdin line read; longer ones are skipped and answered with an error line */
+  maxLineBytes?: number
+  /** unread stdout bytes above which event and sticky lines are dropped (counted) */
+  maxStdoutBacklogBytes?: number
 }
 
 export class Bridge {
   private readonly stickySubs: StickySubscription[] = []
   private readonly realtimeTopics: string[] = []
-  private reader: Interface | undefined
+  private reader: LineReader | undefined
   private readonly inFlight = new Set<Promise<void>>()
   private lineNo = 0
+  /** stdout lines not written: its reader is gone, or too far behind */
+  readonly stdoutStats = { dropped: 0, closed: false }
+  private stdoutBlocked = false
+  private readonly maxBacklog: number
 
-  constructor (private readonly deps: BridgeDeps) {}
+  constructor (private readonly deps: BridgeDeps) {
+    this.maxBacklog = deps.maxStdoutBacklogBytes ?? DEFAULT_MAX_STDOUT_BACKLOG_BYTES
+    deps.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.stdoutStats.closed) return
+      this.stdoutStats.closed = true
+      this.resumeIfRoom()
+      this.deps.logger.warn('stdout is closed; output is dropped from now on, publishing goes on', 'error', err.code ?? err.message)
+    })
+    deps.stdout.on('drain', () => { this.stdoutBlocked = false; this.resumeIfRoom() })
+  }
 
   async start (topics: { realtime: string[], sticky: string[] }, readStdin: boolean): Promise<void> {
     const { db } = this.deps
@@ -46,8 +76,9 @@ export class Bridge {
       }))
     }
     if (readStdin && this.deps.stdin != null) {
-      this.reader = createInterface({ input: this.deps.stdin, crlfDelay: Infinity })
-      this.reader.on('line', (line) => { this.onLine(line) })
+      this.reader = new LineReader(this.deps.stdin, this.deps.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+        (line) => { this.onLine(line) },
+        (limit) => { this.fail(++this.lineNo, new LineTooLongError(limit), 'invalid') })
     }
   }
 
@@ -77,10 +108,15 @@ export class Bridge {
     if (raw.trim() === '') return
     const job = this.publishLine(line, raw).finally(() => {
       this.inFlight.delete(job)
-      if (this.inFlight.size < MAX_IN_FLIGHT) this.reader?.resume()
+      this.resumeIfRoom()
     })
     this.inFlight.add(job)
     if (this.inFlight.size >= MAX_IN_FLIGHT) this.reader?.pause()
+  }
+
+  /** stdin is read while few lines are in flight and stdout keeps up (or is gone for good) */
+  private resumeIfRoom (): void {
+    if (this.inFlight.size < MAX_IN_FLIGHT && (!this.stdoutBlocked || this.stdoutStats.closed)) this.reader?.resume()
   }
 
   private async publishLine (line: number, raw: string): Promise<void> {
@@ -116,7 +152,81 @@ export class Bridge {
   }
 
   private write (kind: string, obj: unknown): void {
+    const { stdout } = this.deps
+    // answers to stdin lines are few (stdin pauses while stdout is behind); events are not
+    const overBacklog = (kind === 'event' || kind === 'sticky') && stdout.writableLength >= this.maxBacklog
+    if (this.stdoutStats.closed || stdout.destroyed || stdout.writableEnded || overBacklog) {
+      if (this.stdoutStats.dropped++ === 0 || this.stdoutStats.dropped % 10_000 === 0) {
+        this.deps.logger.warn('stdout line dropped', 'reason', overBacklog ? 'stdout reader too slow' : 'stdout closed', 'dropped', this.stdoutStats.dropped)
+      }
+      this.deps.metrics?.linesDropped.inc({ reason: overBacklog ? 'backlog' : 'closed' })
+      return
+    }
     this.deps.metrics?.linesOut.inc({ kind })
-    this.deps.stdout.write(JSON.stringify(obj) + '\n')
+    if (!stdout.write(JSON.stringify(obj) + '\n') && !this.stdoutBlocked) {
+      this.stdoutBlocked = true
+      this.reader?.pause()
+    }
+  }
+}
+
+/**
+ * Splits a byte stream into lines without ever holding more than `maxLineBytes` of one line: the rest
+ * of a longer line is skipped up to its newline and reported once through `onTooLong`.
+ */
+class LineReader {
+  private parts: Buffer[] = []
+  private size = 0
+  private skipping = false
+  private closed = false
+  private readonly onData = (chunk: Buffer | string): void => { this.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk) }
+  private readonly onEnd = (): void => { if (!this.skipping && this.size > 0) this.emitLine() }
+
+  constructor (private readonly input: Readable, private readonly maxLineBytes: number,
+    private readonly onLine: (line: string) => void, private readonly onTooLong: (limit: number) => void) {
+    input.on('data', this.onData)
+    input.on('end', this.onEnd)
+  }
+
+  pause (): void { if (!this.closed) this.input.pause() }
+  resume (): void { if (!this.closed) this.input.resume() }
+
+  close (): void {
+    this.closed = true
+    this.input.off('data', this.onData)
+    this.input.off('end', this.onEnd)
+    this.input.pause()
+    this.parts = []
+  }
+
+  private push (chunk: Buffer): void {
+    let at = 0
+    while (at < chunk.length && !this.closed) {
+      const nl = chunk.indexOf(10, at)
+      const end = nl === -1 ? chunk.length : nl
+      if (!this.skipping) {
+        if (this.size + (end - at) > this.maxLineBytes) {
+          this.skipping = true
+          this.parts = []
+          this.size = 0
+          this.onTooLong(this.maxLineBytes)
+        } else {
+          this.parts.push(chunk.subarray(at, end))
+          this.size += end - at
+        }
+      }
+      if (nl === -1) return
+      if (this.skipping) this.skipping = false
+      else this.emitLine()
+      at = nl + 1
+    }
+  }
+
+  private emitLine (): void {
+    let line = Buffer.concat(this.parts, this.size).toString('utf8')
+    this.parts = []
+    this.size = 0
+    if (line.endsWith('\r')) line = line.slice(0, -1)
+    this.onLine(line)
   }
 }

@@ -1,21 +1,23 @@
 /*
  * The datacenter daemon: turns a validated DaemonConfig into a running node. It builds the registry
  * and bootstrap callbacks from the configured sources, connects, serves /metrics, /healthz and
- * /readyz, runs the stdin/stdout bridge and owns the graceful stop order:
+ * /readyz (and the read-only inspection endpoints on their own listener), runs the stdin/stdout bridge and owns the graceful stop order:
  *   stop reading stdin -> flush queued sticky batches -> wait for the lines read -> unsubscribe ->
- *   disconnect (stops the host) -> close the HTTP server.
+ *   disconnect (stops the host) -> close the HTTP servers.
  */
 import type { Readable, Writable } from 'node:stream'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { settlesWithin } from '../abort.js'
 import { connect } from '../connect.js'
-import type { BootstrapNode, ConnectOptions } from '../config.js'
+import { DEFAULTS, type BootstrapNode, type ConnectOptions } from '../config.js'
 import type { Database } from '../database.js'
 import { ConfigError } from '../errors.js'
 import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
 import { ComponentLogger, createPinoLogger, type Logger } from '../logger.js'
 import { Bridge } from './bridge.js'
 import { HttpServer } from './http-server.js'
+import { InspectServer, Inspector } from './inspect.js'
+import { redactingLogger } from './redact.js'
 import { parseSecretKey, readKeyFile } from './keys.js'
 import { createDaemonMetrics, type DaemonMetrics } from './metrics.js'
 import type { DaemonConfig } from './settings.js'
@@ -35,6 +37,7 @@ export interface RunningDaemon {
   db: Database
   metrics: DaemonMetrics
   httpPort: number
+  inspectPort: number
   /** graceful stop; resolves when everything is closed */
   stop(): Promise<void>
 }
@@ -42,7 +45,8 @@ export interface RunningDaemon {
 export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<RunningDaemon> {
   const secret = config.key != null ? await parseSecretKey(config.key, 'key (DEPIN_KEY)') : await readKeyFile(config.keyFile!)
   const peerId = peerIdFromPrivateKey(await walletPrivateKey(secret)).toString()
-  const base = io.logger ?? createPinoLogger(config.log.level)
+  // credentials in the configured URLs never reach a log line, whoever writes it (libraries included)
+  const base = redactingLogger(io.logger ?? createPinoLogger(config.log.level), [config.registry.url, config.bootstrap.url, config.registry.solana?.rpcUrl])
   const log = new ComponentLogger(base).child('peer', peerId, 'component', 'daemon')
 
   const registry = registrySources(config, log)
@@ -77,19 +81,27 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     isReady: () => stopping == null && db.isReady(),
     readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length })
   })
-  const bridge = new Bridge({ db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge') })
+  const inspect = new InspectServer(new Inspector({ db, database: config.database, subscribedTopics: () => config.topics.sticky }))
+  // a line carries one message as JSON: twice the event limit leaves room for escaping
+  const maxMessageBytes = (config.options as Partial<ConnectOptions>).maxMessageBytes ?? DEFAULTS.maxMessageBytes
+  const bridge = new Bridge({
+    db, stdin: io.stdin, stdout: io.stdout, metrics: metrics.bridge, logger: log.child('component', 'bridge'), maxLineBytes: 2 * maxMessageBytes + 4096
+  })
   let httpPort = 0
+  let inspectPort = 0
   try {
     httpPort = await http.listen(config.http.host, config.http.port)
+    inspectPort = await inspect.listen(config.inspect.host, config.inspect.port)
     await bridge.start(config.topics, config.stdin)
   } catch (err) {
     unwatch?.()
     bridge.stopReading()
     await http.close()
+    await inspect.close()
     await db.disconnect()
     throw err
   }
-  log.info('daemon started', 'database', config.database, 'addrs', db.libp2p.getMultiaddrs().map(String), 'httpPort', httpPort)
+  log.info('daemon started', 'database', config.database, 'addrs', db.libp2p.getMultiaddrs().map(String), 'httpPort', httpPort, 'inspectPort', inspectPort)
 
   const stop = async (): Promise<void> => {
     const started = Date.now()
@@ -105,9 +117,10 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     // what is left queued now are subscription removals: wait only for what the deadline allows
     await db.disconnect({ flushTimeoutMs: Math.max(100, config.shutdownTimeoutMs - (Date.now() - started) - 2_000) })
     await http.close()
+    await inspect.close()
     log.info('stopped', 'ms', Date.now() - started)
   }
-  return { db, metrics, httpPort, stop: async () => { stopping ??= stop(); await stopping } }
+  return { db, metrics, httpPort, inspectPort, stop: async () => { stopping ??= stop(); await stopping } }
 }
 
 function registrySources (config: DaemonConfig, log: ComponentLogger): { sources: Array<ListSource<string>>, file?: FileSource<string> } {

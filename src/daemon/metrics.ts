@@ -16,7 +16,7 @@ export interface DaemonMetrics {
   readonly libp2p: (components: any) => unknown
   /** starts reading a database's stats at scrape time */
   attach(db: Database): void
-  bridge: { linesIn: Counter<'result'>, linesOut: Counter<'kind'> }
+  bridge: { linesIn: Counter<'result'>, linesOut: Counter<'kind'>, linesDropped: Counter<'reason'> }
 }
 
 export function createDaemonMetrics (): DaemonMetrics {
@@ -68,6 +68,7 @@ export function createDaemonMetrics (): DaemonMetrics {
   counter('depin_registry_errors_total', 'Failed registry refreshes (the last good set was kept)', [], one((s) => s.registry.errors))
   counter('depin_registry_miss_calls_total', 'Registry calls caused by unknown peers', [], one((s) => s.registry.missCalls))
   counter('depin_registry_invalid_entries_total', 'Registry entries that were not valid wallet addresses', [], one((s) => s.registry.invalidEntries))
+  counter('depin_registry_shrinks_held_total', 'Registry refreshes whose large shrink was held back for a confirming second read', [], one((s) => s.registry.shrinksHeld))
   gauge('depin_registry_refresh_duration_seconds', 'Duration of the last registry refresh', [], one((s) => s.registry.lastDurationMs / 1000))
   gauge('depin_registry_last_success_timestamp_seconds', 'Unix time of the last successful registry refresh', [], one((s) => s.registry.lastSuccessAt / 1000))
   gauge('depin_registry_wallets', 'Authorized wallets in the registry cache', [], one((s) => s.registry.wallets))
@@ -107,7 +108,8 @@ export function createDaemonMetrics (): DaemonMetrics {
   })
   const bridge = {
     linesIn: new Counter({ name: 'depin_bridge_stdin_lines_total', help: 'stdin lines, by result', labelNames: ['result'], registers: [registry] }),
-    linesOut: new Counter({ name: 'depin_bridge_stdout_lines_total', help: 'stdout lines written, by kind', labelNames: ['kind'], registers: [registry] })
+    linesOut: new Counter({ name: 'depin_bridge_stdout_lines_total', help: 'stdout lines written, by kind', labelNames: ['kind'], registers: [registry] }),
+    linesDropped: new Counter({ name: 'depin_bridge_stdout_dropped_total', help: 'stdout lines not written, by reason', labelNames: ['reason'], registers: [registry] })
   }
 
   return {

@@ -13,6 +13,7 @@ import { withDeadline } from '../abort.js'
 import type { BootstrapNode } from '../config.js'
 import { normalizeWalletAddress } from '../identity.js'
 import type { Logger } from '../logger.js'
+import { maskUrl } from './redact.js'
 
 export interface ListSource<T> {
   readonly name: string
@@ -83,12 +84,12 @@ export class FileSource<T> implements ListSource<T> {
 export class HttpSource<T> implements ListSource<T> {
   readonly name: string
   constructor (private readonly url: string, private readonly parse: (json: unknown) => T[]) {
-    this.name = `http:${url}`
+    this.name = `http:${maskUrl(url)}`
   }
 
   async fetch (signal: AbortSignal): Promise<T[]> {
     const res = await fetch(this.url, { signal, headers: { accept: 'application/json' } })
-    if (!res.ok) throw new Error(`HTTP ${res.status} from ${this.url}`)
+    if (!res.ok) throw new Error(`HTTP ${res.status} from ${maskUrl(this.url)}`)
     return this.parse(await res.json())
   }
 }

@@ -12,6 +12,10 @@ import { sleep, withDeadline } from '../abort.js'
 
 export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
 
+/**
+ * The DHT rendezvous CID of a database (`p2p-database-discovery_<database>`, CIDv1 raw sha2-256), as
+ * the Go library computes it.
+ */
 export async function rendezvousCid (databaseName: string): Promise<CID> {
   const digest = await sha256.digest(new TextEncoder().encode(RENDEZVOUS_PREFIX + databaseName))
   return CID.createV1(raw.code, digest)

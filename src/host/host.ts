@@ -16,6 +16,7 @@ import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import { PEER_SCORE_PARAMS } from './gossip-score.js'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 
@@ -84,7 +85,11 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       // the whole RPC may carry a message plus control data; keep some headroom over the event limit
       maxInboundDataLength: init.maxMessageBytes + 64 * 1024,
       // readiness matters more than mesh scoring on a permissioned network
-      fallbackToFloodsub: false
+      fallbackToFloodsub: false,
+      // scoring for a permissioned network (gossip-score.ts): no IP-colocation penalty (many
+      // authorized nodes share one IP behind NAT or on one host); invalid messages and behaviour
+      // penalties still push a misbehaving authorized peer out
+      scoreParams: PEER_SCORE_PARAMS
     })
   }
   if (init.relayServer) services.relay = circuitRelayServer({ reservations: { maxReservations: 128 } })
@@ -104,8 +109,19 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     connectionManager: {
       maxConnections: init.maxConnections,
       // all peers on one machine share 127.0.0.1; the per-IP inbound rate limit must not apply there
-      allow: ['/ip4/127.0.0.0/ipcidr/8']
+      allow: ['/ip4/127.0.0.0/ipcidr/8'],
+      // Connections still in their handshake are counted host-wide (TCP and QUIC together) and
+      // libp2p refuses every new one once the count is full (default 10, each held up to 10 s): a
+      // few silent sockets locked everyone out. Room for more, held for less; the gater caps each IP.
+      maxIncomingPendingConnections: 128,
+      inboundUpgradeTimeout: 5_000
     },
+    // libp2p pings every connection every 10 s and by default aborts it when one ping misses its
+    // (adaptive, >= 5 s) deadline. A busy event loop misses that deadline for every connection at
+    // once: with 20 nodes on two cores whole networks of connections were torn down and redialled
+    // in a loop. Pings still run (RTT metrics); dead peers are detected by the transports (QUIC's
+    // 10 s idle timeout, TCP reset/close).
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     services: services as any
   })
   return node as unknown as DepinLibp2p

@@ -5,7 +5,7 @@
  * node's table, so no other node ever learned of it and the mesh never formed). When a connected
  * peer that speaks a DHT protocol is still missing from that DHT's table a moment after identify,
  * it is added again (which pings again), a few times with growing delays while it stays connected.
- * Reaches into kad-dht's `routingTable` (not part of its published interface; the version is pinned).
+ * Uses kad-dht's routing table through host/internals.ts (not part of kad-dht's published interface).
  */
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from '../logger.js'

@@ -8,6 +8,7 @@
 import { TopicValidatorResult, type Message, type PeerId } from '@libp2p/interface'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import { TopicCollisionError } from '../errors.js'
+import { scoreTopic } from './gossip-score.js'
 
 /** What the router needs from a topic's owner. Validation may be async (registry miss). */
 export interface TopicOwner {
@@ -43,6 +44,8 @@ export class TopicRouter {
       this.accepted.set(msg, payload)
       return TopicValidatorResult.Accept
     })
+    // rejected messages count against the peers that sent them (P4)
+    scoreTopic(this.pubsub, pubsubTopic)
     this.pubsub.subscribe(pubsubTopic)
   }
 

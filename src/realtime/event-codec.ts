@@ -10,7 +10,7 @@ import { InvalidMessageError, MessageTooLargeError } from '../errors.js'
 export interface Event<T = unknown> {
   /** uuid v4 chosen by the publisher */
   id: string
-  /** publisher's peer id string */
+  /** the signed author's peer id string (never taken from the event's own `from_peer` claim) */
   fromPeerId: string
   /** any JSON value */
   message: T
@@ -18,7 +18,7 @@ export interface Event<T = unknown> {
   timestamp: number
 }
 
-export type DropReason = 'oversize' | 'not-json' | 'not-object' | 'missing-id' | 'bad-field-type' | 'unauthorized' | 'own-message' | 'handler-missing'
+export type DropReason = 'oversize' | 'not-json' | 'not-object' | 'missing-id' | 'bad-field-type' | 'spoofed-from-peer' | 'unauthorized' | 'own-message' | 'handler-missing'
 
 export type DecodeResult = { ok: true, event: Event } | { ok: false, reason: DropReason, detail: string }
 
@@ -53,8 +53,15 @@ export function toJsonValue (value: unknown): unknown {
   return value
 }
 
-/** Decodes and validates an inbound event. `source` fills an empty from_peer, as in the Go library. */
-export function decodeEvent (data: Uint8Array, maxBytes: number, source?: string): DecodeResult {
+/**
+ * Decodes and validates an inbound event signed by `author` (its peer id string). The delivered
+ * `fromPeerId` is always the signed author: an empty `from_peer` is filled with it, and a non-empty
+ * `from_peer` naming anyone else is a forgery (`spoofed-from-peer`). The Go library instead fills
+ * an empty `from_peer` from the last hop (the peer that forwarded the message) and trusts a
+ * non-empty one as sent; honest Go publishers always write their own peer id there, so both agree
+ * on honest traffic. Without `author` (tests of the codec alone) the claim is taken as is.
+ */
+export function decodeEvent (data: Uint8Array, maxBytes: number, author?: string): DecodeResult {
   if (data.length > maxBytes) return { ok: false, reason: 'oversize', detail: `${data.length} bytes > ${maxBytes}` }
   let parsed: unknown
   try {
@@ -71,8 +78,11 @@ export function decodeEvent (data: Uint8Array, maxBytes: number, source?: string
   if (o.from_peer !== undefined && typeof o.from_peer !== 'string') return { ok: false, reason: 'bad-field-type', detail: 'from_peer is not a string' }
   if (typeof o.timestamp !== 'number' || !Number.isFinite(o.timestamp)) return { ok: false, reason: 'bad-field-type', detail: 'timestamp is not a number' }
   if (!('message' in o)) return { ok: false, reason: 'bad-field-type', detail: 'message is missing' }
-  const fromPeer = typeof o.from_peer === 'string' && o.from_peer !== '' ? o.from_peer : (source ?? '')
-  return { ok: true, event: { id: o.id, fromPeerId: fromPeer, message: o.message, timestamp: Math.trunc(o.timestamp) } }
+  const claimed = typeof o.from_peer === 'string' ? o.from_peer : ''
+  if (author != null && claimed !== '' && claimed !== author) {
+    return { ok: false, reason: 'spoofed-from-peer', detail: `from_peer ${JSON.stringify(claimed.slice(0, 80))} is not the signed author ${author}` }
+  }
+  return { ok: true, event: { id: o.id, fromPeerId: author ?? claimed, message: o.message, timestamp: Math.trunc(o.timestamp) } }
 }
 
 /** Unix seconds, as the Go library stamps events. */

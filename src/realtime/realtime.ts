@@ -2,7 +2,7 @@
  * Real-time topics of one database: GossipSub topic `<database>_<topic>`, events in the Go
  * library's JSON shape, signed messages (StrictSign). Inbound messages are checked before they are
  * forwarded: the author must be authorized for THIS database (per-database isolation on a shared
- * host) and the event must decode; every drop is counted by reason and logged at debug. A handler
+ * host), the event must decode and its `from_peer` must be empty or the signed author; every drop is counted by reason and logged at debug. A handler
  * that throws is logged and the subscription continues. publish() refuses to send into the void:
  * it waits up to `publishTimeoutMs` for a subscribed peer, then fails with NoSubscribersError.
  */
@@ -14,7 +14,9 @@ import { decodeEvent, encodeEvent, unixSeconds, type DropReason, type Event } fr
 import { peerIdToWallet } from '../identity.js'
 import type { Logger } from '../logger.js'
 import type { TopicOwner, TopicRouter } from '../host/topic-router.js'
+import { hasOutboundStream, isNoPeersSubscribedError } from '../host/internals.js'
 
+/** Receives the events of a subscribed real-time topic; may be async (a rejection is logged). */
 export type EventHandler<T = unknown> = (event: Event<T>) => void | Promise<void>
 
 export interface RealtimeDeps {
@@ -50,7 +52,7 @@ export class RealtimeTopics implements TopicOwner {
   readonly stats: RealtimeStats = {
     published: 0,
     received: 0,
-    dropped: { oversize: 0, 'not-json': 0, 'not-object': 0, 'missing-id': 0, 'bad-field-type': 0, unauthorized: 0, 'own-message': 0, 'handler-missing': 0 },
+    dropped: { oversize: 0, 'not-json': 0, 'not-object': 0, 'missing-id': 0, 'bad-field-type': 0, 'spoofed-from-peer': 0, unauthorized: 0, 'own-message': 0, 'handler-missing': 0 },
     handlerErrors: 0
   }
 
@@ -101,7 +103,7 @@ export class RealtimeTopics implements TopicOwner {
       try {
         recipients = (await this.deps.pubsub.publish(name, data)).recipients.length
       } catch (err) {
-        if (!(err as Error).message?.includes('NoPeersSubscribedToTopic')) throw err
+        if (!isNoPeersSubscribedError(err)) throw err
         recipients = 0
       }
       if (recipients > 0) break
@@ -152,8 +154,7 @@ export class RealtimeTopics implements TopicOwner {
 
   /** Peers subscribed to `name` that GossipSub has an open outbound stream to. */
   private sendableSubscribers (name: string): number {
-    const streams = (this.deps.pubsub as unknown as { streamsOutbound?: Map<string, unknown> }).streamsOutbound
-    return this.deps.pubsub.getSubscribers(name).filter((p) => streams == null || streams.has(p.toString())).length
+    return this.deps.pubsub.getSubscribers(name).filter((p) => hasOutboundStream(this.deps.pubsub, p.toString()) !== false).length
   }
 
   private async waitForSendableSubscriber (name: string, topic: string, deadline: number, signal?: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { StoreOptions } from './replica/store.js'
 
+/** Sticky-topic options, passed as `connect({ sticky: { ... } })`; defaults in {@link STICKY_DEFAULTS}. */
 export interface StickyOptions extends StoreOptions {
   /** message TTL. @default 86_400_000 (24 h) */
   defaultMessageTtlMs: number
@@ -50,6 +51,7 @@ export interface StickyOptions extends StoreOptions {
   storageQuotaPerPeerBytes: number
 }
 
+/** The default of every {@link StickyOptions} field. */
 export const STICKY_DEFAULTS: StickyOptions = {
   defaultMessageTtlMs: 24 * 3600_000,
   defaultSubscriptionTtlMs: 30 * 60_000,

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
 import type { Event } from '../../src/index.js'
+import { hasOutboundStream } from '../../src/host/internals.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -19,7 +20,7 @@ describe('bad input and handler failures', () => {
     const got: Event[] = []
     await a.subscribe('raw', (e) => { got.push(e) })
     await waitForSubscribers([b], 'testdb_raw', 1)
-    await waitFor(() => (b.libp2p.services.pubsub as any).streamsOutbound.has(a.peerId), 5_000, 'stream')
+    await waitFor(() => hasOutboundStream(b.libp2p.services.pubsub, a.peerId) === true, 5_000, 'stream')
     const raw = async (s: string | Uint8Array): Promise<void> => {
       await b.libp2p.services.pubsub.publish('testdb_raw', typeof s === 'string' ? enc(s) : s)
     }
@@ -36,6 +37,26 @@ describe('bad input and handler failures', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(got).toEqual([good])
     expect(a.realtimeStats.dropped).toMatchObject({ 'not-json': 2, 'not-object': 1, 'missing-id': 2, 'bad-field-type': 2, oversize: 1 })
+  })
+
+  it('delivers the signed author as fromPeerId and drops events whose from_peer names someone else', async () => {
+    const [a, b] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0]]
+    const got: Event[] = []
+    await a.subscribe('spoof', (e) => { got.push(e) })
+    await waitForSubscribers([b], 'testdb_spoof', 1)
+    await waitFor(() => (b.libp2p.services.pubsub as any).streamsOutbound.has(a.peerId), 5_000, 'stream')
+    const raw = async (fromPeer: unknown, message: unknown): Promise<void> => {
+      await b.libp2p.services.pubsub.publish('testdb_spoof', enc(JSON.stringify({ id: `id-${String(message)}`, from_peer: fromPeer, message, timestamp: 1 })))
+    }
+    const before = a.realtimeStats.dropped['spoofed-from-peer'] ?? 0
+    await raw(a.peerId, 'claims to be a')          // names another (authorized) peer: dropped
+    await raw('12D3KooWnotapeer', 'garbage id')      // names nobody: dropped
+    await raw('', 'empty')                           // empty: filled from the signed author
+    await raw(b.peerId, 'honest')                    // the author itself
+    await waitFor(() => got.length === 2, 5_000, 'the two honest events')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(got.map((e) => [e.message, e.fromPeerId])).toEqual([['empty', b.peerId], ['honest', b.peerId]])
+    expect(a.realtimeStats.dropped['spoofed-from-peer'] - before).toBe(2)
   })
 
   it('refuses to publish non-JSON or oversize messages before sending', async () => {

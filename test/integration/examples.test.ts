@@ -3,7 +3,7 @@
  * and must exit 0 after printing its success line.
  */
 import { describe, expect, it } from 'vitest'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Keypair } from '@solana/web3.js'
 import { LocalSolanaRpc } from '../fixtures/solana-rpc.js'
@@ -49,11 +49,35 @@ describe('examples (smoke)', () => {
     } finally { await rpc.stop() }
   }, 100_000)
 
-  it('demo-cluster.ts (npm start): three nodes with no configuration', async () => {
-    const r = await runExample('demo-cluster.ts', { DEMO_BASE_PORT: '0', DEMO_ROUNDS: '1' })
-    expect(r.stdout).toContain('all 3 nodes ready')
-    expect(r.stdout).toMatch(/node\d <- /)
-    expect(r.stdout).toContain('stopped')
-    expect(r.code).toBe(0)
+  it('demo-cluster.ts (npm start): both topic kinds, a late joiner, Ctrl-C, and a clean stderr', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', 'demo-cluster.ts')], {
+      cwd: ROOT, env: { ...process.env, DEMO_BASE_PORT: '0', DEMO_INTERVAL_MS: '700', DEMO_LATE_ROUND: '3' }, stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    const exited = new Promise<number | null>((resolve) => { child.on('exit', (code) => { resolve(code) }) })
+    try {
+      // run until the late joiner has its history and one live sticky message, then press "Ctrl-C"
+      const deadline = Date.now() + 60_000
+      while (!/node3 <- log .*\(live/.test(stdout) && child.exitCode == null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+      child.kill('SIGINT')
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, 'timeout'))])
+      expect(stdout).toContain('3 nodes ready')
+      expect(stdout).toMatch(/chat +node\d <- node\d/)
+      expect(stdout).toMatch(/sticky +node\d -> log +entry 1 +acknowledged/)
+      const history = /node3 got the history of "log": (\d+) messages, first \{"by":"node0","entry":1\}, last \{"by":"node\d","entry":(\d+)\}/.exec(stdout)
+      expect(history, stdout).not.toBeNull()
+      expect(Number(history![1])).toBeGreaterThanOrEqual(2) // entries 1 and 2 were acknowledged before node3 joined
+      expect(stdout).toMatch(/node3 <- log .*\(live/)
+      expect(stdout).toMatch(/stopped: all 4 nodes disconnected gracefully/)
+      expect(code).toBe(0)
+      // quiet, honest output: no Node process warning (e.g. MaxListenersExceededWarning) and no log line at warn or above
+      expect(stderr, stderr).not.toMatch(/\(node:\d+\) \[?\w*Warning/)
+      expect(stderr, stderr).not.toMatch(/^(warn|error):/m)
+    } finally {
+      if (child.exitCode == null) child.kill('SIGKILL')
+    }
   }, 100_000)
 })

@@ -110,6 +110,12 @@ describe('sticky topics on a 6-node cluster', () => {
     const [pub, sub] = cluster.nodes as Database[]
     await expect(pub!.sticky.publish('api', () => 1)).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE' })
     await expect(pub!.sticky.publish('', 1)).rejects.toMatchObject({ code: 'ERR_INVALID_TOPIC' })
+    // a bad TTL fails that publish only, before it is queued: a good one in the same batch commits
+    const good = pub!.sticky.publish('ttl', 'kept')
+    for (const ttlMs of [-1, 0, 1.5, Number.NaN, '60000' as unknown as number]) {
+      await expect(pub!.sticky.publish('ttl', 'lost', { ttlMs })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'ttlMs' })
+    }
+    expect((await good).version).toBeGreaterThan(0)
     const aborted = new AbortController(); aborted.abort()
     await expect(pub!.sticky.publish('api', 1, { signal: aborted.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
     const controller = new AbortController()

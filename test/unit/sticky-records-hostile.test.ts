@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { blobKey } from '../../src/sticky/core/keys.js'
-import { recordDatastoreKey } from '../../src/sticky/replica/replica-protocol.js'
+import { recordDatastoreKey } from '../../src/host/internals.js'
 import { blob, DB, message, newSigner, page, root, subs, TestReplica, TOPIC } from '../fixtures/sticky-forge.js'
 
 describe('root, subscriber and snapshot records', () => {

@@ -8,6 +8,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { DecryptError } from './errors.js'
 
+/** An AES-256-GCM encrypted sticky payload (base64 fields). */
 export interface EncryptedPayload { enc: 'A256GCM', iv: string, ct: string, tag: string }
 
 /** A new random 32-byte key. Keep it with the application, never in the network. */
@@ -15,6 +16,10 @@ export function generatePayloadKey (): Uint8Array {
   return new Uint8Array(randomBytes(32))
 }
 
+/**
+ * Encrypts a JSON value with AES-256-GCM under a 32-byte key; use `<database>/<topic>` as `aad` so the
+ * ciphertext cannot be replayed under another topic.
+ */
 export function encryptPayload (key: Uint8Array, data: unknown, aad = ''): EncryptedPayload {
   checkKey(key)
   const json = JSON.stringify(data)
@@ -26,6 +31,7 @@ export function encryptPayload (key: Uint8Array, data: unknown, aad = ''): Encry
   return { enc: 'A256GCM', iv: iv.toString('base64'), ct: ct.toString('base64'), tag: cipher.getAuthTag().toString('base64') }
 }
 
+/** True when `v` has the shape of an {@link EncryptedPayload}. */
 export function isEncryptedPayload (v: unknown): v is EncryptedPayload {
   if (v == null || typeof v !== 'object') return false
   const p = v as Record<string, unknown>

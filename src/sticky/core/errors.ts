@@ -3,6 +3,10 @@
  */
 import { DepinError } from '../../errors.js'
 
+/**
+ * `ERR_STICKY_COMMIT_TIMEOUT`: a sticky publish was not acknowledged by a quorum within
+ * `commitDeadlineMs`; it is not acknowledged (it may still be stored).
+ */
 export class StickyCommitError extends DepinError {
   constructor (topic: string, attempts: number) {
     super('ERR_STICKY_COMMIT_TIMEOUT', `sticky commit on ${JSON.stringify(topic)} not confirmed by enough replicas after ${attempts} attempts; the message is not acknowledged`)

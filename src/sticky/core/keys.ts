@@ -4,7 +4,7 @@
  *   /dps/<database>/b/<content id> immutable record (page, root, subscriber collection, message)
  * The topic id is the content id of the topic name, so any topic string maps to a safe key.
  * kad-dht keys its validators by the first segment ("dps"); three or more segments are required
- * for validation to run at all (stack.md pitfall 8). Pure.
+ * for validation to run at all (kad-dht skips validation of shorter keys). Pure.
  */
 import { contentId } from './codec.js'
 
@@ -39,5 +39,8 @@ export function parseKey (key: Uint8Array): StickyKey | undefined {
 /** GossipSub topic for sticky pushes; it cannot collide with a real-time topic `<db>_<topic>`
  *  because database names cannot contain '/'. */
 export function pushTopic (db: string, topic: string): string {
-  return `depin-sticky/${db}/${topicId(topic)}`
+  return `${pushTopicPrefix(db)}${topicId(topic)}`
 }
+
+/** Every sticky push topic of database `db` starts with this. */
+export function pushTopicPrefix (db: string): string { return `depin-sticky/${db}/` }

@@ -1,7 +1,8 @@
 /*
  * The datastore under kad-dht and the replica protocol, with one change: a put of a sticky
  * coordinator record merges the incoming head set into the stored one (see merge.ts) instead of
- * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE; with this, a
+ * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (its selector
+ * can only pick one of the values, not merge them); with this, a
  * replica never loses a head whose content is not provably included in another head it keeps
  * (inclusion.ts, against the records stored here), and a put that would grow the set past
  * MAX_HEADS is refused (the writer merges first). Puts to one key are serialized so concurrent puts
@@ -10,8 +11,7 @@
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { fromString } from 'uint8arrays/from-string'
-import { recordDatastoreKey } from './replica-protocol.js'
+import { recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
@@ -19,7 +19,6 @@ import { StorageQuota, type QuotaLimits } from './quota.js'
 import { decodeJson } from '../core/codec.js'
 import { checkHeadSet } from '../core/records.js'
 
-const RECORD_PREFIX = '/dht/record/'
 /** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
 const KAD_DHT_OWNER = 'kad-dht'
 
@@ -64,9 +63,8 @@ export class MergingDatastore extends BaseDatastore {
   override async put (key: Key, value: Uint8Array, options?: { owner?: string, own?: boolean, signal?: AbortSignal }): Promise<Key> {
     const owner = options?.own === true ? undefined : options?.owner ?? KAD_DHT_OWNER
     const k = key.toString()
-    if (!k.startsWith(RECORD_PREFIX)) return await this.inner.put(key, value, options)
-    let recordKey: Uint8Array
-    try { recordKey = fromString(k.slice(RECORD_PREFIX.length), 'base32') } catch { return await this.inner.put(key, value, options) }
+    const recordKey = recordKeyOf(k)
+    if (recordKey == null) return await this.inner.put(key, value, options)
     if (parseKey(recordKey) == null) return await this.inner.put(key, value, options)
     if (parseKey(recordKey)?.kind !== 'head') return await this.write(key, value, owner)
     return await this.serialize(k, async () => {

@@ -9,6 +9,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { PeerId } from '@libp2p/interface'
 import { MAX_ITEMS, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
 import { deadlineSignal } from '../../abort.js'
+import { routingTableOf } from '../../host/internals.js'
 
 export interface ReplicaNetwork {
   /** the closest peers to `key` by a DHT query, this node excluded */
@@ -80,22 +81,40 @@ export function replicaNetwork (deps: {
     for (const b of batches) send(b)
   }
 
+  // Callers pass one signal for many items (a commit's records to every replica), so each signal
+  // gets one abort listener shared by all its waiting items, not one per item.
+  const waiting = new Map<AbortSignal, { items: Set<Item>, onAbort: () => void }>()
+  const watch = (signal: AbortSignal, item: Item): void => {
+    let entry = waiting.get(signal)
+    if (entry == null) {
+      const items = new Set<Item>()
+      // the caller stops waiting at its own deadline; the batch goes on for the others
+      const onAbort = (): void => { waiting.delete(signal); for (const it of items) it.reject(signal.reason) }
+      entry = { items, onAbort }
+      waiting.set(signal, entry)
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    entry.items.add(item)
+  }
+  const unwatch = (signal: AbortSignal | undefined, item: Item): void => {
+    if (signal == null) return
+    const entry = waiting.get(signal)
+    if (entry == null || !entry.items.delete(item) || entry.items.size > 0) return
+    waiting.delete(signal)
+    signal.removeEventListener('abort', entry.onAbort)
+  }
+
   const enqueue = async <T>(peer: PeerId, op: 'put' | 'get', key: Uint8Array, value: Uint8Array | undefined, signal?: AbortSignal): Promise<T> => {
     if (signal?.aborted === true) throw signal.reason
     return await new Promise<T>((resolve, reject) => {
-      let onAbort: (() => void) | undefined
       const item: Item = {
         key,
         value,
         signal,
-        resolve: (v) => { if (onAbort != null) signal?.removeEventListener('abort', onAbort); resolve(v) },
-        reject: (e) => { if (onAbort != null) signal?.removeEventListener('abort', onAbort); reject(e) }
+        resolve: (v) => { unwatch(signal, item); resolve(v) },
+        reject: (e) => { unwatch(signal, item); reject(e) }
       }
-      if (signal != null) {
-        // the caller stops waiting at its own deadline; the batch goes on for the others
-        onAbort = () => { reject(signal.reason) }
-        signal.addEventListener('abort', onAbort, { once: true })
-      }
+      if (signal != null) watch(signal, item)
       const id = `${op}:${peer.toString()}`
       let batch = open.get(id)
       const size = value?.length ?? 0
@@ -125,9 +144,9 @@ export function replicaNetwork (deps: {
       return [...out.values()]
     },
     knownPeers () {
-      const table = (deps.dht as unknown as { routingTable?: { size?: number, kBucketSize?: number, kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } }).routingTable
-      if (table?.kb == null || typeof table.size !== 'number' || table.size === 0 || table.size >= (table.kBucketSize ?? 20)) return undefined
-      const peers = [...table.kb.toIterable()].map((p) => p.peerId)
+      const table = routingTableOf(deps.dht)
+      if (table == null || table.size === 0 || table.size >= table.kBucketSize) return undefined
+      const peers = table.peers()
       const inTable = new Set(peers.map(String))
       if (!deps.connectedPeers().every((p) => inTable.has(p.toString()))) return undefined
       return peers

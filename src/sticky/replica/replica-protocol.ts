@@ -17,9 +17,9 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
-import { Key, type Datastore } from 'interface-datastore'
+import type { Datastore } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { toString as uint8ToString } from 'uint8arrays/to-string'
+import { recordDatastoreKey } from '../../host/internals.js'
 import { decodeJson } from '../core/codec.js'
 import { parseKey } from '../core/keys.js'
 import { MAX_RECORD_BYTES } from '../core/validation.js'
@@ -54,10 +54,6 @@ export class RecordRefusedError extends Error {
 
 const encoder = new TextEncoder()
 
-/** The datastore key kad-dht keeps a record under. */
-export function recordDatastoreKey (key: Uint8Array): Key {
-  return new Key(`/dht/record/${uint8ToString(key, 'base32')}`, false)
-}
 
 /** Serves the replica protocol for every database this host has open. */
 export class ReplicaService {

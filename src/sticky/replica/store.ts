@@ -11,10 +11,12 @@ import { Libp2pRecord } from '@libp2p/record'
 import type { PeerId } from '@libp2p/interface'
 import { contentId, encodeRecord } from '../core/codec.js'
 import { blobKey, headKey } from '../core/keys.js'
+import { localTopics } from './local-topics.js'
 import type { BlobRecord, HeadRecord } from '../core/records.js'
 import { CONTENT_NOT_HELD, validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
-import { RecordRefusedError, recordDatastoreKey } from './replica-protocol.js'
+import { RecordRefusedError } from './replica-protocol.js'
+import { recordDatastoreKey } from '../../host/internals.js'
 import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
 import type { Logger } from '../../logger.js'
 
@@ -102,6 +104,9 @@ export class StickyStore {
   async replicas (topic: string, force = false): Promise<PeerId[]> {
     return await this.sets.get(topic, force)
   }
+
+  /** Topics whose coordinator this node holds in its own datastore, as writer or replica. */
+  async localTopics (): Promise<string[]> { return await localTopics(this.deps.datastore, this.db) }
 
   /** A peer's last connection closed (see ReplicaSets.peerDisconnected). */
   peerDisconnected (peerId: string): void { this.sets.peerDisconnected(peerId) }

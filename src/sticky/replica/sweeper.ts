@@ -8,7 +8,7 @@
  */
 import { Key, type Datastore } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { fromString } from 'uint8arrays/from-string'
+import { DHT_RECORD_PREFIX, recordKeyOf } from '../../host/internals.js'
 import { decodeJson } from '../core/codec.js'
 import { parseKey } from '../core/keys.js'
 import { sweepAction } from '../core/lifecycle.js'
@@ -17,7 +17,6 @@ import type { StickyStore } from './store.js'
 import type { MergingDatastore } from './merging-datastore.js'
 import type { Logger } from '../../logger.js'
 
-const RECORD_PREFIX = '/dht/record/'
 
 export interface SweepResult { scanned: number, deleted: number, republished: number, pruned: number, malformed: number }
 
@@ -43,9 +42,9 @@ export class Sweeper {
   async sweep (now = Date.now()): Promise<SweepResult> {
     const result: SweepResult = { scanned: 0, deleted: 0, republished: 0, pruned: 0, malformed: 0 }
     const work: Array<() => Promise<void>> = []
-    for await (const { key, value } of this.deps.datastore.query({ prefix: RECORD_PREFIX })) {
-      let recordKey: Uint8Array
-      try { recordKey = fromString(key.toString().slice(RECORD_PREFIX.length), 'base32') } catch { continue }
+    for await (const { key, value } of this.deps.datastore.query({ prefix: DHT_RECORD_PREFIX })) {
+      const recordKey = recordKeyOf(key.toString())
+      if (recordKey == null) continue
       const parsed = parseKey(recordKey)
       if (parsed == null || parsed.db !== this.deps.db) continue
       result.scanned++

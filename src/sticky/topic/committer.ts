@@ -7,16 +7,18 @@
  *   read back from the replicas until the batch is present on `quorum` of them (retry with
  *   jittered backoff, bounded by the commit deadline).
  * Heads that cannot be loaded are not listed as parents, so replicas keep them: nothing is dropped.
+ * What a commit writes is decided by the pure functions in core/commit-plan.ts; this file does the
+ * queueing, the network around them and recovery of unloadable heads.
  */
-import { liveSubscribers, mergeHistories, mergeStates, paginate, type TopicState } from '../core/merge.js'
-import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from '../core/lifecycle.js'
-import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type RootRecord, type SnapRecord, type SubsRecord, type SubscriberEntry } from '../core/records.js'
+import { planMerge, planRecords, snapshotLinks, type BatchItem } from '../core/commit-plan.js'
+import type { Entry, HeadRecord, MessageRecord, RootRecord, SnapRecord, SubsRecord, SubscriberEntry } from '../core/records.js'
 import { headId, signHead, signMessage, signRecord, type Signer, type VerifiedSignatures } from '../core/signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { PreparedBlob, StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
-import { ChannelFailedError, StickyCommitError, TooManySubscribersError } from '../core/errors.js'
+import { ChannelFailedError, StickyCommitError } from '../core/errors.js'
 import type { HeadWithId } from '../core/validation.js'
+import type { HistoryLists } from './history.js'
 import { sleep } from '../../abort.js'
 
 /** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
@@ -31,8 +33,11 @@ interface PendingSub { kind: 'sub', entry: SubscriberEntry, refused?: Error, res
 interface PendingTouch { kind: 'touch', resolve: (version: number) => void, reject: (e: unknown) => void }
 type Pending = PendingMessage | PendingSub | PendingTouch
 
+/** What a committer needs from the record store (replica/store.ts). */
+export type CommitStore = Pick<StickyStore, 'readHeads' | 'ensureReplicated' | 'prepareBlob' | 'putCommit' | 'confirmBlobs' | 'replicas'>
+
 export interface CommitterDeps {
-  store: StickyStore
+  store: CommitStore
   loader: StateLoader
   signer: Signer
   /** this node's verified-signature cache: messages it signs are entered as checked */
@@ -47,7 +52,7 @@ export interface CommitterDeps {
    */
   recover: (isBroken: (headId: string) => boolean) => Promise<Recovered | undefined>
   /** walks a snapshot chain (see StickyPubSub.loadFullHistory) */
-  history: { walk: (topic: string, snapshotId: string, maxDepth: number) => Promise<{ messageHistory: string[], subscriberHistory: string[] }> }
+  history: { walk: (topic: string, snapshotId: string, maxDepth: number) => Promise<HistoryLists> }
   onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
   /** called once the first attempt's head is written, before the read-back (early push) */
   onWritten?: (result: CommitResult) => void
@@ -195,68 +200,54 @@ export class TopicCommitter {
       if (loaded.length < heads.length) logger.warn('some coordinator heads could not be loaded; keeping them as siblings', 'heads', heads.length, 'loaded', loaded.length)
       if (heads.length > 1) { this.stats.merges++; if (attempt === 1) this.stats.conflicts++ }
       await this.signMessages(batch, loaded)
-      const topVersion = Math.max(versionFloor, ...heads.map((h) => h.head.version))
-      const merged = mergeStates(loaded.map((l) => l.state), now, topVersion + 1)
-      const entries = new Map(merged.entries)
-      const added: Entry[] = []
-      const subs = new Map(merged.subs)
-      for (const p of batch) {
-        if (p.kind === 'msg') {
-          const existing = entries.get(p.id!)
-          const e = existing ?? { m: p.record!, v: merged.version }
-          entries.set(p.id!, e)
-          added.push(e)
-        } else if (p.kind === 'sub') {
-          const current = subs.get(p.entry.client)
-          const joining = p.entry.expiresAt > now && (current == null || current.expiresAt <= now)
-          p.refused = joining && liveSubscribers(subs, now).length >= this.options.maxSubscribers
-            ? new TooManySubscribersError(this.deps.topic, this.options.maxSubscribers)
-            : undefined
-          if (p.refused == null) subs.set(p.entry.client, p.entry)
-        }
-      }
-      const base = [...loaded].sort((a, b) => b.head.version - a.head.version)[0]
-      const pages = paginate(entries, base?.pages ?? [], loader.idOf, now)
-      const grace = this.options.gcGraceMs
-      await store.ensureReplicated(this.deps.topic, [...pages.map((p) => p.id), ...loaded.flatMap((l) => [l.head.subscribers])].filter((id): id is string => id != null))
+      const plan = planMerge({
+        topic: this.deps.topic,
+        headVersions: heads.map((h) => h.head.version),
+        loaded,
+        versionFloor,
+        batch: batch.map(toBatchItem),
+        now,
+        maxSubscribers: this.options.maxSubscribers,
+        idOf: loader.idOf
+      })
+      batch.forEach((p, i) => { if (p.kind === 'sub') p.refused = plan.refused[i] })
+      await store.ensureReplicated(this.deps.topic, plan.keep)
+      const links = snapshotLinks(loaded)
+      // concurrent snapshots: their chains (bounded depth) are joined into one
+      const chains = links.length > 1 ? await Promise.all(links.map(async (link) => await this.deps.history.walk(this.deps.topic, link, 10))) : []
       // every new record of this version is built here and stored together with the head (putCommit)
       const blobs: PreparedBlob[] = []
-      const prepare = (record: BlobRecord): string => { const b = store.prepareBlob(this.deps.topic, record); blobs.push(b); return b.id }
-      // roots, subscriber collections and snapshots are signed by this writer, like its head
-      const sign = async <T extends RootRecord | SubsRecord | SnapRecord>(record: Omit<T, 'sig' | 'writer'>): Promise<T> => await signRecord<T>({ ...record, writer: this.deps.signer.wallet } as unknown as Omit<T, 'sig'>, this.deps.signer)
-      const pageIds = pages.map((page) => page.id ?? prepare({ t: 'page', db: this.deps.db, topic: this.deps.topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) }))
-      const subList = [...subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1))
-      const rootExpiry = entriesExpiry(pages.flatMap((p) => p.entries), grace, now)
-      const subsExpiry = subscribersExpiry(subList, grace, now)
-      const rootId = prepare(await sign<RootRecord>({ t: 'root', db: this.deps.db, topic: this.deps.topic, pages: pageIds, count: entries.size, expiresAt: rootExpiry }))
-      const subsId = subs.size > 0 ? prepare(await sign<SubsRecord>({ t: 'subs', db: this.deps.db, topic: this.deps.topic, subs: subList, expiresAt: subsExpiry })) : null
-      const histories = await this.compactHistories(loaded, merged, rootId, subsId, now, async (snap) => prepare(await sign<SnapRecord>(snap)))
-      const head = await signHead({
-        t: 'head',
+      const records = await planRecords({
         db: this.deps.db,
         topic: this.deps.topic,
-        version: merged.version,
-        messages: rootId,
-        subscribers: subsId,
-        ...histories,
-        // a recovery head also supersedes the unloadable heads it replaces, so replicas drop them
-        parents: [...new Set([...loaded.map((l) => l.id), ...supersede])].sort().slice(-LIMITS.MAX_PARENTS),
-        createdAt: merged.createdAt || now,
-        lastModified: now,
-        state: 'ACTIVE',
-        retired: isRetired(entries.values(), subs.values(), now),
-        expiresAt: Math.max(rootExpiry, subsExpiry),
-        writer: this.deps.signer.wallet
-      }, this.deps.signer)
+        writer: this.deps.signer.wallet,
+        plan,
+        loaded,
+        supersede,
+        chains,
+        now,
+        gcGraceMs: this.options.gcGraceMs,
+        prepare: async (record) => {
+          // roots, subscriber collections and snapshots are signed by this writer, like its head
+          const signed = record.t === 'page' ? record : await signRecord<RootRecord | SubsRecord | SnapRecord>({ ...record, writer: this.deps.signer.wallet } as any, this.deps.signer)
+          const b = store.prepareBlob(this.deps.topic, signed)
+          blobs.push(b)
+          return b.id
+        }
+      })
+      if (records.snapshot) this.stats.snapshots++
+      const head = await signHead(records.head, this.deps.signer)
+      const version = plan.merged.version
+      const added = plan.added
       const id = headId(head)
       await store.putCommit(this.deps.topic, blobs, head)
       const newBlobIds = blobs.filter((b) => b.fresh).map((b) => b.id)
-      if (attempt === 1) this.deps.onWritten?.({ version: merged.version, headId: id, head, entries: added })
+      if (attempt === 1) this.deps.onWritten?.({ version, headId: id, head, entries: added })
       const batchIds = batch.filter((p): p is PendingMessage => p.kind === 'msg').map((p) => p.id!)
       if (await this.confirmed(id, batchIds, newBlobIds)) {
         this.stats.commits++
         this.stats.messages += batchIds.length
-        return { version: merged.version, headId: id, head, entries: added }
+        return { version, headId: id, head, entries: added }
       }
       this.stats.retries++
       if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
@@ -264,48 +255,6 @@ export class TopicCommitter {
       logger.debug('commit not confirmed yet; retrying', 'topic', this.deps.topic, 'attempt', attempt, 'backoffMs', Math.round(backoff))
       await sleep(backoff)
     }
-  }
-
-  /**
-   * The head's histories with the new collection ids appended, and its snapshot link. Keeps the
-   * head under HEAD_TARGET_BYTES: when it would grow past it (or a history reaches HISTORY_MAX), the
-   * older entries go into a snapshot linked to the previous one. When the merged heads link
-   * different snapshots, their chains are walked and joined into one snapshot, so no history is lost.
-   */
-  private async compactHistories (loaded: LoadedHead[], merged: TopicState, rootId: string, subsId: string | null, now: number, prepare: (snap: Omit<SnapRecord, 'sig' | 'writer'>) => Promise<string>): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'>> {
-    let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
-    let subscriberHistory = subsId == null ? [...merged.subscriberHistory] : appendHistory(merged.subscriberHistory, subsId, Infinity)
-    let previous = merged.previous
-    const links = [...new Set(loaded.map((l) => l.head.previous).filter((x): x is string => x != null))]
-    let older: { messageHistory: string[], subscriberHistory: string[] } = { messageHistory: [], subscriberHistory: [] }
-    if (links.length > 1) {
-      // concurrent snapshots: join their chains (bounded depth) into one
-      const chains = await Promise.all(links.map(async (id) => await this.deps.history.walk(this.deps.topic, id, 10)))
-      older = { messageHistory: mergeHistories(chains.map((c) => c.messageHistory), Infinity), subscriberHistory: mergeHistories(chains.map((c) => c.subscriberHistory), Infinity) }
-      previous = null
-    }
-    const estimate = (keep: number): number => encodedSize({ messageHistory: messageHistory.slice(-keep || messageHistory.length), subscriberHistory: subscriberHistory.slice(-keep || subscriberHistory.length) }) + HEAD_OVERHEAD_BYTES + this.deps.topic.length
-    const keep = historyToKeep({ messageHistory, subscriberHistory }, (k) => estimate(k === 0 ? 1 : k))
-    if (keep == null && links.length <= 1) return { messageHistory, subscriberHistory, previous }
-    const k = keep ?? LIMITS.HISTORY_KEEP
-    const split = (list: string[]): [string[], string[]] => [list.slice(0, Math.max(0, list.length - k)), list.slice(Math.max(0, list.length - k))]
-    const [oldMessages, keptMessages] = split(messageHistory)
-    const [oldSubs, keptSubs] = split(subscriberHistory)
-    messageHistory = keptMessages
-    subscriberHistory = keptSubs
-    const snap = {
-      t: 'snap' as const,
-      db: this.deps.db,
-      topic: this.deps.topic,
-      messageHistory: [...older.messageHistory, ...oldMessages],
-      subscriberHistory: [...older.subscriberHistory, ...oldSubs],
-      previous,
-      createdAt: now,
-      expiresAt: now + LIMITS.SNAPSHOT_TTL_MS
-    }
-    const snapId = await prepare(snap)
-    this.stats.snapshots++
-    return { messageHistory, subscriberHistory, previous: snapId }
   }
 
   /** Signs the batch's messages once (first attempt), continuing this node's sequence for the topic. */
@@ -354,11 +303,8 @@ export class TopicCommitter {
   }
 }
 
-function appendHistory (history: readonly string[], id: string, max = LIMITS.HISTORY_MAX): string[] {
-  const out = history.filter((h) => h !== id)
-  out.push(id)
-  return out.slice(-max)
+function toBatchItem (p: Pending): BatchItem {
+  if (p.kind === 'msg') return { kind: 'msg', id: p.id!, record: p.record! }
+  if (p.kind === 'sub') return { kind: 'sub', entry: p.entry }
+  return { kind: 'touch' }
 }
-
-/** Head fields other than the histories, encoded (ids, signature, writer, times): an upper estimate. */
-const HEAD_OVERHEAD_BYTES = 520

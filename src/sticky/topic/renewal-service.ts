@@ -2,7 +2,8 @@
  * Subscription renewal over the network. `RenewalService` is the protocol: one per database
  * (`/depin/sticky/renew/1.0.0/<database>`) carrying one JSON request and one JSON response per
  * stream. Requests over 4 KiB, malformed ones and handler failures are answered with an error (or
- * the stream is reset) and counted; nothing here can throw into libp2p. `Renewals` (below) is the
+ * the stream is reset) and counted; nothing here can throw into libp2p. A stream not answered within
+ * `serveTimeoutMs` (a client that never finishes its request) is reset and counted. `Renewals` (below) is the
  * client and the serving logic on top of it; the checks themselves are pure, in core/renewal.ts.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
@@ -23,6 +24,8 @@ import type { StateLoader } from './state-loader.js'
 
 export const RENEWAL_PROTOCOL = '/depin/sticky/renew/1.0.0'
 const MAX_BYTES = 4096
+/** a renewal stream is reset when its request and answer take longer than this */
+export const RENEWAL_SERVE_TIMEOUT_MS = 10_000
 
 /** What the service needs from libp2p. */
 export interface RenewalNetwork {
@@ -35,8 +38,10 @@ export class RenewalService {
   readonly protocol: string
   rejected = 0
   malformed = 0
+  timedOut = 0
 
-  constructor (private readonly net: RenewalNetwork, db: string, private readonly serve: (req: RenewalRequest) => Promise<RenewalResponse>, private readonly log: Logger) {
+  constructor (private readonly net: RenewalNetwork, db: string, private readonly serve: (req: RenewalRequest) => Promise<RenewalResponse>, private readonly log: Logger,
+    private readonly serveTimeoutMs = RENEWAL_SERVE_TIMEOUT_MS) {
     this.protocol = `${RENEWAL_PROTOCOL}/${db}`
   }
 
@@ -62,6 +67,10 @@ export class RenewalService {
 
   private async onStream (stream: Stream): Promise<void> {
     let answer: RenewalResponse
+    const timer = setTimeout(() => {
+      this.timedOut++
+      stream.abort(new Error(`renewal request not answered within ${this.serveTimeoutMs} ms`))
+    }, this.serveTimeoutMs)
     try {
       const bytes = await readAll(stream)
       const req = bytes == null ? 'request too large' : parseRenewalRequest(decodeJson(bytes))
@@ -77,6 +86,8 @@ export class RenewalService {
     } catch (err) {
       this.log.debug('renewal stream failed', 'error', err)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      clearTimeout(timer)
     }
   }
 }

@@ -57,10 +57,18 @@ export interface StickyDeps {
   logger: ComponentLogger
 }
 
+/**
+ * Options of a sticky publish: the message TTL (default `defaultMessageTtlMs`) and a signal that stops
+ * the wait (not the commit).
+ */
 export interface PublishOptions { ttlMs?: number, signal?: AbortSignal }
+/** Options of a sticky subscription. */
 export interface SubscribeOptions {
+  /** Receives each message once: the history first (oldest first), then live ones. */
   onMessage: (m: StickyMessage) => void | Promise<void>
+  /** deliver the unexpired history first. @default true */
   receiveHistory?: boolean
+  /** deliver only messages added after this version (resume after a restart). @default null */
   lastSeenVersion?: number | null
   ttlMs?: number
   /** renew before expiry (at renewAtFraction of the TTL) until unsubscribed. @default true */
@@ -68,6 +76,7 @@ export interface SubscribeOptions {
   signal?: AbortSignal
 }
 
+/** A sticky topic's current state, read from its replicas. */
 export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string, retired: boolean }
 
 export interface StickyEvents {
@@ -77,6 +86,10 @@ export interface StickyEvents {
   commit: [{ topic: string, version: number, items: number, durationMs: number }]
 }
 
+/**
+ * Sticky topics of one database (`db.sticky`): messages persist in the network with a TTL, and late
+ * subscribers get the history. See the README's "Sticky topics".
+ */
 export class StickyPubSub extends EventEmitter<StickyEvents> {
   readonly store: StickyStore
   readonly loader: StateLoader
@@ -177,6 +190,12 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** pushes dropped by validation (malformed, unsigned, forged or unauthorized) */
   get pushesDropped (): number { return this.pushes.pushesDropped }
 
+  /**
+   * Publishes a JSON value to a sticky topic; resolves once it is on a quorum of the topic's replicas.
+   *
+   * @throws {@link StickyCommitError}, {@link RateLimitedError}, {@link ChannelFailedError},
+   * {@link NotAuthorizedError}, {@link MessageTooLargeError}, {@link TooManyTopicsError}
+   */
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
     this.assertOpen()
     if (this.closing) throw new DisconnectedError()
@@ -188,8 +207,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
       throw new InvalidMessageError((err as Error).message, { cause: err })
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
-    const ttlMs = options.ttlMs ?? this.options.defaultMessageTtlMs
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > LIMITS.MAX_TTL_MS) throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${LIMITS.MAX_TTL_MS}, got ${String(ttlMs)}`)
+    // checked here, not in the batch: a bad TTL must fail this call only, not everyone's commit
+    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
     if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
@@ -204,14 +223,17 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     })])
   }
 
+  /**
+   * Subscribes to a sticky topic: records this node in its subscriber collection, delivers the
+   * history (unless `receiveHistory: false`), then live messages. Resolves after the history.
+   */
   async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
     this.assertOpen()
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
     if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
     this.assertAuthorized()
-    const ttlMs = options.ttlMs ?? this.options.defaultSubscriptionTtlMs
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > this.options.maxSubscriptionTtlMs) throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${this.options.maxSubscriptionTtlMs}, got ${String(ttlMs)}`)
+    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultSubscriptionTtlMs, this.options.maxSubscriptionTtlMs)
     const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
     const sub = new StickySubscription({
       store: this.store,
@@ -250,6 +272,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** A connected peer went away (see StickyStore.peerDisconnected). */
   peerDisconnected (peerId: string): void { this.store.peerDisconnected(peerId) }
 
+  /** The topic's version, live message and subscriber counts, last change and channel state. */
   async topicInfo (topic: string): Promise<TopicInfo> {
     const now = Date.now()
     const { heads, merged } = await this.loader.currentState(topic, now)
@@ -268,6 +291,10 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     return await this.loader.readCurrentHeads(topic)
   }
 
+  /**
+   * Low-level: the messages of one message collection (a root id), or `undefined` if it cannot be
+   * loaded.
+   */
   async loadMessageCollection (topic: string, rootId: string): Promise<Entry[] | undefined> {
     const root = await this.store.getBlob(topic, rootId)
     if (root?.t !== 'root') return undefined
@@ -275,6 +302,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     return pages?.flatMap((p) => p.entries)
   }
 
+  /** Low-level: the entries of one subscriber collection, or `undefined` if it cannot be loaded. */
   async loadSubscriberCollection (topic: string, id: string): Promise<SubscriberEntry[] | undefined> {
     const rec = await this.store.getBlob(topic, id)
     return rec?.t === 'subs' ? rec.subs : undefined
@@ -311,6 +339,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   /** Waits for every queued publish to be committed (used on shutdown). */
   async flush (): Promise<void> { await this.committers.flush() }
 
+  /** Counters of the sticky layer (commits, retries, replica traffic...), for monitoring. */
   stats (): Record<string, number> {
     return {
       ...this.store.stats,
@@ -360,6 +389,14 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
   private assertAuthorized (): void {
     if (!this.deps.policy.isAuthorized(this.deps.db, this.deps.signer.wallet)) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
   }
+}
+
+/** A `ttlMs` argument: an integer number of milliseconds 1-max, else ConfigError naming `ttlMs`. */
+function checkTtl (ttlMs: unknown, max: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > max) {
+    throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${max}, got ${String(ttlMs)}`)
+  }
+  return ttlMs
 }
 
 export type { StickyMessage, StickySubscription, HeadWithId }

@@ -11,6 +11,7 @@ import type { StateLoader } from './state-loader.js'
 import type { StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
 
+/** A sticky message as delivered to a subscriber. */
 export interface StickyMessage {
   messageId: string
   topic: string
@@ -182,6 +183,7 @@ export class StickySubscription extends EventEmitter {
       })
   }
 
+  /** Stops delivery and leaves the topic's subscriber collection (bounded; the entry expires anyway). */
   async unsubscribe (): Promise<void> {
     if (this.closed) return
     this.closed = true

@@ -17,9 +17,16 @@ describe('event codec', () => {
     }
   })
 
-  it('reads an event published by a Go node (from_peer filled from the source when empty)', () => {
+  it('reads an event published by a Go node (from_peer filled from the signed author when empty)', () => {
     const go = enc('{"id":"abc","from_peer":"","message":"hi","timestamp":1700000001}')
     expect(decodeEvent(go, 1000, 'SRC')).toEqual({ ok: true, event: { id: 'abc', fromPeerId: 'SRC', message: 'hi', timestamp: 1700000001 } })
+  })
+
+  it('takes fromPeerId from the signed author; a from_peer naming anyone else is dropped as spoofed', () => {
+    const ev = (from: string): Uint8Array => enc(JSON.stringify({ id: 'x', from_peer: from, message: 1, timestamp: 1 }))
+    expect(decodeEvent(ev('AUTHOR'), 1000, 'AUTHOR')).toMatchObject({ ok: true, event: { fromPeerId: 'AUTHOR' } })
+    expect(decodeEvent(ev('SOMEONE-ELSE'), 1000, 'AUTHOR')).toMatchObject({ ok: false, reason: 'spoofed-from-peer' })
+    expect(decodeEvent(enc('{"id":"x","message":1,"timestamp":1}'), 1000, 'AUTHOR')).toMatchObject({ ok: true, event: { fromPeerId: 'AUTHOR' } })
   })
 
   it.each([

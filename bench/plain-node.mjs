@@ -1,0 +1,43 @@
+/*
+ * A plain js-libp2p node with the daemon's services and nothing of ours (the bench:scale baseline):
+ * QUIC + TCP, noise, yamux, identify, ping, GossipSub subscribed to one topic, the dual kad-dht
+ * (WAN and LAN protocols, server mode). Plain JavaScript run by node itself, as the daemon is (no
+ * TypeScript loader in either). Prints {"addr"} on stdout, then dials every address it reads from
+ * stdin (one JSON array line) and idles until SIGTERM.
+ */
+import '../dist/polyfills.js'
+import { createInterface } from 'node:readline'
+import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { quic } from '@chainsafe/libp2p-quic'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+
+const node = await createLibp2p({
+  addresses: { listen: ['/ip4/127.0.0.1/udp/0/quic-v1', '/ip4/127.0.0.1/tcp/0'] },
+  transports: [quic(), tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
+  services: {
+    identify: identify(),
+    ping: ping(),
+    dht: kadDHT({ protocol: '/ipfs/kad/1.0.0', clientMode: false, peerInfoMapper: passthroughMapper }),
+    lanDht: kadDHT({ protocol: '/ipfs/lan/kad/1.0.0', clientMode: false, peerInfoMapper: passthroughMapper, datastorePrefix: '/dht-lan' }),
+    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+  }
+})
+node.services.pubsub.subscribe('rt')
+const quicAddr = node.getMultiaddrs().find((a) => a.toString().includes('/quic-v1')).toString()
+process.stdout.write(JSON.stringify({ addr: quicAddr }) + '\n')
+createInterface({ input: process.stdin }).on('line', (line) => {
+  for (const a of JSON.parse(line)) if (a !== quicAddr) node.dial(multiaddr(a)).catch(() => {})
+})
+const stop = () => { node.stop().finally(() => process.exit(0)) }
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

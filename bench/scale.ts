@@ -1,0 +1,232 @@
+/*
+ * `npm run bench:scale`: the daemon as separate processes on loopback (`node dist/cli.js start`,
+ * one shared registry file, node 0 the bootstrap of all), for 10, 20 and 30 nodes in one run
+ * (`--50` adds 50; `BENCH_SIZES=10,20` overrides). Per size: time until every node is ready, idle
+ * CPU (share of one core) and RSS per node, connections per node, real-time delivery (every node
+ * gets every event? ratio, p50/p99 latency from the publisher's stdin write to each node's stdout),
+ * sticky delivery with 10 publishers on different nodes (throughput to the last acknowledgement,
+ * nodes that got every message), RSS under that load. The same idle figures for plain js-libp2p
+ * nodes with the same services (bench/plain-node.mjs), each dialled to all others, in the same run.
+ * All processes share this machine's two cores. Prints a table, writes bench/results/scale.json.
+ * Not a test: nothing here asserts.
+ */
+import '../src/polyfills.js'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Keypair } from '@solana/web3.js'
+import { freePorts } from '../test/fixtures/cluster.js'
+import { CLI, ROOT, buildDist, httpGet } from '../test/fixtures/daemon-process.js'
+
+const SIZES = (process.env.BENCH_SIZES ?? (process.argv.includes('--50') ? '10,20,30,50' : '10,20,30')).split(',').map(Number)
+const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 15_000)
+const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 20_000)
+const RT_EVENTS = Number(process.env.BENCH_RT_EVENTS ?? 50) // ten a second
+const STICKY_PUBLISHERS = 10
+const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
+const CLK_TCK = 100
+
+interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number }
+
+function spawnLines (program: string, args: string[], env: NodeJS.ProcessEnv, http = 0): Proc {
+  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'] })
+  child.stdin!.on('error', () => {})
+  const p: Proc = { child, lines: [], http }
+  let buf = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const at = performance.now()
+    buf += chunk.toString()
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      try { p.lines.push({ at, v: JSON.parse(line) }) } catch {}
+    }
+  })
+  return p
+}
+
+/** utime+stime in clock ticks and RSS in bytes, from /proc */
+function procStat (pid: number): { ticks: number, rss: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
+  return { ticks: Number(f[11]) + Number(f[12]), rss }
+}
+
+/** per process: share of one core over `ms`, and RSS at the end */
+async function idleFigures (pids: number[], ms: number): Promise<{ cpu: number[], rss: number[] }> {
+  const before = pids.map((p) => procStat(p).ticks)
+  const t0 = performance.now()
+  await sleep(ms)
+  const elapsed = (performance.now() - t0) / 1000
+  const after = pids.map(procStat)
+  return { cpu: after.map((a, i) => (a.ticks - before[i]!) / CLK_TCK / elapsed), rss: after.map((a) => a.rss) }
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]! }
+const pct = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))]! }
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
+const MB = (b: number): number => Math.round(b / 1024 / 1024)
+
+async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs: number, every = 250): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await cond()) return true
+    await sleep(every)
+  }
+  return false
+}
+
+async function stopAll (procs: Proc[]): Promise<void> {
+  await Promise.all(procs.map(async (p) => {
+    if (p.child.exitCode != null || p.child.signalCode != null) return
+    const exited = new Promise((resolve) => p.child.once('exit', resolve))
+    p.child.kill('SIGTERM')
+    const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(t)
+  }))
+}
+
+async function benchDaemons (n: number, dir: string): Promise<Record<string, unknown>> {
+  const specs = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const kp = Keypair.generate()
+    const keyFile = join(dir, `key${i}.json`)
+    writeFileSync(keyFile, JSON.stringify([...kp.secretKey]), { mode: 0o600 })
+    return { keyFile, address: kp.publicKey.toBase58(), ports: await freePorts(), http: (await freePorts()).tcp }
+  }))
+  const registry = join(dir, 'registry.json')
+  writeFileSync(registry, JSON.stringify(specs.map((s) => s.address)))
+  const bootstrap = join(dir, 'bootstrap.json')
+  writeFileSync(bootstrap, JSON.stringify([{ publicKey: specs[0]!.address, ip: '127.0.0.1', quicPort: specs[0]!.ports.quic, tcpPort: specs[0]!.ports.tcp }]))
+  const config = join(dir, 'node.yaml')
+  writeFileSync(config, `database: scale\nlisten:\n  host: 127.0.0.1\nregistry:\n  file: ${registry}\nbootstrap:\n  file: ${bootstrap}\ntopics:\n  realtime: [rt]\n  sticky: [st]\nstdin: true\nlog:\n  level: warn\n`)
+  const t0 = performance.now()
+  const procs = specs.map((s) => spawnLines(process.execPath, [CLI, 'start', '--config', config], {
+    DEPIN_KEY_FILE: s.keyFile,
+    DEPIN_QUIC_PORT: String(s.ports.quic),
+    DEPIN_TCP_PORT: String(s.ports.tcp),
+    DEPIN_HTTP_PORT: String(s.http),
+    DEPIN_HTTP_HOST: '127.0.0.1'
+  }, s.http))
+  const out: Record<string, unknown> = { nodes: n }
+  try {
+    const readyAt: number[] = Array(n).fill(NaN)
+    await waitUntil(async () => {
+      await Promise.all(procs.map(async (p, i) => {
+        if (!Number.isNaN(readyAt[i]!)) return
+        if ((await httpGet(p.http, '/readyz')).status === 200) readyAt[i] = performance.now() - t0
+      }))
+      return readyAt.every((t) => !Number.isNaN(t))
+    }, 180_000, 500)
+    out.allReadyS = readyAt.some(Number.isNaN) ? null : Math.max(...readyAt) / 1000
+    out.readyNodes = readyAt.filter((t) => !Number.isNaN(t)).length
+    await sleep(IDLE_SETTLE_MS)
+    const pids = procs.map((p) => p.child.pid!)
+    const idle = await idleFigures(pids, IDLE_WINDOW_MS)
+    out.idleCpuMedian = median(idle.cpu)
+    out.idleCpuTotal = sum(idle.cpu)
+    out.idleRssMedianMB = MB(median(idle.rss))
+    const peers = await Promise.all(procs.map(async (p) => { try { return (JSON.parse((await httpGet(p.http, '/readyz')).body) as { peers: number }).peers } catch { return NaN } }))
+    out.peersMedian = median(peers)
+    out.peersMin = Math.min(...peers)
+
+    // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
+    const pub = procs[1]!
+    const sentAt = new Map<number, number>()
+    for (let k = 0; k < RT_EVENTS; k++) {
+      sentAt.set(k, performance.now())
+      pub.child.stdin!.write(JSON.stringify({ topic: 'rt', data: { k } }) + '\n')
+      await sleep(100)
+    }
+    const others = procs.filter((p) => p !== pub)
+    const rtGot = (p: Proc): Array<{ at: number, k: number }> => p.lines.filter((l) => l.v.type === 'event' && l.v.topic === 'rt').map((l) => ({ at: l.at, k: l.v.event.message.k as number }))
+    await waitUntil(() => others.every((p) => new Set(rtGot(p).map((e) => e.k)).size >= RT_EVENTS), 15_000)
+    const latencies: number[] = []
+    let delivered = 0; let duplicates = 0
+    for (const p of others) {
+      const got = rtGot(p)
+      const ks = new Set(got.map((e) => e.k))
+      delivered += ks.size
+      duplicates += got.length - ks.size
+      for (const e of got) latencies.push(e.at - sentAt.get(e.k)!)
+    }
+    out.rtPublished = pub.lines.filter((l) => l.v.type === 'published' && l.v.sticky !== true).length
+    out.rtNodesWithAll = others.filter((p) => new Set(rtGot(p).map((e) => e.k)).size >= RT_EVENTS).length
+    out.rtDeliveryRatio = delivered / (RT_EVENTS * others.length)
+    out.rtDuplicates = duplicates
+    out.rtP50Ms = pct(latencies, 0.5)
+    out.rtP99Ms = pct(latencies, 0.99)
+
+    // sticky: 10 publishers on different nodes, STICKY_EACH messages each, all at once
+    const publishers = procs.slice(1, 1 + Math.min(STICKY_PUBLISHERS, n - 1))
+    const stT0 = performance.now()
+    for (const [pi, p] of publishers.entries()) {
+      for (let k = 0; k < STICKY_EACH; k++) p.child.stdin!.write(JSON.stringify({ topic: 'st', sticky: true, data: { pi, k } }) + '\n')
+    }
+    const total = publishers.length * STICKY_EACH
+    const acks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.sticky === true).length))
+    let rssLoad = 0
+    const sampler = setInterval(() => { try { rssLoad = Math.max(rssLoad, median(procs.map((p) => procStat(p.child.pid!).rss))) } catch {} }, 1000)
+    await waitUntil(() => acks() >= total || sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length)) + acks() >= total, 120_000)
+    const stAckS = (performance.now() - stT0) / 1000
+    const stGot = (p: Proc): number => new Set(p.lines.filter((l) => l.v.type === 'sticky' && l.v.topic === 'st').map((l) => l.v.message.messageId)).size
+    await waitUntil(() => procs.every((p) => stGot(p) >= acks()), 60_000)
+    clearInterval(sampler)
+    out.stickyAcked = acks()
+    out.stickyMessages = total
+    out.stickyThroughput = acks() / stAckS
+    out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
+    out.loadRssMedianMB = MB(rssLoad)
+  } finally {
+    const stopT0 = performance.now()
+    await stopAll(procs)
+    out.stopAllS = (performance.now() - stopT0) / 1000
+    out.exitCodes = Object.entries(procs.reduce<Record<string, number>>((acc, p) => { const k = String(p.child.exitCode ?? p.child.signalCode); acc[k] = (acc[k] ?? 0) + 1; return acc }, {})).map(([k, v]) => `${k}x${v}`).join(' ')
+  }
+  return out
+}
+
+async function benchPlain (n: number): Promise<Record<string, unknown>> {
+  const procs = Array.from({ length: n }, () => spawnLines(process.execPath, [join(ROOT, 'bench', 'plain-node.mjs')], {}))
+  try {
+    await waitUntil(() => procs.every((p) => p.lines.length > 0), 60_000)
+    const addrs = procs.map((p) => p.lines[0]!.v.addr as string)
+    for (const p of procs) p.child.stdin!.write(JSON.stringify(addrs) + '\n')
+    await sleep(IDLE_SETTLE_MS)
+    const idle = await idleFigures(procs.map((p) => p.child.pid!), IDLE_WINDOW_MS)
+    return { nodes: n, idleCpuMedian: median(idle.cpu), idleCpuTotal: sum(idle.cpu), idleRssMedianMB: MB(median(idle.rss)) }
+  } finally {
+    await stopAll(procs)
+  }
+}
+
+buildDist()
+const results: Array<{ daemon: Record<string, unknown>, plain: Record<string, unknown> }> = []
+for (const n of SIZES) {
+  const dir = mkdtempSync(join(tmpdir(), `depin-scale-${n}-`))
+  try {
+    console.error(`[scale] ${n} plain js-libp2p nodes`)
+    const plain = await benchPlain(n)
+    console.error(`[scale] ${n} daemons`)
+    const daemon = await benchDaemons(n, dir)
+    results.push({ daemon, plain })
+    console.error(JSON.stringify({ daemon, plain }))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const f = (v: unknown, d = 1): string => typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(d) : '-') : String(v ?? '-')
+console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | stop all s, exit codes |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+for (const { daemon: d, plain: p } of results) {
+  const cpuD = d.idleCpuMedian as number; const cpuP = p.idleCpuMedian as number
+  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtP50Ms)} / ${f(d.rtP99Ms)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
+}
+mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
+writeFileSync(join(ROOT, 'bench', 'results', 'scale.json'), JSON.stringify({ at: new Date().toISOString(), sizes: SIZES, results }, null, 2))
+process.exit(0)

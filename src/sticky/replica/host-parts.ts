@@ -1,0 +1,54 @@
+/*
+ * The sticky parts every database on a host shares: the signer (the wallet key, cached), the
+ * datastore under kad-dht and the replica protocol (a MergingDatastore over memory), the record
+ * validator and selector kad-dht runs for the sticky key namespace, and the replica service that
+ * stores and serves records for the databases open on the host. The host (host/shared-host.ts)
+ * builds these before libp2p and starts the service once libp2p runs.
+ */
+import { MemoryDatastore } from 'datastore-core'
+import type { Logger } from '../../logger.js'
+import { STICKY_NAMESPACE } from '../core/keys.js'
+import { ed25519Signer, type Signer } from '../core/signing.js'
+import { createStickyValidator, selectStickyRecord, type RecordPolicy } from '../core/validation.js'
+import { MergingDatastore } from './merging-datastore.js'
+import type { QuotaLimits } from './quota.js'
+import { ReplicaService, type ReplicaProtocolNetwork } from './replica-protocol.js'
+
+export class StickyHostParts {
+  readonly datastore = new MergingDatastore(new MemoryDatastore())
+  /** signs sticky records with the wallet key */
+  readonly signer: Signer
+  private readonly validate: (key: Uint8Array, value: Uint8Array) => Promise<void>
+
+  /** the policy the validator runs with: the host's, plus this node's stored records (a received head is refused unless its records are here) */
+  private readonly policy: RecordPolicy
+
+  constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, quota: QuotaLimits = { totalBytes: Infinity, perPeerBytes: Infinity }) {
+    this.signer = ed25519Signer(wallet, secretKey)
+    this.datastore.setPolicy(policy)
+    this.datastore.setQuota(quota)
+    this.policy = {
+      servesDatabase: (db) => policy.servesDatabase(db),
+      isAuthorized: (db, w) => policy.isAuthorized(db, w),
+      verified: policy.verified,
+      local: this.datastore.localRecords()
+    }
+    this.validate = createStickyValidator(this.policy)
+  }
+
+  /** kad-dht validators by key namespace: sticky records are checked before kad-dht stores them. */
+  get dhtValidators (): Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>> { return { [STICKY_NAMESPACE]: this.validate } }
+  /** kad-dht selectors by key namespace. */
+  get dhtSelectors (): Record<string, (key: Uint8Array, values: Uint8Array[]) => number> { return { [STICKY_NAMESPACE]: selectStickyRecord } }
+
+  /** The replica service (started by the caller), serving the databases the policy serves. */
+  replicaService (net: ReplicaProtocolNetwork, logger: Logger): ReplicaService {
+    return new ReplicaService({
+      net,
+      datastore: this.datastore,
+      validate: this.validate,
+      servesDatabase: (db) => this.policy.servesDatabase(db),
+      logger
+    })
+  }
+}
