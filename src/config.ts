@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
+import { LIMITS } from './sticky/core/records.js'
 import type { Logger } from './logger.js'
 import type { WalletLike } from './identity.js'
 
@@ -140,8 +141,8 @@ const schema = z.object({
   discoveryMaxDialsPerRound: z.number().int().min(0).optional(),
   libp2pMetrics: fn('(components) => Metrics, e.g. prometheusMetrics()').optional(),
   sticky: z.object({
-    defaultMessageTtlMs: ms(1).optional(),
-    defaultSubscriptionTtlMs: ms(1).optional(),
+    defaultMessageTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
+    defaultSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
     pollIntervalMs: ms(10).optional(),
     flushDelayMs: ms(0).optional(),
     maxBatch: z.number().int().min(1).max(10_000).optional(),
@@ -156,11 +157,13 @@ const schema = z.object({
     publishBurst: z.number().int().min(1).optional(),
     maxSubscribersPerTopic: z.number().int().min(1).max(1000, 'expected at most 1000 (the collection limit)').optional(),
     maxTopics: z.number().int().min(1).optional(),
-    maxSubscriptionTtlMs: ms(1).optional(),
-    gcGraceMs: ms(0).optional(),
+    maxSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
+    gcGraceMs: ms(0).max(LIMITS.MAX_GRACE_MS, 'expected at most one day (86400000 ms)').optional(),
     sweepIntervalMs: ms(100).optional(),
     republishAfterMs: ms(1_000).optional(),
     recoveryAfterMs: ms(0).optional(),
+    storageQuotaBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
+    storageQuotaPerPeerBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
     renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
   }).strict().optional()
 }).strict()

@@ -21,6 +21,7 @@ import { peerIdToWallet } from '../identity.js'
 import type { ComponentLogger } from '../logger.js'
 import type { ResolvedOptions } from '../config.js'
 import { StickyHostParts } from '../sticky/replica/host-parts.js'
+import { STICKY_DEFAULTS } from '../sticky/options.js'
 import type { ReplicaService } from '../sticky/replica/replica-protocol.js'
 
 /** What a database hears from the host: authorized peers arriving (identified) and leaving. */
@@ -139,7 +140,10 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
     mayConnectChecked: async (peer) => await policy.mayConnectChecked(peer)
   }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
   (conn) => inboundLimits.admit(conn))
-  const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw)
+  const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, {
+    totalBytes: options.sticky?.storageQuotaBytes ?? STICKY_DEFAULTS.storageQuotaBytes,
+    perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
+  })
   const libp2p = await createHost({
     privateKey,
     gater,

@@ -45,6 +45,10 @@ export interface StickyOptions extends StoreOptions {
   recoveryAfterMs: number
   /** a stored live record is republished when its copy is this old (x0.8-1.2 jitter); kad-dht drops values at 36 h. @default 86_400_000 (24 h) */
   republishAfterMs: number
+  /** bytes of sticky records other peers may make this node hold, all together (per host: the first connect() call's value). @default 1_073_741_824 (1 GiB) */
+  storageQuotaBytes: number
+  /** bytes of sticky records one peer may make this node hold (per host, as above). @default 134_217_728 (128 MiB) */
+  storageQuotaPerPeerBytes: number
 }
 
 /** The default of every {@link StickyOptions} field. */
@@ -68,6 +72,8 @@ export const STICKY_DEFAULTS: StickyOptions = {
   sweepIntervalMs: 60_000,
   republishAfterMs: 24 * 3600_000,
   recoveryAfterMs: 15_000,
+  storageQuotaBytes: 1024 * 1024 * 1024,
+  storageQuotaPerPeerBytes: 128 * 1024 * 1024,
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: 5_000

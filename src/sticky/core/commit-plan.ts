@@ -12,7 +12,7 @@
 import { TooManySubscribersError } from './errors.js'
 import { encodedSize, entriesExpiry, historyToKeep, isRetired, subscribersExpiry } from './lifecycle.js'
 import { liveSubscribers, mergeHistories, mergeStates, paginate, type Page, type TopicState } from './merge.js'
-import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from './records.js'
+import { LIMITS, type Entry, type HeadRecord, type MessageRecord, type PageRecord, type RootRecord, type SnapRecord, type SubsRecord, type SubscriberEntry } from './records.js'
 
 /** A head whose content loaded (topic/state-loader.ts LoadedHead). */
 export interface PlanHead { id: string, head: HeadRecord, state: TopicState, pages: Page[] }
@@ -97,11 +97,15 @@ export interface RecordsInput {
   now: number
   gcGraceMs: number
   /**
-   * Takes a new record and returns its content id. The committer's prepare encodes and validates
-   * it for storing; records are prepared in write order: pages, root, subscribers, snapshot.
+   * Takes a new record and returns its content id. The committer's prepare signs roots, subscriber
+   * collections and snapshots (adding `writer` and `sig`), then encodes and validates the record
+   * for storing; records are prepared in write order: pages, root, subscribers, snapshot.
    */
-  prepare: (record: BlobRecord) => string
+  prepare: (record: PlannedRecord) => Promise<string>
 }
+
+/** A record as planned: pages as stored, roots, subscriber collections and snapshots before their writer signs them. */
+export type PlannedRecord = PageRecord | Omit<RootRecord, 'writer' | 'sig'> | Omit<SubsRecord, 'writer' | 'sig'> | Omit<SnapRecord, 'writer' | 'sig'>
 
 export interface RecordsPlan {
   head: Omit<HeadRecord, 'sig'>
@@ -109,16 +113,17 @@ export interface RecordsPlan {
   snapshot: boolean
 }
 
-export function planRecords (input: RecordsInput): RecordsPlan {
+export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
   const { db, topic, plan, loaded, now, prepare } = input
   const grace = input.gcGraceMs
-  const pageIds = plan.pages.map((page) => page.id ?? prepare({ t: 'page', db, topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) }))
+  const pageIds: string[] = []
+  for (const page of plan.pages) pageIds.push(page.id ?? await prepare({ t: 'page', db, topic, entries: page.entries, expiresAt: entriesExpiry(page.entries, grace, 0) }))
   const subList = [...plan.subs.values()].sort((a, b) => (a.client < b.client ? -1 : 1))
   const rootExpiry = entriesExpiry(plan.pages.flatMap((p) => p.entries), grace, now)
   const subsExpiry = subscribersExpiry(subList, grace, now)
-  const rootId = prepare({ t: 'root', db, topic, pages: pageIds, count: plan.entries.size, expiresAt: rootExpiry })
-  const subsId = plan.subs.size > 0 ? prepare({ t: 'subs', db, topic, subs: subList, expiresAt: subsExpiry }) : null
-  const { snapshot, ...histories } = compactHistories(input, rootId, subsId)
+  const rootId = await prepare({ t: 'root', db, topic, pages: pageIds, count: plan.entries.size, expiresAt: rootExpiry })
+  const subsId = plan.subs.size > 0 ? await prepare({ t: 'subs', db, topic, subs: subList, expiresAt: subsExpiry }) : null
+  const { snapshot, ...histories } = await compactHistories(input, rootId, subsId)
   const head: Omit<HeadRecord, 'sig'> = {
     t: 'head',
     db,
@@ -128,7 +133,7 @@ export function planRecords (input: RecordsInput): RecordsPlan {
     subscribers: subsId,
     ...histories,
     // a recovery head also supersedes the unloadable heads it replaces, so replicas drop them
-    parents: [...new Set([...loaded.map((l) => l.id), ...input.supersede])].sort().slice(-LIMITS.MAX_HEADS),
+    parents: [...new Set([...loaded.map((l) => l.id), ...input.supersede])].sort().slice(-LIMITS.MAX_PARENTS),
     createdAt: plan.merged.createdAt || now,
     lastModified: now,
     state: 'ACTIVE',
@@ -146,7 +151,7 @@ export function planRecords (input: RecordsInput): RecordsPlan {
  * heads link different snapshots, their walked chains are joined into one snapshot, so no history
  * is lost.
  */
-function compactHistories (input: RecordsInput, rootId: string, subsId: string | null): Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'> & { snapshot: boolean } {
+async function compactHistories (input: RecordsInput, rootId: string, subsId: string | null): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'> & { snapshot: boolean }> {
   const { plan, topic, now } = input
   const merged = plan.merged
   let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
@@ -169,7 +174,7 @@ function compactHistories (input: RecordsInput, rootId: string, subsId: string |
   const [oldSubs, keptSubs] = split(subscriberHistory)
   messageHistory = keptMessages
   subscriberHistory = keptSubs
-  const snapId = input.prepare({
+  const snapId = await input.prepare({
     t: 'snap',
     db: input.db,
     topic,

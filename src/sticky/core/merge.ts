@@ -2,9 +2,11 @@
  * Merging, pure. Two merges keep acknowledged messages safe without compare-and-swap:
  *
  * 1. Replica side (mergeHeadSets): a coordinator key holds a SET of heads. A stored head is only
- *    ever removed when another head in the set lists it as a parent, and a head is only written
- *    after its writer merged the full content of every parent; so a head's messages are always in
- *    some head that is kept. Concurrent writers leave sibling heads; the next writer merges them.
+ *    ever removed when another head lists it as a parent AND that head's content provably includes
+ *    the parent's (contentIncludes, checked by the caller against records it holds: a signed claim
+ *    alone proves nothing, a compromised wallet can sign any parent list). So a head's messages are
+ *    always in some head that is kept. Concurrent writers leave sibling heads; the next writer
+ *    merges them. The set is never truncated: the caller refuses a put that would overflow it.
  *
  * 2. Writer side (mergeStates): union of messages by id, union of subscribers by client (latest
  *    update wins), union of histories, version above every input. A message that was not in every
@@ -45,7 +47,7 @@ export function compareEntries (a: Entry, b: Entry): number {
   return a.v - b.v || compareMessages(a.m, b.m)
 }
 
-function laterSubscriber (a: SubscriberEntry, b: SubscriberEntry): SubscriberEntry {
+export function laterSubscriber (a: SubscriberEntry, b: SubscriberEntry): SubscriberEntry {
   if (a.updatedAt !== b.updatedAt) return a.updatedAt > b.updatedAt ? a : b
   if (a.expiresAt !== b.expiresAt) return a.expiresAt > b.expiresAt ? a : b
   return a.subscribedAt <= b.subscribedAt ? a : b
@@ -108,18 +110,49 @@ export function mergeStates (parents: readonly TopicState[], now: number, minVer
 }
 
 /**
- * Replica-side merge of two head sets: union by id, minus heads superseded (listed as a parent)
- * by another head in the set; at most MAX_HEADS kept, highest versions first.
+ * Replica-side merge of two head sets: union by id, minus the heads another head of the union lists
+ * as a parent and `includes` (child, parentId) confirms it holds the content of. Nothing is
+ * truncated (a head no kept head includes is never dropped): bounding the set is the caller's job,
+ * by refusing a put that would overflow it (the writer then merges the heads first). Sorted by
+ * version, highest first, then id.
  */
-export function mergeHeadSets<H extends Pick<HeadRecord, 'version' | 'parents'>> (a: ReadonlyArray<{ id: string, head: H }>, b: ReadonlyArray<{ id: string, head: H }>): Array<{ id: string, head: H }> {
+export function mergeHeadSets<H extends Pick<HeadRecord, 'version' | 'parents'>> (a: ReadonlyArray<{ id: string, head: H }>, b: ReadonlyArray<{ id: string, head: H }>, includes: (child: { id: string, head: H }, parentId: string) => boolean): Array<{ id: string, head: H }> {
   const byId = new Map<string, { id: string, head: H }>()
   for (const h of [...a, ...b]) byId.set(h.id, h)
   const superseded = new Set<string>()
-  for (const { head } of byId.values()) for (const p of head.parents) superseded.add(p)
+  for (const child of byId.values()) {
+    for (const p of child.head.parents) if (p !== child.id && byId.has(p) && includes(child, p)) superseded.add(p)
+  }
   return [...byId.values()]
     .filter((h) => !superseded.has(h.id))
     .sort((x, y) => y.head.version - x.head.version || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
-    .slice(0, LIMITS.MAX_HEADS)
+}
+
+/** A head's content as far as inclusion needs it: message ids (with the entries) and subscribers. */
+export interface ContentView {
+  entries: ReadonlyMap<string, Pick<Entry, 'm'>>
+  subs: ReadonlyMap<string, SubscriberEntry>
+}
+
+/**
+ * Whether `child` holds everything of `parent` that still matters at `now` (the checker's clock):
+ * every message that has not expired, and for each subscriber an entry at least as recent (or the
+ * parent's entry is past its tombstone period). `skewMs` of clock difference is tolerated: a
+ * writer whose clock is that much ahead may already have dropped what is about to expire.
+ * `counts(m)` leaves out messages that no longer matter (e.g. their publisher left the registry).
+ */
+export function contentIncludes (child: ContentView, parent: ContentView, now: number, skewMs: number, counts: (m: MessageRecord) => boolean = () => true): boolean {
+  const horizon = now + skewMs
+  for (const [id, e] of parent.entries) {
+    if (e.m.expiresAt <= horizon || !counts(e.m)) continue
+    if (!child.entries.has(id)) return false
+  }
+  for (const [client, s] of parent.subs) {
+    if (s.expiresAt + SUBSCRIBER_TOMBSTONE_MS <= horizon) continue
+    const c = child.subs.get(client)
+    if (c == null || laterSubscriber(c, s) !== c) return false
+  }
+  return true
 }
 
 /** Rank of a head set for kad-dht's selector: highest version, then smallest id (deterministic). */

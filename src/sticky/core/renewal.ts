@@ -3,21 +3,24 @@
  * replica of the topic, or itself when none answers) with a request signed by its wallet key over
  * `<database>_<topic>:<clientPeerId>:<timestamp>:<newTtlMs>` (the database-qualified topic name, so a
  * request cannot be replayed into another database). The serving node checks, in order: shape,
- * rate, timestamp age (older than 5 minutes or more than 30 s ahead is refused), the signature
- * against the key embedded in the client's peer id, replay (a timestamp not newer than the last
- * accepted one for that client and topic), authorization, TTL bounds and current membership in the
- * subscriber collection; then commits the new expiry through the normal coordinator write path.
+ * shape, timestamp age (older than 5 minutes or more than MAX_CLOCK_SKEW_MS, 60 s, ahead of the
+ * serving node's clock is refused), the signature against the key embedded in the client's peer id,
+ * replay (a timestamp not newer than the last accepted one for that client and topic),
+ * authorization, TTL bounds, then the per-client rate (only after the signature: forged requests in
+ * a client's name cannot use up its quota) and current membership in the subscriber collection;
+ * then commits the new expiry through the normal coordinator write path.
  * This file is pure (no libp2p): the network side is in renewal-service.ts.
  */
 import { verifySignature } from './signing.js'
+import { LIMITS } from './records.js'
 
 export interface RenewalRequest { v: 1, topic: string, client: string, timestamp: number, ttlMs: number, sig: string }
 export type RenewalResponse = { ok: true, expiresAt: number, version: number } | { ok: false, error: string }
 
 /** How old a renewal request may be. */
 export const RENEWAL_MAX_AGE_MS = 5 * 60_000
-/** How far ahead of the serving node's clock a request may be (clock skew). */
-export const RENEWAL_MAX_SKEW_MS = 30_000
+/** How far ahead of the serving node's clock a request may be (clock skew): the one bound of all sticky records. */
+export const RENEWAL_MAX_SKEW_MS = LIMITS.MAX_CLOCK_SKEW_MS
 
 export function renewalSignedText (db: string, topic: string, clientPeerId: string, timestamp: number, ttlMs: number): string {
   return `${db}_${topic}:${clientPeerId}:${timestamp}:${ttlMs}`

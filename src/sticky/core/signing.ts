@@ -37,7 +37,8 @@ export function verifySignature (wallet: string, data: Uint8Array, sigBase64: st
   try { return nodeVerify(null, data, key, sig) } catch { return false }
 }
 
-async function signRecord<T extends { sig: string }> (record: Omit<T, 'sig'>, signer: Signer): Promise<T> {
+/** Signs any record over its canonical encoding without `sig`. */
+export async function signRecord<T extends { sig: string }> (record: Omit<T, 'sig'>, signer: Signer): Promise<T> {
   const sig = await signer.sign(encodeRecord(record))
   return { ...record, sig: Buffer.from(sig).toString('base64') } as T
 }
@@ -98,6 +99,16 @@ export function verifyMessage (m: MessageRecord, verified?: VerifiedSignatures):
   const key = verified == null ? '' : messageKey(m)
   if (verified?.has(key) === true) return true
   const ok = verifySignature(m.publisher, signedBytes(m), m.sig)
+  if (ok) verified?.add(key)
+  return ok
+}
+
+/** Verifies a record signed by its `writer` (root, subscriber collection, snapshot). */
+export function verifyWriterSigned (r: { writer: string, sig: string }, verified?: VerifiedSignatures): boolean {
+  const bytes = encodeRecord(unsigned(r))
+  const key = verified == null ? '' : `w:${contentId(bytes)}:${r.sig}`
+  if (verified?.has(key) === true) return true
+  const ok = verifySignature(r.writer, bytes, r.sig)
   if (ok) verified?.add(key)
   return ok
 }

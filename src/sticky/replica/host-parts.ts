@@ -11,6 +11,7 @@ import { STICKY_NAMESPACE } from '../core/keys.js'
 import { ed25519Signer, type Signer } from '../core/signing.js'
 import { createStickyValidator, selectStickyRecord, type RecordPolicy } from '../core/validation.js'
 import { MergingDatastore } from './merging-datastore.js'
+import type { QuotaLimits } from './quota.js'
 import { ReplicaService, type ReplicaProtocolNetwork } from './replica-protocol.js'
 
 export class StickyHostParts {
@@ -19,9 +20,20 @@ export class StickyHostParts {
   readonly signer: Signer
   private readonly validate: (key: Uint8Array, value: Uint8Array) => Promise<void>
 
-  constructor (private readonly policy: RecordPolicy, wallet: string, secretKey: Uint8Array) {
+  /** the policy the validator runs with: the host's, plus this node's stored records (a received head is refused unless its records are here) */
+  private readonly policy: RecordPolicy
+
+  constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, quota: QuotaLimits = { totalBytes: Infinity, perPeerBytes: Infinity }) {
     this.signer = ed25519Signer(wallet, secretKey)
-    this.validate = createStickyValidator(policy)
+    this.datastore.setPolicy(policy)
+    this.datastore.setQuota(quota)
+    this.policy = {
+      servesDatabase: (db) => policy.servesDatabase(db),
+      isAuthorized: (db, w) => policy.isAuthorized(db, w),
+      verified: policy.verified,
+      local: this.datastore.localRecords()
+    }
+    this.validate = createStickyValidator(this.policy)
   }
 
   /** kad-dht validators by key namespace: sticky records are checked before kad-dht stores them. */

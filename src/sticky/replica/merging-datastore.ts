@@ -2,43 +2,119 @@
  * The datastore under kad-dht and the replica protocol, with one change: a put of a sticky
  * coordinator record merges the incoming head set into the stored one (see merge.ts) instead of
  * overwriting it. kad-dht has no compare-and-swap and overwrites on every PUT_VALUE (its selector
- * can only pick one of the values, not merge them); with this, a replica never loses a head whose content is not included in another
- * head it keeps. Puts to one key are serialized so concurrent puts cannot interleave their
- * read-modify-write.
+ * can only pick one of the values, not merge them); with this, a
+ * replica never loses a head whose content is not provably included in another head it keeps
+ * (inclusion.ts, against the records stored here), and a put that would grow the set past
+ * MAX_HEADS is refused (the writer merges first). Puts to one key are serialized so concurrent puts
+ * cannot interleave their read-modify-write.
  */
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { recordKeyOf } from '../../host/internals.js'
+import { recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
+import { LocalInclusion } from '../core/inclusion.js'
+import { StorageQuota, type QuotaLimits } from './quota.js'
+import { decodeJson } from '../core/codec.js'
+import { checkHeadSet } from '../core/records.js'
 
+/** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
+const KAD_DHT_OWNER = 'kad-dht'
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
   merges = 0
+  private inclusion: LocalInclusion
+  private now: () => number = Date.now
+  private readonly quota = new StorageQuota()
 
-  constructor (private readonly inner: Datastore) { super() }
+  constructor (private readonly inner: Datastore) {
+    super()
+    this.inclusion = new LocalInclusion(this.localRecords(), () => true)
+  }
 
-  override async put (key: Key, value: Uint8Array, options?: any): Promise<Key> {
+  /** Who may publish (messages of removed publishers need no inclusion) and the clock. */
+  setPolicy (policy: { isAuthorized: (db: string, wallet: string) => boolean, now?: () => number }): void {
+    this.inclusion = new LocalInclusion(this.localRecords(), policy.isAuthorized)
+    this.now = policy.now ?? Date.now
+  }
+
+  /** This node's stored sticky records by record key (what the validator and inclusion checks read). */
+  localRecords (): { get: (key: Uint8Array) => Promise<Uint8Array | undefined>, has: (key: Uint8Array) => Promise<boolean> } {
+    return {
+      get: async (key) => {
+        try { return Libp2pRecord.deserialize(await this.inner.get(recordDatastoreKey(key))).value } catch { return undefined }
+      },
+      has: async (key) => await this.inner.has(recordDatastoreKey(key))
+    }
+  }
+
+  /** Limits of what peers' puts may make this node hold (see quota.ts). */
+  setQuota (limits: QuotaLimits): void { this.quota.limits = limits }
+
+  get quotaStats (): { refused: number, totalBytes: number } { return { refused: this.quota.refused, totalBytes: this.quota.totalBytes } }
+
+  /**
+   * `options.owner`: the peer whose put this is (charged to its quota); `options.own`: this node's
+   * own write (counted, never refused). A put with neither came through kad-dht's PUT_VALUE from
+   * some peer: it is charged to one shared "kad-dht" quota.
+   */
+  override async put (key: Key, value: Uint8Array, options?: { owner?: string, own?: boolean, signal?: AbortSignal }): Promise<Key> {
+    const owner = options?.own === true ? undefined : options?.owner ?? KAD_DHT_OWNER
     const k = key.toString()
     const recordKey = recordKeyOf(k)
-    if (recordKey == null || parseKey(recordKey)?.kind !== 'head') return await this.inner.put(key, value, options)
+    if (recordKey == null) return await this.inner.put(key, value, options)
+    if (parseKey(recordKey) == null) return await this.inner.put(key, value, options)
+    if (parseKey(recordKey)?.kind !== 'head') return await this.write(key, value, owner)
     return await this.serialize(k, async () => {
       let existing: Uint8Array | undefined
       try { existing = await this.inner.get(key) } catch { existing = undefined }
-      if (existing == null) return await this.inner.put(key, value, options)
+      if (existing == null) return await this.write(key, value, owner)
       const incoming = Libp2pRecord.deserialize(value)
       const stored = Libp2pRecord.deserialize(existing)
-      const merged = mergeHeadSetBytes(stored.value, incoming.value)
+      const now = this.now()
+      const merged = await mergeHeadSetBytes(stored.value, incoming.value, async (child, parent) => await this.inclusion.includes(child, parent, now), now)
       this.merges++
-      return await this.inner.put(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), options)
+      return await this.write(key, new Libp2pRecord(incoming.key, merged, incoming.timeReceived).serialize(), owner)
+    })
+  }
+
+  /** Writes a sticky record, within the quota of `owner`. */
+  private async write (key: Key, value: Uint8Array, owner?: string): Promise<Key> {
+    const k = key.toString()
+    this.quota.check(k, value.length, owner)
+    const out = await this.inner.put(key, value)
+    this.quota.stored(k, value.length, owner)
+    return out
+  }
+
+  /**
+   * The sweep of one coordinator key, decided and written under the key's lock (a head put between
+   * a sweep's scan and its write is therefore seen): drops the heads expired at `now`, deletes the
+   * key when none is left. Returns what it did and, when heads remain after a prune, their bytes.
+   */
+  async pruneExpiredHeads (key: Key, now: number): Promise<{ action: 'keep' | 'deleted' | 'pruned' | 'missing', value?: Uint8Array }> {
+    return await this.serialize(key.toString(), async () => {
+      let stored: Libp2pRecord
+      try { stored = Libp2pRecord.deserialize(await this.inner.get(key)) } catch { return { action: 'missing' } }
+      const set = checkHeadSet(decodeJson(stored.value))
+      if (typeof set === 'string') { await this.delete(key); return { action: 'deleted' } }
+      const live = set.heads.filter((h) => h.expiresAt > now)
+      if (live.length === set.heads.length) return { action: 'keep', value: stored.value }
+      if (live.length === 0) { await this.delete(key); return { action: 'deleted' } }
+      const value = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: live }))
+      await this.write(key, new Libp2pRecord(stored.key, value, new Date()).serialize())
+      return { action: 'pruned', value }
     })
   }
 
   override async get (key: Key, options?: any): Promise<Uint8Array> { return await this.inner.get(key, options) }
   override async has (key: Key, options?: any): Promise<boolean> { return await this.inner.has(key, options) }
-  override async delete (key: Key, options?: any): Promise<void> { await this.inner.delete(key, options) }
+  override async delete (key: Key, options?: any): Promise<void> {
+    await this.inner.delete(key, options)
+    this.quota.release(key.toString())
+  }
   override query (q: Query, options?: any): AsyncIterable<Pair> { return toAsync(this.inner.query(q, options)) }
   override queryKeys (q: KeyQuery, options?: any): AsyncIterable<Key> { return toAsync(this.inner.queryKeys(q, options)) }
 

@@ -40,12 +40,12 @@ export type ReplicaOp = 'put' | 'get'
 
 /** What the service needs from libp2p. */
 export interface ReplicaProtocolNetwork {
-  handle(protocol: string, handler: (data: { stream: Stream }) => void, options?: { maxInboundStreams?: number, maxOutboundStreams?: number }): Promise<void>
+  handle(protocol: string, handler: (data: { stream: Stream, connection?: { remotePeer: PeerId } }) => void, options?: { maxInboundStreams?: number, maxOutboundStreams?: number }): Promise<void>
   unhandle(protocol: string): Promise<void>
   dialProtocol(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
 }
 
-export interface ReplicaServiceStats { putRequests: number, getRequests: number, stored: number, refused: number, served: number, malformed: number }
+export interface ReplicaServiceStats { putRequests: number, getRequests: number, stored: number, refused: number, served: number, malformed: number, overQuota: number }
 
 /** A replica's answer refusing a record (validation failed there): not a network failure. */
 export class RecordRefusedError extends Error {
@@ -57,7 +57,7 @@ const encoder = new TextEncoder()
 
 /** Serves the replica protocol for every database this host has open. */
 export class ReplicaService {
-  readonly stats: ReplicaServiceStats = { putRequests: 0, getRequests: 0, stored: 0, refused: 0, served: 0, malformed: 0 }
+  readonly stats: ReplicaServiceStats = { putRequests: 0, getRequests: 0, stored: 0, refused: 0, served: 0, malformed: 0, overQuota: 0 }
 
   constructor (private readonly deps: {
     net: ReplicaProtocolNetwork
@@ -70,14 +70,14 @@ export class ReplicaService {
   }) {}
 
   async start (): Promise<void> {
-    await this.deps.net.handle(REPLICA_PROTOCOL, ({ stream }) => { void this.onStream(stream) }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    await this.deps.net.handle(REPLICA_PROTOCOL, ({ stream, connection }) => { void this.onStream(stream, connection?.remotePeer.toString() ?? 'unknown') }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
   }
 
   async stop (): Promise<void> {
     await this.deps.net.unhandle(REPLICA_PROTOCOL).catch(() => {})
   }
 
-  private async onStream (stream: Stream): Promise<void> {
+  private async onStream (stream: Stream, from: string): Promise<void> {
     const signal = deadlineSignal(SERVE_TIMEOUT_MS, 'replica request took too long')
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
     try {
@@ -89,7 +89,7 @@ export class ReplicaService {
         for (let i = 0; i < header.n; i++) {
           const key = (await lp.read({ signal })).subarray()
           const value = (await lp.read({ signal })).subarray()
-          results.push(await this.store(key, value))
+          results.push(await this.store(key, value, from))
         }
         await lp.write(encoder.encode(JSON.stringify({ r: results })), { signal })
       } else {
@@ -115,15 +115,16 @@ export class ReplicaService {
     }
   }
 
-  /** Validates and stores one record; null when stored, else why it was refused. */
-  private async store (key: Uint8Array, value: Uint8Array): Promise<string | null> {
+  /** Validates and stores one record, charged to the sending peer's storage quota; null when stored, else why it was refused. */
+  private async store (key: Uint8Array, value: Uint8Array, from: string): Promise<string | null> {
     try {
       await this.deps.validate(key, value)
-      await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+      await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), { owner: from } as any)
       this.stats.stored++
       return null
     } catch (err) {
       this.stats.refused++
+      if ((err as { code?: string }).code === 'ERR_QUOTA_EXCEEDED') this.stats.overQuota++
       const reason = err instanceof Error ? err.message : String(err)
       this.deps.logger.debug('replica record refused', 'reason', reason)
       return reason.slice(0, 200)

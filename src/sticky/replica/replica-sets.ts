@@ -14,6 +14,8 @@ import type { Logger } from '../../logger.js'
 import { deadlineSignal } from '../../abort.js'
 
 const SUSPECT_MS = 30_000
+/** replica sets kept at most (one per topic this node used); idle ones are forgotten first */
+export const MAX_REPLICA_SETS = 2_000
 
 export interface ReplicaSetOptions {
   /** remote replicas per topic. @default 5 */
@@ -24,7 +26,7 @@ export interface ReplicaSetOptions {
   requestTimeoutMs: number
 }
 
-interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]> }
+interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]>, used?: number }
 
 export class ReplicaSets {
   readonly stats = { refreshes: 0, failures: 0 }
@@ -47,6 +49,8 @@ export class ReplicaSets {
   /** The topic's remote replicas (cached; stale or damaged sets are refreshed). Never rejects. */
   async get (topic: string, force = false): Promise<PeerId[]> {
     const set = this.sets.get(topic)
+    if (set != null) set.used = Date.now()
+    else if (this.sets.size >= MAX_REPLICA_SETS) this.prune()
     const lost = set != null && set.peers.some((p) => this.isSuspect(p))
     if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
     if (set != null && set.peers.length > 0 && !force) {
@@ -74,6 +78,15 @@ export class ReplicaSets {
     else this.sets.set(topic, { peers: [], at: 0, refreshing })
     return await refreshing
   }
+
+  /** Memory bound: forgets the least recently used sets (not being refreshed) down to 90 % of the limit, and stale suspects. */
+  private prune (): void {
+    for (const [id, at] of this.suspects) if (Date.now() - at > SUSPECT_MS) this.suspects.delete(id)
+    const idle = [...this.sets].filter(([, set]) => set.refreshing == null).sort(([, a], [, b]) => (a.used ?? a.at) - (b.used ?? b.at))
+    for (const [topic] of idle.slice(0, this.sets.size - Math.floor(MAX_REPLICA_SETS * 0.9))) this.sets.delete(topic)
+  }
+
+  get size (): number { return this.sets.size }
 
   /** A request to `peer` failed: leave it out (unless still connected) and re-find the topic's set. */
   failed (peer: PeerId, topic?: string): void {

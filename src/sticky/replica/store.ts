@@ -13,7 +13,7 @@ import { contentId, encodeRecord } from '../core/codec.js'
 import { blobKey, headKey } from '../core/keys.js'
 import { localTopics } from './local-topics.js'
 import type { BlobRecord, HeadRecord } from '../core/records.js'
-import { validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
+import { CONTENT_NOT_HELD, validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import { RecordRefusedError } from './replica-protocol.js'
 import { recordDatastoreKey } from '../../host/internals.js'
@@ -21,6 +21,11 @@ import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
 import type { Logger } from '../../logger.js'
 
 const SETTLE_GRACE_MS = 100
+/** encoded bytes of verified records kept in memory */
+export const BLOB_CACHE_BYTES = 64 * 1024 * 1024
+/** topics whose stored-record ids are remembered, and ids per topic */
+const MAX_STORED_TOPICS = 2_000
+const MAX_STORED_IDS = 20_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -55,6 +60,8 @@ export type StoreOptions = ReplicaSetOptions
 export class StickyStore {
   private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
   private readonly cache = new Map<string, BlobRecord>()
+  private readonly cacheSizes = new Map<string, number>()
+  private cacheBytes = 0
   /** blob ids known stored on the topic's replica set */
   private readonly stored = new Map<string, Set<string>>()
   private readonly sets: ReplicaSets
@@ -90,6 +97,9 @@ export class StickyStore {
     return { ...this.counts, replicaFailures: this.sets.stats.failures, replicaRefreshes: this.sets.stats.refreshes }
   }
 
+  /** The publisher may write to this database now (the registry): readers skip other publishers' messages. */
+  isPublisher (wallet: string): boolean { return this.deps.policy.isAuthorized(this.db, wallet) }
+
   /** The topic's remote replicas (see ReplicaSets). */
   async replicas (topic: string, force = false): Promise<PeerId[]> {
     return await this.sets.get(topic, force)
@@ -117,7 +127,7 @@ export class StickyStore {
     const id = contentId(bytes)
     if (this.storedSet(topic).has(id)) return { id, bytes, fresh: false }
     validateBlob(this.db, id, bytes, this.deps.policy)
-    this.remember(id, record)
+    this.remember(id, record, bytes.length)
     return { id, bytes, fresh: true }
   }
 
@@ -147,7 +157,11 @@ export class StickyStore {
       const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
       validateHeadSet(key, this.db, bytes, this.deps.policy)
       this.counts.headPuts++
-      await this.writeLocal(key, bytes)
+      await this.writeLocal(key, bytes).catch((err: unknown) => {
+        // this node's own set is full of heads the writer could not merge: the replicas decide
+        if ((err as { code?: string }).code !== 'ERR_HEAD_SET_FULL') throw err
+        this.deps.logger.debug('own head set full; head stored on the replicas only', 'topic', topic)
+      })
       items.push({ key, bytes })
     }
     if (items.length === 0) return
@@ -169,7 +183,12 @@ export class StickyStore {
     this.repair.delete(topic)
     this.counts.repairs += missing.length
     const records = await Promise.all(missing.map(async (id) => await this.getBlob(topic, id, signal)))
-    const blobs = records.filter((r): r is BlobRecord => r != null).map((r) => this.prepareBlob(topic, r))
+    const blobs: PreparedBlob[] = []
+    for (const r of records) {
+      if (r == null) continue
+      // a record the replicas would refuse now (e.g. a publisher left the registry) is skipped
+      try { blobs.push(this.prepareBlob(topic, r)) } catch (err) { this.deps.logger.debug('repair skipped a record', 'topic', topic, 'error', err) }
+    }
     await this.putRecords(topic, blobs, undefined, signal)
   }
 
@@ -191,8 +210,19 @@ export class StickyStore {
     return results.every(Boolean)
   }
 
-  /** Loads an immutable record: memory cache, local datastore, then the replicas. */
+  /**
+   * Loads an immutable record of `topic`: memory cache, local datastore, then the replicas. A record
+   * of another topic is not one of this topic's (a head could point at any content id): undefined.
+   */
   async getBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
+    const r = await this.findBlob(topic, id, signal)
+    if (r == null || r.topic === topic) return r
+    this.counts.invalidRecords++
+    this.deps.logger.debug('record of another topic refused', 'topic', topic, 'id', id)
+    return undefined
+  }
+
+  private async findBlob (topic: string, id: string, signal?: AbortSignal): Promise<BlobRecord | undefined> {
     const hit = this.cache.get(id)
     if (hit != null) { this.counts.blobCacheHits++; return hit }
     this.counts.blobGets++
@@ -216,13 +246,14 @@ export class StickyStore {
   }
 
   /** Fetches records straight from one peer (e.g. a head's writer, which keeps what it wrote) into the cache. */
-  async prefetchFrom (peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
+  async prefetchFrom (topic: string, peer: PeerId, ids: string[], signal?: AbortSignal): Promise<BlobRecord[]> {
     const out: BlobRecord[] = []
     await Promise.all(ids.map(async (id) => {
-      if (this.cache.has(id)) { out.push(this.cache.get(id)!); return }
+      const cached = this.cache.get(id)
+      if (cached != null) { if (cached.topic === topic) out.push(cached); return }
       const value = await this.deps.net.get(peer, blobKey(this.db, id), signal).catch(() => undefined)
       const r = value == null ? undefined : this.accept(id, value)
-      if (r != null) out.push(r)
+      if (r != null && r.topic === topic) out.push(r)
     }))
     return out
   }
@@ -235,7 +266,7 @@ export class StickyStore {
 
   /** Drops a swept record from the caches (so a later identical write is stored again). */
   forget (id: string): void {
-    this.cache.delete(id)
+    if (this.cache.delete(id)) { this.cacheBytes -= this.cacheSizes.get(id) ?? 0; this.cacheSizes.delete(id) }
     for (const set of this.stored.values()) set.delete(id)
   }
 
@@ -247,7 +278,7 @@ export class StickyStore {
     const accept = (from: string, bytes: Uint8Array | undefined): void => {
       if (bytes == null) return
       try {
-        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy) })
+        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy, 'read') })
       } catch (err) {
         this.counts.invalidRecords++
         this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
@@ -266,8 +297,8 @@ export class StickyStore {
 
   private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
     try {
-      const record = validateBlob(this.db, id, bytes, this.deps.policy)
-      this.remember(id, record)
+      const record = validateBlob(this.db, id, bytes, this.deps.policy, 'read')
+      this.remember(id, record, bytes.length)
       return record
     } catch (err) {
       this.counts.invalidRecords++
@@ -291,6 +322,12 @@ export class StickyStore {
         if (err instanceof RecordRefusedError) {
           // the replica answered but its validation refused the record (e.g. its registry view lags)
           this.deps.logger.debug('replica refused a record', 'peer', peer.toString(), 'reason', err.message)
+          if (err.message.includes(CONTENT_NOT_HELD)) {
+            // it missed a record an earlier put carried (e.g. that request timed out): the next
+            // commit puts every record the topic's head references again (repair)
+            this.stored.delete(topic)
+            this.repair.add(topic)
+          }
           return false
         }
         this.sets.failed(peer, topic)
@@ -299,19 +336,41 @@ export class StickyStore {
     }), SETTLE_GRACE_MS)
   }
 
+  /** Caches a verified record, bounded by bytes (BLOB_CACHE_BYTES): the least recently used go first. */
+  private remember (id: string, record: BlobRecord, bytes: number): void {
+    const prev = this.cache.get(id)
+    if (prev != null) { this.cache.delete(id); this.cacheBytes -= this.cacheSizes.get(id) ?? 0 }
+    this.cache.set(id, record)
+    this.cacheSizes.set(id, bytes)
+    this.cacheBytes += bytes
+    for (const [old] of this.cache) {
+      if (this.cacheBytes <= BLOB_CACHE_BYTES) break
+      this.cache.delete(old)
+      this.cacheBytes -= this.cacheSizes.get(old) ?? 0
+      this.cacheSizes.delete(old)
+    }
+  }
+
+  /** Blob ids known stored on a topic's replica set, bounded per topic (forgetting only costs a re-put). */
   private storedSet (topic: string): Set<string> {
     let s = this.stored.get(topic)
-    if (s == null) { s = new Set(); this.stored.set(topic, s) }
+    if (s == null) {
+      if (this.stored.size >= MAX_STORED_TOPICS) this.stored.delete(this.stored.keys().next().value!)
+      s = new Set()
+      this.stored.set(topic, s)
+    } else if (s.size > MAX_STORED_IDS) {
+      s.clear()
+    }
     return s
   }
 
-  private remember (id: string, record: BlobRecord): void {
-    if (this.cache.size > 50_000) this.cache.clear()
-    this.cache.set(id, record)
+  /** Memory the store holds: cached records (bytes), topics with stored-id sets, replica sets. */
+  get memory (): { cacheBytes: number, cachedRecords: number, storedTopics: number, replicaSets: number } {
+    return { cacheBytes: this.cacheBytes, cachedRecords: this.cache.size, storedTopics: this.stored.size, replicaSets: this.sets.size }
   }
 
   private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize())
+    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), { own: true } as any)
   }
 
   private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -14,12 +14,20 @@ import { parseKey } from '../core/keys.js'
 import { sweepAction } from '../core/lifecycle.js'
 import { checkBlob, checkHeadSet, recordExpiry, type HeadRecord } from '../core/records.js'
 import type { StickyStore } from './store.js'
+import type { MergingDatastore } from './merging-datastore.js'
 import type { Logger } from '../../logger.js'
 
 
 export interface SweepResult { scanned: number, deleted: number, republished: number, pruned: number, malformed: number }
 
-export interface SweeperDeps { datastore: Datastore, store: StickyStore, db: string, selfPeerId: string, logger: Logger }
+export interface SweeperDeps {
+  /** the node's datastore; coordinator keys are swept through its per-key lock (MergingDatastore) */
+  datastore: Datastore & Pick<MergingDatastore, 'pruneExpiredHeads'>
+  store: Pick<StickyStore, 'republish' | 'forget'>
+  db: string
+  selfPeerId: string
+  logger: Logger
+}
 
 export class Sweeper {
   readonly totals: SweepResult = { scanned: 0, deleted: 0, republished: 0, pruned: 0, malformed: 0 }
@@ -47,16 +55,19 @@ export class Sweeper {
       if (info == null) { work.push(async () => { await this.remove(key, result, 'malformed') }); continue }
       const action = sweepAction(info.expiresAt, storedAt, now, this.options.republishAfterMs, `${this.deps.selfPeerId}${key.toString()}`)
       const expiredHeads = info.heads?.filter((h) => h.expiresAt <= now) ?? []
-      if (action === 'delete') {
+      if (parsed.kind === 'head' && (action === 'delete' || expiredHeads.length > 0)) {
+        // decided again and written under the key's lock: a head put since the scan is kept
+        work.push(async () => {
+          const done = await this.deps.datastore.pruneExpiredHeads(key, now)
+          if (done.action === 'deleted') result.deleted++
+          else if (done.action === 'pruned') { result.pruned++; await this.deps.store.republish(info.topic, recordKey, done.value!) }
+        })
+      } else if (action === 'delete') {
         work.push(async () => {
           await this.remove(key, result, 'deleted')
           this.blobExpiry.delete(key.toString())
           if (parsed.kind === 'blob') this.deps.store.forget(parsed.id)
         })
-      } else if (expiredHeads.length > 0) {
-        // some heads expired: keep the live ones (the merging datastore drops expired heads on write)
-        const live = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: info.heads!.filter((h) => h.expiresAt > now) }))
-        work.push(async () => { await this.deps.datastore.delete(key); await this.deps.store.republish(info.topic, recordKey, live); result.pruned++ })
       } else if (action === 'republish') {
         work.push(async () => { await this.deps.store.republish(info.topic, recordKey, stored.value); result.republished++ })
       }

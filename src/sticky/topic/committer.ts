@@ -11,8 +11,8 @@
  * queueing, the network around them and recovery of unloadable heads.
  */
 import { planMerge, planRecords, snapshotLinks, type BatchItem } from '../core/commit-plan.js'
-import type { Entry, HeadRecord, MessageRecord, SubscriberEntry } from '../core/records.js'
-import { headId, signHead, signMessage, type Signer, type VerifiedSignatures } from '../core/signing.js'
+import type { Entry, HeadRecord, MessageRecord, RootRecord, SnapRecord, SubsRecord, SubscriberEntry } from '../core/records.js'
+import { headId, signHead, signMessage, signRecord, type Signer, type VerifiedSignatures } from '../core/signing.js'
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { PreparedBlob, StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
@@ -165,7 +165,7 @@ export class TopicCommitter {
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
       // list as a parent stays on the replicas as a sibling and is merged by the next write.
       const fresh = attempt === 1 && this.recent != null && Date.now() - this.recent.at < RECENT_HEADS_MS
-      let heads = fresh ? this.recent!.heads : loader.currentHeads(await store.readHeads(this.deps.topic))
+      let heads = fresh ? this.recent!.heads : await loader.currentHeads(await store.readHeads(this.deps.topic))
       this.recent = undefined
       let loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
       // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
@@ -219,7 +219,7 @@ export class TopicCommitter {
       const chains = links.length > 1 ? await Promise.all(links.map(async (link) => await this.deps.history.walk(this.deps.topic, link, 10))) : []
       // every new record of this version is built here and stored together with the head (putCommit)
       const blobs: PreparedBlob[] = []
-      const records = planRecords({
+      const records = await planRecords({
         db: this.deps.db,
         topic: this.deps.topic,
         writer: this.deps.signer.wallet,
@@ -229,7 +229,13 @@ export class TopicCommitter {
         chains,
         now,
         gcGraceMs: this.options.gcGraceMs,
-        prepare: (record) => { const b = store.prepareBlob(this.deps.topic, record); blobs.push(b); return b.id }
+        prepare: async (record) => {
+          // roots, subscriber collections and snapshots are signed by this writer, like its head
+          const signed = record.t === 'page' ? record : await signRecord<RootRecord | SubsRecord | SnapRecord>({ ...record, writer: this.deps.signer.wallet } as any, this.deps.signer)
+          const b = store.prepareBlob(this.deps.topic, signed)
+          blobs.push(b)
+          return b.id
+        }
       })
       if (records.snapshot) this.stats.snapshots++
       const head = await signHead(records.head, this.deps.signer)
@@ -282,10 +288,11 @@ export class TopicCommitter {
       await store.replicas(this.deps.topic, true).catch(() => {})
       return false
     }
-    this.recent = { heads: loader.currentHeads(replicas), at: Date.now() }
+    this.recent = { heads: await loader.currentHeads(replicas), at: Date.now() }
     let holding = 0
     for (const r of replicas) {
-      if (r.heads.some((h) => h.id === ourHead || h.head.parents.includes(ourHead))) { holding++; continue }
+      // a head listing ours as a parent is only a claim: it counts once it is loaded and holds the batch
+      if (r.heads.some((h) => h.id === ourHead)) { holding++; continue }
       for (const h of r.heads) {
         const l = await loader.load(h)
         if (l != null && batchIds.every((id) => l.state.entries.has(id))) { holding++; break }

@@ -12,11 +12,14 @@ import type { TopicOwner, TopicRouter } from '../../host/topic-router.js'
 import type { Logger } from '../../logger.js'
 import { decodeJson, encodeRecord } from '../core/codec.js'
 import { pushTopic } from '../core/keys.js'
-import { checkMessage, type Entry } from '../core/records.js'
-import { verifyMessage } from '../core/signing.js'
-import type { RecordPolicy } from '../core/validation.js'
+import type { Entry } from '../core/records.js'
+import { messageProblem, type RecordPolicy } from '../core/validation.js'
+import { peerIdToWallet } from '../../identity.js'
 import type { CommitResult } from './committer.js'
 import type { StickySubscription } from './subscription.js'
+
+/** entries or ids one push may carry (a commit holds at most maxBatch, 10,000 by config) */
+const MAX_PUSH_ITEMS = 10_000
 
 /** What a push carries on the wire (JSON). */
 export interface Push { v: 1, version: number, entries?: Entry[], ids?: string[] }
@@ -75,15 +78,19 @@ export class PushChannel implements TopicOwner {
   async validate (pubsubTopic: string, msg: Message): Promise<Push | undefined> {
     const topic = this.pushTopics.get(pubsubTopic)
     if (topic == null || msg.type !== 'signed') return this.drop('unsigned or unknown topic')
+    // the sender must be a writer of this database (the host may serve others it is not in)
+    const sender = peerIdToWallet(msg.from)
+    if (sender == null || !this.deps.policy.isAuthorized(this.deps.db, sender)) return this.drop('sender not authorized for the database')
     const push = decodeJson(msg.data) as Push | undefined
-    if (push == null || push.v !== 1 || !Number.isInteger(push.version)) return this.drop('malformed push')
+    if (push == null || typeof push !== 'object' || push.v !== 1 || !Number.isSafeInteger(push.version) || push.version < 1) return this.drop('malformed push')
+    if (push.ids != null && (!Array.isArray(push.ids) || push.ids.length > MAX_PUSH_ITEMS)) return this.drop('malformed push ids')
     if (push.entries != null) {
-      if (!Array.isArray(push.entries)) return this.drop('malformed push entries')
+      if (!Array.isArray(push.entries) || push.entries.length > MAX_PUSH_ITEMS) return this.drop('malformed push entries')
+      // verified like stored content: a push must not deliver what a page could not hold
       for (const e of push.entries) {
-        const m = checkMessage(e?.m)
-        if (typeof m === 'string' || !Number.isInteger(e.v) || m.topic !== topic || m.db !== this.deps.db || !verifyMessage(m, this.deps.policy.verified) || !this.deps.policy.isAuthorized(this.deps.db, m.publisher)) {
-          return this.drop('invalid message in push')
-        }
+        if (e == null || typeof e !== 'object' || !Number.isSafeInteger(e.v) || e.v < 1 || e.v > push.version) return this.drop('push entry version invalid')
+        const problem = messageProblem(e.m, this.deps.db, topic, this.deps.policy)
+        if (problem != null) return this.drop(`invalid message in push: ${problem}`)
       }
     }
     return push

@@ -92,9 +92,9 @@ export class Recovery {
     try { writer = walletToPeerId(h.head.writer) } catch { return undefined }
     if (writer.toString() === this.deps.selfPeerId) return undefined
     const ids = [h.head.messages, h.head.subscribers].filter((x): x is string => x != null)
-    const records = await store.prefetchFrom(writer, ids, signal)
+    const records = await store.prefetchFrom(h.head.topic, writer, ids, signal)
     const root = records.find((r) => r.t === 'root')
-    if (root?.t === 'root') await store.prefetchFrom(writer, root.pages, signal)
+    if (root?.t === 'root') await store.prefetchFrom(h.head.topic, writer, root.pages, signal)
     return await loader.load(h, signal).catch(() => undefined)
   }
 

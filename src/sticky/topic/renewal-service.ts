@@ -179,7 +179,6 @@ export class Renewals {
   /** Serving side: verifies a renewal (see renewal.ts) and commits the new expiry. */
   async serve (req: RenewalRequest): Promise<RenewalResponse> {
     if (this.deps.isClosing()) return { ok: false, error: 'serving node is stopping' }
-    if (this.limiter.take(req.client) > 0) return { ok: false, error: 'rate limited' }
     const now = Date.now()
     const checked = checkRenewal(req, {
       db: this.deps.db,
@@ -193,6 +192,8 @@ export class Renewals {
       this.deps.logger.debug('renewal refused', 'topic', req.topic, 'client', req.client, 'reason', checked.error)
       return { ok: false, error: checked.error }
     }
+    // only now, with the signature verified: forged requests in a client's name cannot use up its quota
+    if (this.limiter.take(req.client) > 0) return { ok: false, error: 'rate limited' }
     this.replay.accept(req.topic, req.client, req.timestamp, now)
     try {
       validateTopicName(req.topic)

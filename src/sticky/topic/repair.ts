@@ -36,7 +36,7 @@ export class ReplicaRepair {
       if (this.deps.isClosed()) return
       const replicas = await this.deps.store.replicas(topic)
       const answers = await this.deps.store.readHeads(topic)
-      const current = this.deps.loader.currentHeads(answers)
+      const current = await this.deps.loader.currentHeads(answers)
       const holding = answers.filter((a) => current.every((h) => a.heads.some((x) => x.id === h.id))).length
       if (holding >= replicas.length + 1) return // every replica and this node hold the current version
       await committer.touch()

@@ -13,9 +13,10 @@
 import { EventEmitter } from 'node:events'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
+import type { MergingDatastore } from '../replica/merging-datastore.js'
 import { encodeRecord } from '../core/codec.js'
 import { liveSubscribers, mergeStates, type TopicState } from '../core/merge.js'
-import type { ChannelState, Entry, HeadRecord, SubscriberEntry } from '../core/records.js'
+import { LIMITS, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
 import type { Signer } from '../core/signing.js'
 import type { RecordPolicy, HeadWithId } from '../core/validation.js'
 import { Sweeper, type SweepResult } from '../replica/sweeper.js'
@@ -42,7 +43,8 @@ import { validateTopicName } from '../../realtime/realtime.js'
 export interface StickyDeps {
   db: string
   net: ReplicaNetwork
-  datastore: Datastore
+  /** the host's datastore: coordinator keys merge on put and are swept under their lock */
+  datastore: Datastore & Pick<MergingDatastore, 'pruneExpiredHeads'>
   pubsub: GossipSub
   router: TopicRouter
   signer: Signer
@@ -206,7 +208,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> {
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
     // checked here, not in the batch: a bad TTL must fail this call only, not everyone's commit
-    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultMessageTtlMs, Number.MAX_SAFE_INTEGER)
+    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
     if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')

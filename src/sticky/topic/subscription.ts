@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { compareMessages } from '../core/merge.js'
-import type { ChannelState, Entry } from '../core/records.js'
+import { LIMITS, type ChannelState, type Entry } from '../core/records.js'
 import type { StateLoader } from './state-loader.js'
 import type { StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
@@ -22,6 +22,11 @@ export interface StickyMessage {
   publishedAt: number
   expiresAt: number
 }
+
+/** how often expired ids and pages are pruned */
+const PRUNE_INTERVAL_MS = 30_000
+/** delivered ids kept at most (a topic's live messages; beyond, the oldest are forgotten) */
+export const MAX_DELIVERED_IDS = 500_000
 
 export interface SubscriptionDeps {
   store: StickyStore
@@ -46,7 +51,7 @@ export interface SubscriptionOptions {
   renewAtFraction: number
 }
 
-export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number }
+export interface SubscriptionStats { delivered: number, duplicates: number, polls: number, pushes: number, gaps: number, handlerErrors: number, implausiblePushes: number }
 
 /**
  * Events: 'message' is not one (use onMessage); 'renewed' ({ expiresAt }), 'renew-failed' (Error),
@@ -57,12 +62,20 @@ export class StickySubscription extends EventEmitter {
   readonly topic: string
   /** when this subscriber's entry in the topic's subscriber collection expires */
   expiresAt: number
-  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0 }
+  readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0, implausiblePushes: 0 }
   lastSeenVersion = 0
+  /** highest plausible version seen in pushes (gap detection only) */
+  private pushedVersion = 0
   channelState: ChannelState = 'ACTIVE'
-  private readonly delivered = new Set<string>()
-  private readonly seenHeads = new Set<string>()
-  private readonly seenPages = new Set<string>()
+  /**
+   * Bounded by the topic's live content: ids delivered (or below the history floor) with their
+   * message expiry, pages already read with their latest message expiry, and the current heads
+   * already read. Expired entries are pruned (an expired message is never delivered again anyway).
+   */
+  private readonly delivered = new Map<string, number>()
+  private seenHeads = new Set<string>()
+  private readonly seenPages = new Map<string, number>()
+  private prunedAt = 0
   private readonly maxSeq = new Map<string, number>()
   /**
    * Per publisher: every sequence number from the first one delivered up to `low` has been
@@ -136,13 +149,26 @@ export class StickySubscription extends EventEmitter {
     this.scheduleRenewal(this.options.ttlMs)
   }
 
-  /** Live messages pushed after a commit (already verified by the caller). */
+  /**
+   * Live messages pushed after a commit (already verified by the caller). A push's version is the
+   * sender's word: it only decides whether to poll at once (a gap), and never moves
+   * lastSeenVersion, which follows versions this subscription actually loaded (sync()).
+   */
   receivePush (version: number, entries: Entry[]): void {
     if (this.closed) return
     this.stats.pushes++
+    if (this.lastSeenVersion > 0 && version - this.lastSeenVersion > LIMITS.MAX_VERSION_STEP) {
+      // no honest writer jumps that far: deliver nothing from it, read the coordinator instead
+      this.stats.implausiblePushes++
+      this.pollNow('implausible push version')
+      return
+    }
     this.deliver(entries)
-    if (version > this.lastSeenVersion + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
-    if (version > this.lastSeenVersion) this.lastSeenVersion = version
+    const known = Math.max(this.lastSeenVersion, this.pushedVersion)
+    if (version > known + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
+    // a version far above what was loaded is not believed (the poll finds the truth)
+    if (version > known && version - this.lastSeenVersion <= LIMITS.MAX_VERSION_STEP) this.pushedVersion = version
+    this.prune()
   }
 
   /** Re-reads the coordinator now (e.g. a push that carried only ids). */
@@ -182,7 +208,7 @@ export class StickySubscription extends EventEmitter {
   private async sync (floor: number): Promise<void> {
     this.stats.polls++
     const { store, loader } = this.deps
-    const heads = loader.currentHeads(await store.readHeads(this.topic))
+    const heads = await loader.currentHeads(await store.readHeads(this.topic))
     const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
     // sibling heads share most pages: collect the unseen page ids of all of them, load each once
     const roots = await Promise.all(fresh.map(async (h) => h.head.messages == null ? null : await store.getBlob(this.topic, h.head.messages)))
@@ -201,17 +227,23 @@ export class StickySubscription extends EventEmitter {
     for (const p of pages) {
       for (const e of p.entries) {
         // below the floor: known to the caller already (or history not wanted): never deliver
+        if (!store.isPublisher(e.m.publisher)) continue // left the registry: skipped (see StateLoader.load)
         if (e.v > floor) entries.push(e)
-        else this.delivered.add(this.deps.loader.idOf(e.m))
+        else this.delivered.set(this.deps.loader.idOf(e.m), e.m.expiresAt)
       }
-      this.seenPages.add(p.id!)
+      this.seenPages.set(p.id!, Math.max(0, ...p.entries.map((e) => e.m.expiresAt)))
     }
     for (const h of complete) {
       this.seenHeads.add(h.id)
       if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
     }
+    // only heads still current need remembering
+    const current = new Set(heads.map((h) => h.id))
+    this.seenHeads = new Set([...this.seenHeads].filter((id) => current.has(id)))
+    this.prune()
     this.deliver(entries)
-    const top = Math.max(0, ...heads.map((h) => h.head.version))
+    // only versions whose content was loaded (a head still unloadable is not seen yet)
+    const top = Math.max(0, ...heads.filter((h) => this.seenHeads.has(h.id)).map((h) => h.head.version))
     if (top > this.lastSeenVersion) this.lastSeenVersion = top
   }
 
@@ -222,7 +254,7 @@ export class StickySubscription extends EventEmitter {
       const id = this.deps.loader.idOf(e.m)
       if (this.delivered.has(id)) { this.stats.duplicates++; continue }
       if (e.m.expiresAt <= now) continue
-      this.delivered.add(id)
+      this.delivered.set(id, e.m.expiresAt)
       fresh.push(e)
     }
     if (fresh.length === 0) return
@@ -253,6 +285,22 @@ export class StickySubscription extends EventEmitter {
     }
     if (gap) { this.stats.gaps++; this.gapOpen = true; this.emit('gap-detected', { topic: this.topic }); this.pollNow('sequence gap') }
     else if (this.gapOpen && this.sequencesContiguous()) { this.gapOpen = false; this.emit('recovered', { topic: this.topic, from: 'gap' }) }
+  }
+
+  /** Drops expired delivered ids and read pages (at most every PRUNE_INTERVAL_MS), then caps the ids kept. */
+  private prune (now = Date.now()): void {
+    if (now - this.prunedAt < PRUNE_INTERVAL_MS && this.delivered.size <= MAX_DELIVERED_IDS) return
+    this.prunedAt = now
+    for (const [id, expiresAt] of this.delivered) if (expiresAt <= now) this.delivered.delete(id)
+    for (const [id, expiresAt] of this.seenPages) if (expiresAt <= now) this.seenPages.delete(id)
+    // pushes of valid but never committed messages could still grow it: the oldest ids go first
+    // (at worst such a message is delivered a second time)
+    for (const [id] of this.delivered) { if (this.delivered.size <= MAX_DELIVERED_IDS) break; this.delivered.delete(id) }
+  }
+
+  /** Memory this subscription holds (ids, pages, heads remembered). */
+  get memory (): { deliveredIds: number, seenPages: number, seenHeads: number } {
+    return { deliveredIds: this.delivered.size, seenPages: this.seenPages.size, seenHeads: this.seenHeads.size }
   }
 
   /** Channel state as seen in the coordinator, or set by the owner (RECOVERING/FAILED during recovery). */

@@ -45,9 +45,9 @@ const arbBatch = fc.array(fc.oneof(
 ), { maxLength: 10 })
 
 /** A prepare that records what it was given, with the real content ids. */
-function recorder (): { prepare: (r: BlobRecord) => string, records: Map<string, BlobRecord> } {
+function recorder (): { prepare: (r: any) => Promise<string>, records: Map<string, BlobRecord> } {
   const records = new Map<string, BlobRecord>()
-  return { records, prepare: (r) => { const id = contentId(encodeRecord(r)); records.set(id, r); return id } }
+  return { records, prepare: async (r) => { const id = contentId(encodeRecord(r)); records.set(id, r); return id } }
 }
 
 describe('commit plan: merge decision', () => {
@@ -101,11 +101,11 @@ describe('commit plan: merge decision', () => {
 })
 
 describe('commit plan: records and head', () => {
-  it('the head references exactly the new records, lists the loaded and superseded heads as parents, and expires with its content', () => {
-    fc.assert(fc.property(arbHeads, arbBatch, fc.array(fc.constantFrom('broken1', 'broken2'), { maxLength: 2 }), (loaded, batch, supersede) => {
+  it('the head references exactly the new records, lists the loaded and superseded heads as parents, and expires with its content', async () => {
+    await fc.assert(fc.asyncProperty(arbHeads, arbBatch, fc.array(fc.constantFrom('broken1', 'broken2'), { maxLength: 2 }), async (loaded, batch, supersede) => {
       const plan = planMerge({ topic: 't', headVersions: loaded.map((l) => l.head.version), loaded, versionFloor: 0, batch, now: NOW, maxSubscribers: 1000, idOf })
       const { prepare, records } = recorder()
-      const { head, snapshot } = planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede, chains: [], now: NOW, gcGraceMs: 3_600_000, prepare })
+      const { head, snapshot } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede, chains: [], now: NOW, gcGraceMs: 3_600_000, prepare })
       expect(head.version).toBe(plan.merged.version)
       expect(head.writer).toBe(WRITER)
       expect(head.parents).toEqual([...new Set([...loaded.map((l) => l.id), ...supersede])].sort())
@@ -127,12 +127,12 @@ describe('commit plan: records and head', () => {
     }))
   })
 
-  it('moves old history into a snapshot when the head would outgrow its target, losing none of it', () => {
+  it('moves old history into a snapshot when the head would outgrow its target, losing none of it', async () => {
     const history = Array.from({ length: LIMITS.HISTORY_MAX }, (_, i) => contentId(encodeRecord({ i })))
     const loaded = [loadedHead(0, 5, [{ m: msg('A', 1), v: 1 }], [], 'prevSnapshotId00000000', history)]
     const plan = planMerge({ topic: 't', headVersions: [5], loaded, versionFloor: 0, batch: [{ kind: 'touch' }], now: NOW, maxSubscribers: 10, idOf })
     const { prepare, records } = recorder()
-    const { head, snapshot } = planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains: [], now: NOW, gcGraceMs: 0, prepare })
+    const { head, snapshot } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains: [], now: NOW, gcGraceMs: 0, prepare })
     expect(snapshot).toBe(true)
     const snap = records.get(head.previous!)
     expect(snap).toMatchObject({ t: 'snap', previous: 'prevSnapshotId00000000', expiresAt: NOW + LIMITS.SNAPSHOT_TTL_MS })
@@ -141,13 +141,13 @@ describe('commit plan: records and head', () => {
     expect(head.messageHistory.length).toBeLessThanOrEqual(LIMITS.HISTORY_KEEP)
   })
 
-  it('joins the chains of heads that link different snapshots into one snapshot', () => {
+  it('joins the chains of heads that link different snapshots into one snapshot', async () => {
     const loaded = [loadedHead(0, 3, [], [], 'snapA000000000000000000'), loadedHead(1, 4, [], [], 'snapB000000000000000000')]
     expect(snapshotLinks(loaded)).toEqual(['snapA000000000000000000', 'snapB000000000000000000'])
     const plan = planMerge({ topic: 't', headVersions: [3, 4], loaded, versionFloor: 0, batch: [], now: NOW, maxSubscribers: 10, idOf })
     const { prepare, records } = recorder()
     const chains = [{ messageHistory: ['r1', 'r2'], subscriberHistory: ['s1'] }, { messageHistory: ['r1', 'r3'], subscriberHistory: [] }]
-    const { head } = planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains, now: NOW, gcGraceMs: 0, prepare })
+    const { head } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains, now: NOW, gcGraceMs: 0, prepare })
     const snap = records.get(head.previous!)
     expect(snap).toMatchObject({ t: 'snap', previous: null })
     if (snap?.t !== 'snap') return

@@ -80,7 +80,8 @@ describe('signatures', () => {
 })
 
 function head (writer: string, version: number, parents: string[] = []): Omit<HeadRecord, 'sig'> {
-  return { t: 'head', db: 'd', topic: 't', version, messages: null, subscribers: null, messageHistory: [], subscriberHistory: [], previous: null, parents, createdAt: 1, lastModified: 1, state: 'ACTIVE', retired: false, expiresAt: 1e15, writer }
+  const now = Date.now()
+  return { t: 'head', db: 'd', topic: 't', version, messages: null, subscribers: null, messageHistory: [], subscriberHistory: [], previous: null, parents, createdAt: now, lastModified: now, state: 'ACTIVE', retired: false, expiresAt: now + 3_600_000, writer }
 }
 
 // --- merge properties --------------------------------------------------------------------------
@@ -172,10 +173,11 @@ describe('replica head sets (property-based)', () => {
     fc.assert(fc.property(dagArb, fc.array(fc.nat(), { minLength: 1, maxLength: 30 }), (heads, order) => {
       fc.pre(heads.length <= LIMITS.MAX_HEADS)
       const byId = new Map(heads.map((h) => [h.id, h]))
+      const includes = (child: { id: string }, parent: string): boolean => [...byId.get(parent)!.content].every((c) => byId.get(child.id)!.content.has(c))
       // replicas receive heads in arbitrary order and groupings
       let stored: Array<{ id: string, head: { version: number, parents: string[] } }> = []
       const delivered = order.map((o) => heads[o % heads.length]!)
-      for (const h of delivered) stored = mergeHeadSets(stored, [h])
+      for (const h of delivered) stored = mergeHeadSets(stored, [h], includes)
       const kept = new Set<number>()
       for (const h of stored) for (const c of byId.get(h.id)!.content) kept.add(c)
       for (const h of delivered) for (const c of h.content) expect(kept.has(c)).toBe(true)
@@ -184,12 +186,14 @@ describe('replica head sets (property-based)', () => {
 
   it('is commutative and idempotent', () => {
     fc.assert(fc.property(dagArb, (heads) => {
+      const byId = new Map(heads.map((h) => [h.id, h]))
+      const includes = (child: { id: string }, parent: string): boolean => [...byId.get(parent)!.content].every((c) => byId.get(child.id)!.content.has(c))
       const a = heads.filter((_, i) => i % 2 === 0)
       const b = heads.filter((_, i) => i % 2 === 1)
       const ids = (x: Array<{ id: string }>): string[] => x.map((h) => h.id).sort()
-      expect(ids(mergeHeadSets(a, b))).toEqual(ids(mergeHeadSets(b, a)))
-      const ab = mergeHeadSets(a, b)
-      expect(ids(mergeHeadSets(ab, ab))).toEqual(ids(ab))
+      expect(ids(mergeHeadSets(a, b, includes))).toEqual(ids(mergeHeadSets(b, a, includes)))
+      const ab = mergeHeadSets(a, b, includes)
+      expect(ids(mergeHeadSets(ab, ab, includes))).toEqual(ids(ab))
     }))
   })
 })
@@ -229,7 +233,7 @@ describe('record validation (what every node checks before storing)', () => {
   it('accepts a valid page and refuses forged, unsigned, oversize, malformed or misfiled records', async () => {
     const s = await signer()
     const m = await signMessage({ t: 'msg', db: 'd', topic: 't', publisher: s.wallet, seq: 1, data: 'hi', publishedAt: 1, expiresAt: 2 }, s)
-    const page = { t: 'page', db: 'd', topic: 't', entries: [{ m, v: 1 }], expiresAt: 1e15 }
+    const page = { t: 'page', db: 'd', topic: 't', entries: [{ m, v: 1 }], expiresAt: Date.now() + 3_600_000 }
     const ok = enc(page)
     expect(validateBlob('d', contentId(ok), ok, policy).t).toBe('page')
     const validator = createStickyValidator(policy)
@@ -258,8 +262,10 @@ describe('record validation (what every node checks before storing)', () => {
     await expect(validator(headKey('d', 'other'), set(h1))).rejects.toThrow(/another topic/)
     await expect(validator(headKey('d', 't'), set({ ...h1, version: 9 }))).rejects.toThrow(/signature/)
     await expect(createStickyValidator({ ...policy, isAuthorized: () => false })(headKey('d', 't'), set(h1))).rejects.toThrow(/not authorized/)
-    const merged = JSON.parse(new TextDecoder().decode(mergeHeadSetBytes(set(h1), set(h2))))
-    expect(merged.heads.map((h: HeadRecord) => h.version)).toEqual([2]) // h2 supersedes h1
+    const merged = JSON.parse(new TextDecoder().decode(await mergeHeadSetBytes(set(h1), set(h2), async () => true)))
+    expect(merged.heads.map((h: HeadRecord) => h.version)).toEqual([2]) // h2 supersedes h1 (its content includes h1's)
+    const unproven = JSON.parse(new TextDecoder().decode(await mergeHeadSetBytes(set(h1), set(h2), async () => false)))
+    expect(unproven.heads.map((h: HeadRecord) => h.version)).toEqual([2, 1]) // a claim alone drops nothing
     expect(selectStickyRecord(headKey('d', 't'), [set(h1), set(h2)])).toBe(1)
   })
 })
