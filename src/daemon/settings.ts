@@ -47,6 +47,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'relay.reservation', env: 'DEPIN_RELAY_RESERVATION', flag: '--relay-reservation', type: 'bool', help: 'reserve a slot on connected relays (default false)' },
   { path: 'topics.realtime', env: 'DEPIN_TOPICS', flag: '--topics', type: 'list', help: 'real-time topics written to stdout as JSON lines (comma-separated)' },
   { path: 'topics.sticky', env: 'DEPIN_STICKY_TOPICS', flag: '--sticky-topics', type: 'list', help: 'sticky topics written to stdout as JSON lines, history included (comma-separated)' },
+  { path: 'topics.stickyStateFile', env: 'DEPIN_STICKY_STATE_FILE', flag: '--sticky-state-file', type: 'string', help: 'file keeping each sticky topic\'s lastSeenVersion: after a restart the topics resume after it instead of replaying their history' },
   { path: 'stdin', env: 'DEPIN_STDIN', flag: '--stdin', type: 'bool', help: 'publish JSON lines read from stdin: {"topic", "data", "sticky"?} (default false)' },
   { path: 'shutdownTimeoutMs', env: 'DEPIN_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', type: 'int', help: 'exit non-zero if a graceful stop takes longer (default 10000)' }
 ]
@@ -103,7 +104,8 @@ export const daemonSchema = z.object({
   }).strict().prefault({}),
   topics: z.object({
     realtime: z.array(z.string().min(1)).default([]),
-    sticky: z.array(z.string().min(1)).default([])
+    sticky: z.array(z.string().min(1)).default([]),
+    stickyStateFile: z.string().min(1).optional()
   }).strict().prefault({}),
   stdin: z.boolean({ error: 'expected true or false' }).default(false),
   shutdownTimeoutMs: ms(100).default(10_000),
