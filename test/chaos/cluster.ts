@@ -149,6 +149,12 @@ export class ChaosCluster {
     this.say(`healed ${id}`)
   }
 
+  /** Records a fault the harness applies itself (e.g. a process restart); returns its heal. */
+  window (fault: string, nodes: string[]): () => void {
+    const id = this.fault(fault, nodes)
+    return () => { this.healed(id) }
+  }
+
   partition (a: string[], b: string[]): () => void {
     this.net.partition(a, b)
     const id = this.fault('partition', [...a, '|', ...b])

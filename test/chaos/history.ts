@@ -18,17 +18,17 @@ export type HistoryOp =
   /** the daemon answered `error` */
   | { type: 'fail', t: number, node: string, op: string, error: string }
   /** a daemon process started; `resume`: its sticky topics resume from a stored lastSeenVersion */
-  | { type: 'session-start', t: number, node: string, session: string, peerId: string, sticky: string[], realtime: string[], resume: boolean }
+  | { type: 'session-start', t: number, node: string, session: string, wallet: string, sticky: string[], realtime: string[], resume: boolean }
   | { type: 'session-end', t: number, session: string, how: string }
   /** a message a session wrote to stdout; `op` is the operation id found inside it (if any) */
   | { type: 'recv', t: number, node: string, session: string, topic: string, kind: Kind, op: string | undefined, msgId: string, from: string }
   /** a fault begins (`loss` marks lossy links: real-time delivery there is reported, not asserted) */
   | { type: 'fault', t: number, fault: string, nodes: string[], loss?: boolean }
   | { type: 'heal', t: number, fault: string }
-  /** a wallet (by peer id) removed from the registry */
-  | { type: 'revoke', t: number, peerId: string }
+  /** a wallet removed from the registry */
+  | { type: 'revoke', t: number, wallet: string }
   /** the revoked peer was first seen with no connection left */
-  | { type: 'isolated', t: number, peerId: string }
+  | { type: 'isolated', t: number, wallet: string }
   /** the scenario asks the checker to hold this session to completeness for its sticky topics */
   | { type: 'verify', t: number, session: string }
 
@@ -41,7 +41,7 @@ export interface CheckParams {
   deliveryWindowMs: number
   /** registry refresh + 1 s: a revoked wallet must have lost every connection within it */
   revocationGraceMs: number
-  /** peer ids that were never in the registry */
+  /** wallets that were never in the registry */
   outsiders: string[]
 }
 
@@ -104,8 +104,8 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
         if (f != null) { faults.push({ from: f.from, to: o.t, loss: f.loss }); open.delete(o.fault) }
         break
       }
-      case 'revoke': revoked.set(o.peerId, o.t); break
-      case 'isolated': if (!isolated.has(o.peerId)) isolated.set(o.peerId, o.t); break
+      case 'revoke': revoked.set(o.wallet, o.t); break
+      case 'isolated': if (!isolated.has(o.wallet)) isolated.set(o.wallet, o.t); break
       case 'verify': verifies.push(o); break
     }
   }
@@ -113,22 +113,22 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
   for (const s of sessions.values()) if (s.end === Infinity) s.end = last
 
   // ---- gate ----
-  const graceEnd = (peerId: string): number => (revoked.get(peerId) ?? Infinity) + params.revocationGraceMs
+  const graceEnd = (wallet: string): number => (revoked.get(wallet) ?? Infinity) + params.revocationGraceMs
   for (const s of sessions.values()) {
     for (const r of s.recvs) {
       const inv = r.op != null ? invokes.get(r.op) : undefined
       if (outsiders.has(r.from)) flag('gate', `${s.node} received a message from ${r.from}, a wallet never in the registry`, r)
-      if (outsiders.has(s.peerId)) flag('gate', `${s.node}, a wallet never in the registry, received a message`, r)
+      if (outsiders.has(s.wallet)) flag('gate', `${s.node}, a wallet never in the registry, received a message`, r)
       // a message published before the revocation may legitimately arrive later (sticky history)
       const publishedAt = inv?.t ?? r.t
       if (publishedAt > graceEnd(r.from)) flag('gate', `${s.node} received a message published by revoked ${r.from} after revocation + grace`, r)
-      if (r.t > graceEnd(s.peerId)) flag('gate', `revoked ${s.node} still received a message after revocation + grace`, r)
+      if (r.t > graceEnd(s.wallet)) flag('gate', `revoked ${s.node} still received a message after revocation + grace`, r)
     }
   }
-  for (const [peerId, t] of revoked) {
-    const at = isolated.get(peerId)
-    if (at == null) flag('gate', `revoked ${peerId} never lost all its connections`, { type: 'revoke', t, peerId })
-    else if (at - t > params.revocationGraceMs) flag('gate', `revoked ${peerId} kept a connection for ${at - t} ms (> ${params.revocationGraceMs})`, { type: 'isolated', t: at, peerId })
+  for (const [wallet, t] of revoked) {
+    const at = isolated.get(wallet)
+    if (at == null) flag('gate', `revoked ${wallet} never lost all its connections`, { type: 'revoke', t, wallet })
+    else if (at - t > params.revocationGraceMs) flag('gate', `revoked ${wallet} kept a connection for ${at - t} ms (> ${params.revocationGraceMs})`, { type: 'isolated', t: at, wallet })
   }
 
   // ---- sticky ----
@@ -193,7 +193,7 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
       if (inv.node === s.node || !s.realtime.includes(inv.topic)) continue
       if (inv.t < s.t + params.warmupMs || inv.t + params.deliveryWindowMs > s.end) continue
       const pub = [...sessions.values()].find((x) => x.node === inv.node && x.t <= inv.t && x.end >= inv.t)
-      if (revoked.has(s.peerId) || (pub != null && revoked.has(pub.peerId)) || outsiders.has(s.peerId)) continue
+      if (revoked.has(s.wallet) || (pub != null && revoked.has(pub.wallet)) || outsiders.has(s.wallet)) continue
       if (inv.t < Math.min(...[...sessions.values()].map((x) => x.t)) + params.settleMs) continue
       const h = unhealthy(inv.t, inv.t + params.deliveryWindowMs)
       if (h.any) continue

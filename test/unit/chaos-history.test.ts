@@ -7,7 +7,7 @@ import { checkHistory, type CheckParams, type HistoryOp } from '../../test/chaos
 
 const params: CheckParams = { settleMs: 1_000, warmupMs: 500, deliveryWindowMs: 2_000, revocationGraceMs: 2_000, outsiders: ['PX'] }
 const start = (node: string, session: string, t: number, extra: Partial<Extract<HistoryOp, { type: 'session-start' }>> = {}): HistoryOp =>
-  ({ type: 'session-start', t, node, session, peerId: `P${node}`, sticky: ['s'], realtime: ['r'], resume: false, ...extra })
+  ({ type: 'session-start', t, node, session, wallet: `P${node}`, sticky: ['s'], realtime: ['r'], resume: false, ...extra })
 const publish = (node: string, op: string, t: number, kind: 'sticky' | 'realtime', ackAfter = 10): HistoryOp[] => [
   { type: 'invoke', t, node, op, topic: kind === 'sticky' ? 's' : 'r', kind },
   { type: 'ok', t: t + ackAfter, node, op, msgId: `m-${op}` }
@@ -83,13 +83,13 @@ describe('chaos history checker', () => {
   })
 
   it('gate: anything from or to an outsider, anything from a revoked wallet after the grace, a slow isolation', () => {
-    const h: HistoryOp[] = [start('a', 'a1', 0), start('b', 'b1', 0), start('x', 'x1', 0, { peerId: 'PX' }),
+    const h: HistoryOp[] = [start('a', 'a1', 0), start('b', 'b1', 0), start('x', 'x1', 0, { wallet: 'PX' }),
       recv('b', 'b1', 'ox', 1_000, 'realtime', 'PX'), recv('x', 'x1', 'o9', 1_000, 'realtime', 'Pa'),
-      { type: 'revoke', t: 10_000, peerId: 'Pb' },
+      { type: 'revoke', t: 10_000, wallet: 'Pb' },
       { type: 'invoke', t: 9_000, node: 'b', op: 'early', topic: 's', kind: 'sticky' }, recv('a', 'a1', 'early', 15_000, 'sticky', 'Pb'),
       { type: 'invoke', t: 13_000, node: 'b', op: 'late', topic: 's', kind: 'sticky' }, recv('a', 'a1', 'late', 13_100, 'sticky', 'Pb'),
       recv('b', 'b1', 'to-revoked', 12_500, 'realtime', 'Pa'),
-      { type: 'isolated', t: 12_500, peerId: 'Pb' }]
+      { type: 'isolated', t: 12_500, wallet: 'Pb' }]
     const r = checkHistory(h, params).violations.filter((v) => v.guarantee === 'gate')
     expect(r).toHaveLength(5)
     expect(r.map((v) => v.message).sort()).toEqual([
