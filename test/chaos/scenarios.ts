@@ -3,6 +3,9 @@
  * lets the network settle, and hands the history to the checker. `short` is the npm test size (fewer
  * nodes, shorter faults); the full size is `npm run chaos`. Each is bounded by `limitMs`.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT } from '../fixtures/daemon-process.js'
 import { percentile, type CheckResult, type Violation } from './history.js'
 import { ChaosCluster, hasDataDir, type ClusterOptions } from './cluster.js'
 import { sleep } from './node.js'
@@ -409,6 +412,10 @@ export async function runScenario (sc: Scenario, short: boolean, seed: number): 
     return { name: sc.name, nodes: clusters.reduce((a, c) => a + c.nodes.length, 0), seconds: Math.round((Date.now() - started) / 1000), passed: false, violations: [], figures: {}, error: (err as Error).message }
   } finally {
     clearTimeout(timer)
+    // the whole history, for reading a violation in context (gitignored)
+    const dir = join(ROOT, 'bench', 'results')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, `chaos-${sc.name}.history.jsonl`), clusters.flatMap((c) => c.history.map((o) => JSON.stringify(o))).join('\n') + '\n')
     for (const c of clusters) await c.destroy()
   }
 }
