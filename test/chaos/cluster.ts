@@ -270,6 +270,7 @@ export class ChaosCluster {
       deliveryWindowMs: 3_000,
       revocationGraceMs: this.registryRefreshMs + 1_000,
       outsiders: this.outsiders.map((n) => n.spec.wallet),
+      answerBoundMs: 65_000, // commitDeadlineMs (60 s default) + 5 s
       ...params
     })
   }

@@ -43,6 +43,12 @@ export interface CheckParams {
   revocationGraceMs: number
   /** wallets that were never in the registry */
   outsiders: string[]
+  /**
+   * the sticky commit deadline (+ slack): a publish answered later than this, or never answered by a
+   * process that lived this long after it, is counted in `stats.sticky.late` (reported, not a
+   * violation: the library documents this bound, the suite measures it)
+   */
+  answerBoundMs?: number
 }
 
 export interface Violation {
@@ -56,7 +62,7 @@ export interface RealtimeDelivery { session: string, node: string, due: number, 
 export interface CheckResult {
   violations: Violation[]
   stats: {
-    sticky: { attempted: number, acknowledged: number, failed: number, indeterminate: number, ackMs: { p50: number, p99: number, max: number }, verifiedSessions: number, redeliveredAfterResume: number }
+    sticky: { attempted: number, acknowledged: number, failed: number, indeterminate: number, ackMs: { p50: number, p99: number, max: number }, verifiedSessions: number, redeliveredAfterResume: number, late: number, answerMs: { max: number } }
     realtime: { attempted: number, acknowledged: number, failed: number, deliveries: RealtimeDelivery[], healthyRatio: number, lossyRatio: number | null }
   }
 }
@@ -166,6 +172,21 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
     }
   }
   const ackMs = stickyOks.map((o) => o.t - invokes.get(o.op)!.t).sort((a, b) => a - b)
+  // answer times (ok or fail) and publishes a living process never answered
+  const bound = params.answerBoundMs ?? Infinity
+  let late = 0
+  let answerMax = 0
+  for (const inv of invokes.values()) {
+    if (inv.kind !== 'sticky') continue
+    const answer = oks.get(inv.op) ?? fails.get(inv.op)
+    if (answer != null) {
+      answerMax = Math.max(answerMax, answer.t - inv.t)
+      if (answer.t - inv.t > bound) late++
+      continue
+    }
+    const alive = [...(sessionsOfNode.get(inv.node) ?? [])].some((x) => x.t <= inv.t && x.end - inv.t > bound)
+    if (alive) late++
+  }
   const stickyInvokes = [...invokes.values()].filter((i) => i.kind === 'sticky')
   const stickyFails = stickyInvokes.filter((i) => fails.has(i.op)).length
 
@@ -218,7 +239,9 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
         indeterminate: stickyInvokes.length - stickyOks.length - stickyFails,
         ackMs: { p50: percentile(ackMs, 0.5), p99: percentile(ackMs, 0.99), max: ackMs.at(-1) ?? 0 },
         verifiedSessions: verified,
-        redeliveredAfterResume: redelivered
+        redeliveredAfterResume: redelivered,
+        late,
+        answerMs: { max: answerMax }
       },
       realtime: {
         attempted: rtInvokes.length,

@@ -28,13 +28,14 @@ if (why != null) {
 }
 
 export function table (results: ScenarioResult[]): string {
-  const rows = ['| scenario | nodes | s | result | sticky acked/attempted (failed) | ack p50/p99/max ms | real-time healthy | figures |', '|---|---|---|---|---|---|---|---|']
+  const rows = ['| scenario | nodes | s | result | sticky acked/attempted (failed) | ack p50/p99/max ms | answered > 65 s | real-time healthy | figures |', '|---|---|---|---|---|---|---|---|---|']
   for (const r of results) {
     const st = r.stats?.sticky
     const rt = r.stats?.realtime
     rows.push(`| ${r.name} | ${r.nodes} | ${r.seconds} | ${r.error != null ? 'ERROR: ' + r.error : r.passed ? 'pass' : `${r.violations.length} violation(s)`} | ` +
       `${st != null && st.attempted > 0 ? `${st.acknowledged}/${st.attempted} (${st.failed})` : '-'} | ` +
       `${st != null && st.attempted > 0 ? `${st.ackMs.p50}/${st.ackMs.p99}/${st.ackMs.max}` : '-'} | ` +
+      `${st != null && st.attempted > 0 ? `${st.late} (max ${(st.answerMs.max / 1000).toFixed(0)} s)` : '-'} | ` +
       `${rt != null && rt.attempted > 0 ? `${(rt.healthyRatio * 100).toFixed(1)} % of ${rt.deliveries.reduce((a, d) => a + d.due, 0)}` : '-'} | ` +
       `${Object.entries(r.figures).map(([k, v]) => `${k}: ${v}`).join('; ')} |`)
   }

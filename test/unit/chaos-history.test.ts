@@ -43,7 +43,9 @@ describe('chaos history checker', () => {
       { type: 'invoke', t: 3_000, node: 'a', op: 'o4', topic: 's', kind: 'sticky' }]
     const r = checkHistory(h, params)
     expect(r.violations).toEqual([])
-    expect(r.stats.sticky).toMatchObject({ failed: 1, indeterminate: 1 })
+    expect(r.stats.sticky).toMatchObject({ failed: 1, indeterminate: 1, late: 0 })
+    // measured against the commit deadline: o4 never answered by a process that lived on, o3 slow
+    expect(checkHistory(h, { ...params, answerBoundMs: 400 }).stats.sticky).toMatchObject({ late: 2, answerMs: { max: 500 } })
   })
 
   it('a duplicate to a live subscriber and a message nobody published are violations', () => {
