@@ -165,7 +165,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'minority-partition',
     about: '2 of 7 nodes partitioned with sticky and real-time publishers on both sides, then healed',
-    limitMs: (short) => short ? 200_000 : 300_000,
+    limitMs: (short) => short ? 420_000 : 540_000,
     run: async ({ cluster, short }) => {
       const c = cluster({ nodes: 7, sticky: ['s'], realtime: ['r'] })
       c.startAll()
@@ -200,7 +200,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'replica-kill',
     about: 'k-1 nodes (4 of the 6 others, so at least 3 of the topic\'s 5 replicas) killed mid-publish; then all but the writer (all, with storage) killed together and restarted',
-    limitMs: () => 300_000,
+    limitMs: () => 480_000,
     run: async ({ cluster, short }) => {
       const c = cluster({ nodes: 7, sticky: ['s'] })
       c.startAll()
@@ -227,7 +227,10 @@ export const SCENARIOS: Scenario[] = [
       all.forEach((v, i) => { c.restart(v, ids2[i]) })
       await c.waitAllReady(90_000)
       const restartMs = Date.now() - t2
-      const check = await settleAndCheck(c, [c.publishLoop(['n1', 'n2'], 's', 'sticky', 200)].map((l) => { setTimeout(() => { l.stop() }, 5_000); return l }))
+      // a few more publishes on top of the restarted replica set
+      const after = c.publishLoop(['n1', 'n2'], 's', 'sticky', 200)
+      await sleep(5_000)
+      const check = await settleAndCheck(c, [after])
       return {
         check,
         figures: {
@@ -242,7 +245,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'rolling-restart',
     about: 'every node restarted one by one (SIGTERM, start, ready) under steady publishing; sticky topics resume from their stored lastSeenVersion; one restart is a SIGKILL',
-    limitMs: (short) => short ? 240_000 : 420_000,
+    limitMs: (short) => short ? 420_000 : 600_000,
     run: async ({ cluster, short }) => {
       const n = short ? 5 : 7
       const c = cluster({ nodes: n, sticky: ['s'], realtime: ['r'], resume: true })
@@ -281,7 +284,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'lossy-links',
     about: '5% loss + 50 +- 20 ms delay on every link under steady publishing',
-    limitMs: (short) => short ? 200_000 : 300_000,
+    limitMs: (short) => short ? 300_000 : 420_000,
     run: async ({ cluster, short }) => {
       const n = short ? 5 : 7
       const c = cluster({ nodes: n, sticky: ['s'], realtime: ['r'], delayable: true })
@@ -311,7 +314,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'frozen-replica',
     about: 'one node SIGSTOPped (peers see silence, not a close) while two others publish',
-    limitMs: (short) => short ? 150_000 : 200_000,
+    limitMs: (short) => short ? 240_000 : 300_000,
     run: async ({ cluster, short }) => {
       const c = cluster({ nodes: 5, sticky: ['s'] })
       c.startAll()
@@ -342,7 +345,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'revocation',
     about: 'a wallet removed from the registry under traffic (it keeps publishing); an outsider wallet tries to join throughout',
-    limitMs: () => 150_000,
+    limitMs: () => 300_000,
     run: async ({ cluster, short }) => {
       const c = cluster({ nodes: 5, sticky: ['s'], realtime: ['r'], outsiders: 1, registryRefreshMs: 5_000 })
       c.startAll()

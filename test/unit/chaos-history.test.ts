@@ -91,7 +91,9 @@ describe('chaos history checker', () => {
       { type: 'invoke', t: 9_000, node: 'b', op: 'early', topic: 's', kind: 'sticky' }, recv('a', 'a1', 'early', 15_000, 'sticky', 'Pb'),
       { type: 'invoke', t: 13_000, node: 'b', op: 'late', topic: 's', kind: 'sticky' }, recv('a', 'a1', 'late', 13_100, 'sticky', 'Pb'),
       recv('b', 'b1', 'to-revoked', 12_500, 'realtime', 'Pa'),
-      { type: 'isolated', t: 12_500, wallet: 'Pb' }]
+      { type: 'isolated', t: 12_500, wallet: 'Pb' },
+      // its own sticky messages reach its own subscription locally: not a gate event
+      recv('x', 'x1', 'own', 1_000, 'sticky', 'PX'), recv('b', 'b1', 'own-b', 14_000, 'sticky', 'Pb')]
     const r = checkHistory(h, params).violations.filter((v) => v.guarantee === 'gate')
     expect(r).toHaveLength(5)
     expect(r.map((v) => v.message).sort()).toEqual([
