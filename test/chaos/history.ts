@@ -122,14 +122,15 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
   const graceEnd = (wallet: string): number => (revoked.get(wallet) ?? Infinity) + params.revocationGraceMs
   for (const s of sessions.values()) {
     for (const r of s.recvs) {
+      // a node's own sticky messages come back to its own subscription without crossing the network
+      if (r.from === s.wallet) continue
       const inv = r.op != null ? invokes.get(r.op) : undefined
       if (outsiders.has(r.from)) flag('gate', `${s.node} received a message from ${r.from}, a wallet never in the registry`, r)
-      // (a node's own sticky messages come back to its own subscription without crossing the network)
-      if (outsiders.has(s.wallet) && r.from !== s.wallet) flag('gate', `${s.node}, a wallet never in the registry, received a message`, r)
+      if (outsiders.has(s.wallet)) flag('gate', `${s.node}, a wallet never in the registry, received a message`, r)
       // a message published before the revocation may legitimately arrive later (sticky history)
       const publishedAt = inv?.t ?? r.t
       if (publishedAt > graceEnd(r.from)) flag('gate', `${s.node} received a message published by revoked ${r.from} after revocation + grace`, r)
-      if (r.t > graceEnd(s.wallet) && r.from !== s.wallet) flag('gate', `revoked ${s.node} still received a message after revocation + grace`, r)
+      if (r.t > graceEnd(s.wallet)) flag('gate', `revoked ${s.node} still received a message after revocation + grace`, r)
     }
   }
   for (const [wallet, t] of revoked) {
