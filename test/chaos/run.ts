@@ -43,6 +43,15 @@ export function table (results: ScenarioResult[]): string {
 }
 
 const results: ScenarioResult[] = []
+const out = join(ROOT, 'bench', 'results')
+mkdirSync(out, { recursive: true })
+/** written after every scenario, so an interrupted run still leaves what it measured */
+function write (): string {
+  writeFileSync(join(out, 'chaos.json'), JSON.stringify({ at: new Date().toISOString(), short, seed, results }, null, 2))
+  const text = table(results)
+  writeFileSync(join(out, 'chaos.md'), text + '\n')
+  return text
+}
 buildDist()
 for (const sc of SCENARIOS.filter((s) => names.length === 0 || names.includes(s.name))) {
   console.log(`\n== ${sc.name} (${short ? 'short' : 'full'}, seed ${seed}): ${sc.about}`)
@@ -51,11 +60,7 @@ for (const sc of SCENARIOS.filter((s) => names.length === 0 || names.includes(s.
   console.log(`   ${r.error != null ? 'ERROR ' + r.error : r.passed ? 'pass' : 'VIOLATIONS'} in ${r.seconds} s; ${JSON.stringify(r.figures)}`)
   for (const v of r.violations.slice(0, 10)) console.log(`   violation [${v.guarantee}] ${v.message}\n     op: ${JSON.stringify(v.op)}`)
   if (r.violations.length > 10) console.log(`   ... ${r.violations.length - 10} more`)
+  write()
 }
-const out = join(ROOT, 'bench', 'results')
-mkdirSync(out, { recursive: true })
-writeFileSync(join(out, 'chaos.json'), JSON.stringify({ at: new Date().toISOString(), short, seed, results }, null, 2))
-const text = table(results)
-writeFileSync(join(out, 'chaos.md'), text + '\n')
-console.log('\n' + text + `\n\nwritten: bench/results/chaos.json, bench/results/chaos.md`)
+console.log('\n' + write() + '\n\nwritten: bench/results/chaos.json, bench/results/chaos.md')
 process.exit(results.every((r) => r.passed) ? 0 : 1)
