@@ -3,7 +3,7 @@
  * lets the network settle, and hands the history to the checker. `short` is the npm test size (fewer
  * nodes, shorter faults); the full size is `npm run chaos`. Each is bounded by `limitMs`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../fixtures/daemon-process.js'
 import { percentile, type CheckResult, type Violation } from './history.js'
@@ -419,6 +419,13 @@ export async function runScenario (sc: Scenario, short: boolean, seed: number): 
     const dir = join(ROOT, 'bench', 'results')
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, `chaos-${sc.name}.history.jsonl`), clusters.flatMap((c) => c.history.map((o) => JSON.stringify(o))).join('\n') + '\n')
+    // and the daemons' logs (gitignored *.log)
+    for (const c of clusters) {
+      for (const n of [...c.nodes, ...c.outsiders]) {
+        const log = join(c.net.dir, `${n.name}.log`)
+        if (existsSync(log)) copyFileSync(log, join(dir, `chaos-${sc.name}-${n.name}.log`))
+      }
+    }
     for (const c of clusters) await c.destroy()
   }
 }
