@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ResumeStore } from '../../src/daemon/resume-store.js'
+import { ResumeStore } from '../../../src/daemon/resume-store.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-resume-'))
 

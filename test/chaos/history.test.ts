@@ -3,7 +3,7 @@
  * history and each kind of violation is reported with the operation that broke it.
  */
 import { describe, expect, it } from 'vitest'
-import { checkHistory, type CheckParams, type HistoryOp } from '../../test/chaos/history.js'
+import { checkHistory, type CheckParams, type HistoryOp } from './history.js'
 
 const params: CheckParams = { settleMs: 1_000, warmupMs: 500, deliveryWindowMs: 2_000, revocationGraceMs: 2_000, outsiders: ['PX'] }
 const start = (node: string, session: string, t: number, extra: Partial<Extract<HistoryOp, { type: 'session-start' }>> = {}): HistoryOp =>

@@ -4,8 +4,8 @@
  * push may have been lost), nor may a poll that could not load every current head.
  */
 import { describe, expect, it } from 'vitest'
-import { StickySubscription } from '../../src/sticky/subscription.js'
-import { silentLogger } from '../../src/logger.js'
+import { StickySubscription } from '../../../../src/sticky/topic/subscription.js'
+import { silentLogger } from '../../../../src/logger.js'
 
 const msg = (id: string, seq: number): any => ({ id, topic: 't', publisher: 'P', seq, data: id, publishedAt: seq, expiresAt: Date.now() + 60_000 })
 
