@@ -150,7 +150,9 @@ export function checkHistory (ops: HistoryOp[], params: CheckParams): CheckResul
       if (r.op != null && !invokes.has(r.op)) flag('sticky', `${s.node} received ${r.op}, which nobody published`, r)
     }
   }
-  const stickyOks = [...oks.values()].filter((o) => invokes.get(o.op)?.kind === 'sticky')
+  // an outsider's own acknowledgements say nothing about the network it was never admitted to
+  const outsiderNodes = new Set([...sessions.values()].filter((x) => outsiders.has(x.wallet)).map((x) => x.node))
+  const stickyOks = [...oks.values()].filter((o) => invokes.get(o.op)?.kind === 'sticky' && !outsiderNodes.has(o.node))
   let verified = 0
   for (const v of verifies) {
     const s = sessions.get(v.session)
