@@ -1,5 +1,5 @@
 /*
- * The short chaos run in npm test: three scenarios on 4-6 daemon processes, each in its own network
+ * The short chaos run in npm test: three scenarios on 3-5 daemon processes, each in its own network
  * namespace (see test/chaos/). Skipped, with the reason printed, where namespaces or iptables are
  * unavailable (not root). `npm run chaos` runs every scenario at full length.
  */
@@ -8,7 +8,7 @@ import { buildDist } from '../fixtures/daemon-process.js'
 import { chaosUnavailable } from './net.js'
 import { SCENARIOS, runScenario } from './scenarios.js'
 
-const SHORT = ['partition-recovery', 'frozen-replica', 'revocation']
+const SHORT = ['bootstrap-failover', 'partition-recovery', 'frozen-replica']
 const why = chaosUnavailable()
 if (why != null) console.log(`chaos suite skipped: ${why}`)
 
