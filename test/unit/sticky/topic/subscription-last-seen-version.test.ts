@@ -25,6 +25,7 @@ describe('sticky subscription lastSeenVersion', () => {
     const sub = new StickySubscription({
       store: {
         readHeads: async () => heads,
+        isPublisher: () => true,
         getBlob: async (_t: string, id: string) => loadable.has(id) ? { t: 'root', pages: [...pages.keys()].filter((p) => Number(p.slice(1)) <= Number(id.slice(1))) } : null
       } as any,
       loader: {
