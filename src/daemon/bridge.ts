@@ -13,7 +13,7 @@
  * counted while publishing goes on: a closed pipe never crashes the node or loses accepted lines.
  */
 import type { Readable, Writable } from 'node:stream'
-import type { Database } from '../database.js'
+import type { Database } from '../api.js'
 import type { StickySubscription } from '../sticky/topic/subscription.js'
 import type { Logger } from '../logger.js'
 import type { DaemonMetrics } from './metrics.js'
