@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Keypair } from '@solana/web3.js'
-import { freePorts, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../fixtures/cluster.js'
+import { freePorts, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../../support/cluster.js'
 import { PublicKey } from '@solana/web3.js'
 import type { BootstrapNode, Database, Event } from '../../src/index.js'
 

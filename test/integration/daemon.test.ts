@@ -12,7 +12,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { loadDaemonConfig } from '../../src/daemon/load-config.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../fixtures/cluster.js'
+import { freePorts } from '../../support/cluster.js'
 import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../fixtures/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-daemon-'))

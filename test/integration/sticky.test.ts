@@ -4,7 +4,7 @@
  * and a replica holder stopped mid-test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 import { kadRequests } from '../fixtures/kad-requests.js'
