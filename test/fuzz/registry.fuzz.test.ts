@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import bs58 from 'bs58'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import { normalizeWalletAddress } from '../../src/identity.js'
 import type { Event } from '../../src/index.js'
 import { CrashWatch, edgeJson, edgeString, fuzzParams, fuzzRuns, settledHeapBytes } from './harness.js'

@@ -4,7 +4,7 @@
  * other listeners and the node itself carry on.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { TestRegistry, bootstrapEntry, newWallet, startNode, waitFor } from '../fixtures/cluster.js'
+import { TestRegistry, bootstrapEntry, newWallet, startNode, waitFor } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 
 describe('throwing db.on handlers', () => {

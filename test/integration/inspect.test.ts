@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../fixtures/cluster.js'
+import { freePorts } from '../../support/cluster.js'
 import { DaemonProcess, buildDist, cli, httpGet } from '../fixtures/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-inspect-'))
