@@ -13,7 +13,7 @@ import { loadDaemonConfig } from '../../src/daemon/load-config.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePorts } from '../../support/cluster.js'
-import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../fixtures/daemon-process.js'
+import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../../support/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-daemon-'))
 const nodes: DaemonProcess[] = []
