@@ -4,7 +4,7 @@
  * unavailable (not root). `npm run chaos` runs every scenario at full length.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { buildDist } from '../fixtures/daemon-process.js'
+import { buildDist } from '../../support/daemon-process.js'
 import { chaosUnavailable } from './net.js'
 import { SCENARIOS, runScenario } from './scenarios.js'
 

@@ -11,7 +11,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { peerIdToWallet } from '../../src/identity.js'
-import { containerCommand } from '../fixtures/daemon-process.js'
+import { containerCommand } from '../../support/daemon-process.js'
 import type { HistoryOp } from './history.js'
 import type { ChaosNet } from './net.js'
 

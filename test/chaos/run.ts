@@ -7,7 +7,7 @@
 import '../../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildDist, ROOT } from '../fixtures/daemon-process.js'
+import { buildDist, ROOT } from '../../support/daemon-process.js'
 import { chaosUnavailable } from './net.js'
 import { SCENARIOS, runScenario, type ScenarioResult } from './scenarios.js'
 

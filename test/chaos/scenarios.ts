@@ -5,7 +5,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from '../fixtures/daemon-process.js'
+import { ROOT } from '../../support/daemon-process.js'
 import { percentile, type CheckResult, type Violation } from './history.js'
 import { ChaosCluster, hasDataDir, type ClusterOptions } from './cluster.js'
 import { sleep } from './node.js'
