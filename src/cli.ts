@@ -7,7 +7,8 @@
  *   depin-node status [--http URL] [--json]    a running node and its peers (inspection listener)
  *   depin-node topics [NAME] [--http URL] [--json]   its sticky topics, or one topic in detail
  * Exit codes: 0 ok (and a graceful stop within the deadline), 1 runtime failure or a stop that
- * overran, 2 bad configuration or usage.
+ * overran, 2 bad configuration or usage, or an unusable data dir (locked by another process, another
+ * wallet's, an unreadable format).
  */
 import './polyfills.js'
 import { Command, Option } from 'commander'
@@ -92,7 +93,9 @@ inspectOptions(program.command('topics').description('list the sticky topics a r
   .action(async (name: string | undefined, opts: { http: string, json?: boolean }) => { print(await topics(opts.http, name), opts.json) })
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof DepinError && (err.code === 'ERR_INVALID_CONFIG' || err.code === 'ERR_INVALID_WALLET')) {
+  // bad configuration, and a data dir that cannot be used (in use by another process, another
+  // wallet's, a format this version cannot read): the operator must act, a restart will not help
+  if (err instanceof DepinError && ['ERR_INVALID_CONFIG', 'ERR_INVALID_WALLET', 'ERR_DATA_DIR', 'ERR_DATA_DIR_LOCKED'].includes(err.code)) {
     process.stderr.write(`depin-node: ${err.message}\n`)
     process.exit(2)
   }

@@ -3,11 +3,13 @@
  * @default), and validation. Validation uses zod; the first problem becomes a ConfigError naming
  * the option's path, e.g. `invalid config: listenPorts.quic: expected an integer 0-65535, got -1`.
  */
+import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 import { LIMITS } from './sticky/core/records.js'
 import type { Logger } from './logger.js'
 import type { WalletLike } from './identity.js'
+import { STICKY_DEFAULTS } from './sticky/options.js'
 
 /** A bootstrap node in the Go library's format: wallet public key, IP, QUIC and TCP ports. */
 export interface BootstrapNode {
@@ -80,6 +82,12 @@ export interface ConnectOptions {
   discoveryLookupIntervalMs?: number
   /** Dial at most this many newly discovered peers per lookup. @default 5 */
   discoveryMaxDialsPerRound?: number
+  /**
+   * Directory for this wallet's records (sticky heads and content, kad-dht records), on disk with
+   * synchronous writes; one per wallet host, locked. Host-wide: a later connect() for the same wallet
+   * must give the same value (ConfigError otherwise). @default none: records in memory
+   */
+  dataDir?: string
   /** A libp2p metrics implementation, e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics (the daemon uses it). Host-wide: taken from the first connect() of a wallet. @default none */
   libp2pMetrics?: (components: any) => unknown
   /** Sticky topic settings; declared with their defaults in src/sticky/options.ts (STICKY_DEFAULTS). */
@@ -141,6 +149,7 @@ const schema = z.object({
   discoveryAdvertiseIntervalMs: ms(100).optional(),
   discoveryLookupIntervalMs: ms(100).optional(),
   discoveryMaxDialsPerRound: z.number().int().min(0).optional(),
+  dataDir: z.string({ error: 'expected a directory path' }).min(1, 'expected a directory path').optional(),
   libp2pMetrics: fn('(components) => Metrics, e.g. prometheusMetrics()').optional(),
   sticky: z.object({
     defaultMessageTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
@@ -193,11 +202,14 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const o = result.data
   const limits = { ...DEFAULTS.connectionLimits, ...o.connectionLimits }
   if (limits.low > limits.high) throw new ConfigError('connectionLimits.low', `must not exceed connectionLimits.high (${limits.high})`)
+  const replicationFactor = o.sticky?.replicationFactor ?? STICKY_DEFAULTS.replicationFactor
+  if ((o.sticky?.writeQuorum ?? STICKY_DEFAULTS.writeQuorum) > replicationFactor + 1) throw new ConfigError('sticky.writeQuorum', `must not exceed sticky.replicationFactor + 1 (${replicationFactor + 1}): a commit is stored on at most that many nodes`)
   return {
     ...DEFAULTS,
     ...o,
     listenPorts: { ...DEFAULTS.listenPorts, ...o.listenPorts },
     connectionLimits: limits,
-    announceAddresses: o.announceAddresses ?? []
+    announceAddresses: o.announceAddresses ?? [],
+    dataDir: o.dataDir == null ? undefined : resolve(o.dataDir)
   } as ResolvedOptions
 }

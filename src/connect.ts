@@ -40,6 +40,11 @@ export async function openDatabase (input: ConnectOptions): Promise<DatabaseImpl
   const base = new ComponentLogger(options.logger ?? createPinoLogger())
   const nodeLog = base.child('peer', peerId.toString())
   const host = await acquireHost(wallet, async () => await createSharedHost(privateKey, options, nodeLog.child('component', 'host')))
+  if (host.hostOptions !== options && host.hostOptions.dataDir !== options.dataDir) {
+    // records of one wallet live in one place: a second data dir (or none) cannot be honoured
+    await releaseHost(host)
+    throw new ConfigError('dataDir', `this wallet's host is already running with ${host.hostOptions.dataDir == null ? 'no data dir' : `data dir ${JSON.stringify(host.hostOptions.dataDir)}`}; every connect() for one wallet must give the same dataDir`)
+  }
   if (host.hostOptions !== options) {
     for (const key of ['listenPorts', 'listenHost', 'relayServer', 'relayReservation', 'maxMessageBytes'] as const) {
       if (JSON.stringify(host.hostOptions[key]) !== JSON.stringify(options[key])) {

@@ -23,6 +23,7 @@ import { StickyPubSub } from './sticky/topic/sticky.js'
 import { STICKY_DEFAULTS } from './sticky/options.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
+import { directoryBytes } from './storage/disk-datastore.js'
 
 /** A connected peer: its peer id, wallet address and the addresses of its connections. */
 export interface PeerInfo { peerId: string, wallet: string, addrs: string[] }
@@ -39,6 +40,10 @@ export interface DatabaseStats {
   registry: RegistryCacheStats & { wallets: number }
   bootstrapAttempts: number
   sticky: Record<string, number>
+  /** enough replica-capable peers for the sticky write quorum (db.sticky.isReady()) */
+  stickyReady: boolean
+  /** records and bytes this node stores for the database, by record kind (as of the last sweep) */
+  stored: Record<string, { records: number, bytes: number }>
   /** what this host served to other nodes' sticky stores (host-wide, like the gater counts) */
   replicaService: ReplicaServiceStats
 }
@@ -135,10 +140,12 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       signer: host.sticky.signer,
       selfPeerId: host.peerId.toString(),
       policy: host.policy,
-      peerCount: () => this.readiness.peerIds.size,
+      replicaPeers: () => [...this.readiness.peerIds].filter((p) => host.replicaCapable.has(p)).length,
+      compact: host.dataDir == null ? undefined : async () => { await host.dataDir!.store.compact('/dht/record/') },
       renewalNet: host.libp2p,
       logger: log
     }, stickyOptions)
+    this.readiness.onPeersChange(() => { this.sticky.peersChanged() })
     this.readiness.onChange((ready) => {
       this.log.info(ready ? 'ready' : 'not ready', 'peers', this.readiness.peerIds.size)
       this.emit(ready ? 'ready' : 'not-ready')
@@ -202,12 +209,19 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       registry: { ...this.registry.stats, wallets: this.registry.size },
       bootstrapAttempts: this.bootstrapper.attempts,
       sticky: this.sticky.stats(),
+      stickyReady: this.sticky.isReady(),
+      stored: this.sticky.storedByKind(),
       replicaService: { ...this.host.replicaService.stats }
     }
   }
 
   /** True while at least one peer authorized for this database is connected and identified. */
   isReady (): boolean { return this.readiness.ready }
+  /** Bytes of the host's data dir on disk (undefined without a dataDir). */
+  async dataDirBytes (): Promise<number | undefined> {
+    return this.host.dataDir == null ? undefined : await directoryBytes(this.host.dataDir.dir)
+  }
+
   /**
    * Resolves once the database is ready (at once if it is).
    *

@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'ERR_RENEWAL_REJECTED'
   | 'ERR_DECRYPT_FAILED'
   | 'ERR_NOT_AUTHORIZED'
+  | 'ERR_NO_QUORUM'
+  | 'ERR_DATA_DIR'
+  | 'ERR_DATA_DIR_LOCKED'
 
 /** Base class of every intentional error of this library; match on `code` (see {@link ErrorCode}). */
 export class DepinError extends Error {
@@ -103,4 +106,18 @@ export class DisconnectedError extends DepinError {
 /** `ERR_ABORTED`: the caller's signal aborted the wait. */
 export class AbortedError extends DepinError {
   constructor (message = 'the operation was aborted') { super('ERR_ABORTED', message) }
+}
+
+/** The data directory cannot be used: unreadable, written by another wallet, or in a format this version cannot read. */
+export class DataDirError extends DepinError {
+  constructor (readonly dir: string, reason: string) { super('ERR_DATA_DIR', `data dir ${dir}: ${reason}`) }
+}
+
+/** Another process (or host) has the data directory open: one data directory per wallet host. */
+export class DataDirLockedError extends DepinError {
+  readonly dir: string
+  constructor (dir: string) {
+    super('ERR_DATA_DIR_LOCKED', `data dir ${dir} is in use by another process (its record store is locked); give each node its own dataDir`)
+    this.dir = dir
+  }
 }

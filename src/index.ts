@@ -15,7 +15,7 @@ export { createPinoLogger, silentLogger } from './logger.js'
 export { walletToPeerId, peerIdToWallet, normalizeWalletAddress, type WalletLike, type PublicKeyLike } from './identity.js'
 export { rendezvousCid } from './host/discovery.js'
 export {
-  StickyCommitError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError, NotAuthorizedError
+  StickyCommitError, NoQuorumError, RateLimitedError, TooManySubscribersError, TooManyTopicsError, ChannelFailedError, RenewalRejectedError, DecryptError, NotAuthorizedError
 } from './sticky/core/errors.js'
 export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/core/encryption.js'
 export { STICKY_DEFAULTS } from './sticky/options.js'
@@ -26,5 +26,6 @@ export type { StickyMessage, StickySubscription } from './sticky/topic/subscript
 export {
   DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,
   AlreadySubscribedError, NotSubscribedError, NoSubscribersError, TopicCollisionError, DisconnectedError, AbortedError,
+  DataDirError, DataDirLockedError,
   type ErrorCode
 } from './errors.js'

@@ -60,6 +60,7 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
     listenHost: config.listen.host,
     listenPorts: { quic: config.listen.quicPort, tcp: config.listen.tcpPort },
     announceAddresses: config.announce,
+    ...(config.dataDir != null ? { dataDir: config.dataDir } : {}),
     relayServer: config.relay.server,
     relayReservation: config.relay.reservation,
     registryRefreshIntervalMs: config.registry.refreshIntervalMs,
@@ -78,8 +79,9 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
   let stopping: Promise<void> | undefined
   const http = new HttpServer({
     registry: metrics.registry,
-    isReady: () => stopping == null && db.isReady(),
-    readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length })
+    // 'sticky': a rolling restart moves on only once this node can take part in sticky quorums again
+    isReady: () => stopping == null && db.isReady() && (config.http.readyz !== 'sticky' || db.sticky.isReady()),
+    readyDetail: () => ({ peerId, stopping: stopping != null, peers: db.connectedPeers().length, mode: config.http.readyz, stickyReady: db.sticky.isReady() })
   })
   const inspect = new InspectServer(new Inspector({ db, database: config.database, subscribedTopics: () => config.topics.sticky }))
   // a line carries one message as JSON: twice the event limit leaves room for escaping

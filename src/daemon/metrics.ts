@@ -91,6 +91,23 @@ export function createDaemonMetrics (): DaemonMetrics {
   sticky('renewalsRejected', 'depin_sticky_renewals_rejected_total', 'Subscription renewal requests this node refused (forged, replayed, stale, non-subscriber...)')
   sticky('renewalsMalformed', 'depin_sticky_renewals_malformed_total', 'Malformed subscription renewal requests dropped')
   sticky('snapshots', 'depin_sticky_snapshots_total', 'Coordinator snapshots written')
+  sticky('restored', 'depin_sticky_records_restored_total', 'Sticky records this node copied from other replicas after a restart or reconnect (missed while away)')
+  gauge('depin_sticky_ready', '1 when enough replica-capable peers are connected for the sticky write quorum', [], one((s) => (s.stickyReady ? 1 : 0)))
+  gauge('depin_sticky_stored_records', 'Sticky records this node stores, by kind (as of the last sweep)', ['kind'], labelled((s) =>
+    Object.entries(s.stored).map(([kind, v]) => [{ kind }, v.records])))
+  gauge('depin_sticky_stored_bytes', 'Bytes of the sticky records this node stores, by kind (as of the last sweep)', ['kind'], labelled((s) =>
+    Object.entries(s.stored).map(([kind, v]) => [{ kind }, v.bytes])))
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'depin_data_dir_bytes',
+    help: 'Bytes of the data dir on disk (absent without a data dir)',
+    registers: [registry],
+    async collect () {
+      this.reset()
+      const bytes = await db?.dataDirBytes()
+      if (bytes != null) this.set(bytes)
+    }
+  })
   sticky('mergeFailures', 'depin_sticky_merge_failures_total', 'Sticky write attempts that could load no current coordinator version')
   counter('depin_sticky_swept_total', 'Stored sticky records handled by the sweep, by action', ['action'], labelled((s) =>
     [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]))

@@ -31,6 +31,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'http.port', env: 'DEPIN_HTTP_PORT', flag: '--http-port', type: 'int', help: 'port of the metrics/health HTTP server (default 9464; 0 = ephemeral)' },
   { path: 'inspect.host', env: 'DEPIN_INSPECT_HOST', flag: '--inspect-host', type: 'string', help: 'address of the read-only inspection listener (/node, /peers, /topics; default 127.0.0.1: its answers name peers, addresses and topics, so widen it only on a trusted network)' },
   { path: 'inspect.port', env: 'DEPIN_INSPECT_PORT', flag: '--inspect-port', type: 'int', help: 'port of the inspection listener (default 9470; 0 = ephemeral)' },
+  { path: 'http.readyz', env: 'DEPIN_HTTP_READYZ', flag: '--http-readyz', type: 'string', help: 'what /readyz waits for: peer (one authorized peer) | sticky (enough replica-capable peers for the sticky write quorum) (default peer)' },
+  { path: 'dataDir', env: 'DEPIN_DATA_DIR', flag: '--data-dir', type: 'string', help: 'directory for this node\'s records (sticky history, DHT records) on disk; unset = in memory (lost on restart)' },
   { path: 'log.level', env: 'DEPIN_LOG_LEVEL', flag: '--log-level', type: 'string', help: 'debug | info | warn | error | silent (default info)' },
   { path: 'registry.file', env: 'DEPIN_REGISTRY_FILE', flag: '--registry-file', type: 'string', help: 'JSON file of authorized wallet addresses (re-read when it changes)' },
   { path: 'registry.url', env: 'DEPIN_REGISTRY_URL', flag: '--registry-url', type: 'string', help: 'HTTP(S) URL returning a JSON list of authorized wallet addresses' },
@@ -72,12 +74,14 @@ export const daemonSchema = z.object({
   announce: z.array(z.string().startsWith('/', 'expected a multiaddr string')).default([]),
   http: z.object({
     host: z.ipv4({ error: 'expected an IPv4 address' }).default('0.0.0.0'),
-    port: port.default(9464)
+    port: port.default(9464),
+    readyz: z.enum(['peer', 'sticky'], { error: 'expected peer or sticky' }).default('peer')
   }).strict().prefault({}),
   inspect: z.object({
     host: z.ipv4({ error: 'expected an IPv4 address' }).default('127.0.0.1'),
     port: port.default(9470)
   }).strict().prefault({}),
+  dataDir: z.string().min(1).optional(),
   log: z.object({
     level: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'expected debug, info, warn, error or silent' }).default('info')
   }).strict().prefault({}),

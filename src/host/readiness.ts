@@ -35,6 +35,7 @@ export type ReadinessListener = (ready: boolean) => void
 export class Readiness {
   private readonly peers = new Set<string>()
   private readonly listeners = new Set<ReadinessListener>()
+  private readonly peerListeners = new Set<() => void>()
 
   get ready (): boolean { return this.peers.size > 0 }
   get peerIds (): ReadonlySet<string> { return this.peers }
@@ -42,6 +43,12 @@ export class Readiness {
   onChange (listener: ReadinessListener): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
+  }
+
+  /** Called after every change of the peer set (sticky readiness counts replica-capable peers). */
+  onPeersChange (listener: () => void): () => void {
+    this.peerListeners.add(listener)
+    return () => { this.peerListeners.delete(listener) }
   }
 
   add (peerId: string): void { this.update(() => this.peers.add(peerId)) }
@@ -68,6 +75,7 @@ export class Readiness {
   private update (change: () => void): void {
     const before = this.ready
     change()
+    for (const l of this.peerListeners) l()
     if (before === this.ready) return
     for (const l of this.listeners) l(this.ready)
   }

@@ -22,7 +22,8 @@ import type { ComponentLogger } from '../logger.js'
 import type { ResolvedOptions } from '../config.js'
 import { StickyHostParts } from '../sticky/replica/host-parts.js'
 import { STICKY_DEFAULTS } from '../sticky/options.js'
-import type { ReplicaService } from '../sticky/replica/replica-protocol.js'
+import { REPLICA_PROTOCOL, type ReplicaService } from '../sticky/replica/replica-protocol.js'
+import { openDataDir, type OpenDataDir } from '../storage/data-dir.js'
 
 /** What a database hears from the host: authorized peers arriving (identified) and leaving. */
 export interface HostListener {
@@ -45,6 +46,8 @@ export interface SharedHostParts {
   subscriptionFilter: SubscriptionFilter
   routingKeeper: RoutingTableKeeper
   listeners: Set<HostListener>
+  replicaCapable: Set<string>
+  dataDir?: OpenDataDir
 }
 
 export class SharedHost {
@@ -67,6 +70,10 @@ export class SharedHost {
   readonly subscriptionFilter: SubscriptionFilter
   private readonly routingKeeper: RoutingTableKeeper
   private readonly listeners: Set<HostListener>
+  /** connected peers whose identify lists the sticky replica protocol (sticky readiness counts them) */
+  readonly replicaCapable: Set<string>
+  /** the open data dir (dataDir option): records are on disk there */
+  readonly dataDir?: OpenDataDir
 
   constructor (parts: SharedHostParts) {
     this.privateKey = parts.privateKey
@@ -84,6 +91,8 @@ export class SharedHost {
     this.subscriptionFilter = parts.subscriptionFilter
     this.routingKeeper = parts.routingKeeper
     this.listeners = parts.listeners
+    this.replicaCapable = parts.replicaCapable
+    this.dataDir = parts.dataDir
   }
 
   /** Hears about authorized peers connecting and leaving until removed. */
@@ -125,12 +134,28 @@ export class SharedHost {
     this.router.close()
     await this.replicaService.stop()
     await this.libp2p.stop()
+    await this.dataDir?.store.close()
     this.logger.info('host stopped')
   }
 }
 
-/** Builds and starts a host, in order; see the top of this file. */
+/**
+ * Builds and starts a host, in order; see the top of this file. With a data dir, it is opened (and
+ * locked) first and closed again if anything after it fails.
+ */
 export async function createSharedHost (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger): Promise<SharedHost> {
+  const wallet = peerIdToWallet(peerIdFromPrivateKey(privateKey))!
+  const dataDir = options.dataDir == null ? undefined : await openDataDir(options.dataDir, wallet)
+  if (dataDir != null) logger.info('data dir open', 'dir', dataDir.dir, 'formatFound', dataDir.foundVersion ?? 'new')
+  try {
+    return await buildSharedHost(privateKey, options, logger, dataDir)
+  } catch (err) {
+    await dataDir?.store.close().catch(() => {})
+    throw err
+  }
+}
+
+async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions, logger: ComponentLogger, dataDir?: OpenDataDir): Promise<SharedHost> {
   const peerId = peerIdFromPrivateKey(privateKey)
   const policy = new AccessPolicy()
   const gaterStats = createGaterStats()
@@ -143,7 +168,7 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
   const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, {
     totalBytes: options.sticky?.storageQuotaBytes ?? STICKY_DEFAULTS.storageQuotaBytes,
     perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
-  })
+  }, dataDir?.store)
   const libp2p = await createHost({
     privateKey,
     gater,
@@ -172,12 +197,15 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
     logger: logger.child('component', 'routing-keeper')
   })
   const listeners = new Set<HostListener>()
+  const replicaCapable = new Set<string>()
   // A peer counts once identify has run over the connection: that proves streams work. A dialer
   // the gater refused sees its connection open for a moment (the refusal arrives after its side
   // of the handshake completes) but never identifies, so readiness does not flap on it.
   libp2p.addEventListener('peer:identify', (evt) => {
     if (policy.mayConnect(evt.detail.peerId)) routingKeeper.onIdentify(evt.detail.peerId, evt.detail.protocols)
     const peer = evt.detail.peerId
+    if (evt.detail.protocols.includes(REPLICA_PROTOCOL)) replicaCapable.add(peer.toString())
+    else replicaCapable.delete(peer.toString())
     const wallet = peerIdToWallet(peer)
     if (wallet == null || libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
     if (policy.mayConnect(peer)) {
@@ -189,10 +217,11 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
   })
   libp2p.addEventListener('peer:disconnect', (evt) => {
     const id = evt.detail.toString()
+    replicaCapable.delete(id)
     for (const l of listeners) l.onPeerDisconnected(id)
   })
   logger.info('host started', 'addrs', libp2p.getMultiaddrs().map(String))
-  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners })
+  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners, replicaCapable, dataDir })
 }
 
 /** Process-wide registry: wallet address -> host (or the promise of one being created). */

@@ -20,7 +20,11 @@ export interface StickyOptions extends StoreOptions {
   maxBatch: number
   /** give up acknowledging a commit after this. @default 60_000 */
   commitDeadlineMs: number
-  /** replicas (this node included) that must hold a commit before it is acknowledged: at least this, and a majority of the replica set. @default 3 */
+  /**
+   * distinct nodes (this one included) that must hold a commit before it is acknowledged: at least
+   * this, and a majority of the replica set, whatever the network size. With fewer replica-capable
+   * peers publish waits, then fails with NoQuorumError. 1 = single-node development only. @default 3
+   */
   writeQuorum: number
   /** pushes inline message data up to this many bytes, ids (poll) above. @default 60_000 */
   pushInlineBytes: number

@@ -173,9 +173,9 @@ ${sticky}`)
     execFileSync('bash', [join(ROOT, 'deploy', 'init-cluster.sh'), out], { stdio: 'pipe' })
     const registry = JSON.parse(readFileSync(join(out, 'registry.json'), 'utf8')) as string[]
     const bootstrap = JSON.parse(readFileSync(join(out, 'bootstrap.json'), 'utf8')) as Array<{ publicKey: string, ip: string }>
-    expect(registry).toHaveLength(3)
+    expect(registry).toHaveLength(4) // a-c for compose, d for the 4-pod StatefulSet
     expect(bootstrap).toEqual([{ publicKey: registry[0], ip: '172.28.0.11', quicPort: 4001, tcpPort: 4002 }])
-    for (const n of ['a', 'b', 'c']) expect(statSync(join(out, 'keys', `${n}.json`)).mode & 0o777).toBe(0o600)
+    for (const n of ['a', 'b', 'c', 'd']) expect(statSync(join(out, 'keys', `${n}.json`)).mode & 0o777).toBe(0o600)
 
     const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8')
     const dockerEnv = Object.fromEntries([...dockerfile.matchAll(/(DEPIN_[A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]))
@@ -193,6 +193,9 @@ ${sticky}`)
       expect(compose.secrets[service.secrets[0]].file).toMatch(/^\.\/cluster\/keys\/[abc]\.json$/)
       expect(service.volumes.map((v: string) => v.split(':')[1])).toEqual(expect.arrayContaining([config.registry.file, config.bootstrap.file, '/etc/depin-node/config.yaml']))
       expect(config.http.port).toBe(9464)
+      // each node's records on its own named volume at the configured data dir
+      expect(service.volumes).toContain(`data-${name.slice(-1)}:${config.dataDir!}`)
+      expect(compose.volumes).toHaveProperty(`data-${name.slice(-1)}`)
     }
     expect(compose.services['node-a'].networks.depin.ipv4_address).toBe(bootstrap[0]!.ip)
 
@@ -204,5 +207,14 @@ ${sticky}`)
     expect(config.bootstrap.nodes[0]).toContain('@10.96.100.10:4001:4002')
     const statefulSet = docs.find((d) => d.kind === 'StatefulSet')
     expect(statefulSet.spec.template.spec.containers[0].readinessProbe.httpGet.path).toBe('/readyz')
+    // safe rollouts: /readyz waits for sticky readiness, every pod has its own volume at the data dir,
+    // all pods start together, and a disruption budget keeps a write quorum up
+    expect(config.http.readyz).toBe('sticky')
+    const claim = statefulSet.spec.volumeClaimTemplates[0].metadata.name
+    expect(statefulSet.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: claim, mountPath: config.dataDir })
+    expect(statefulSet.spec.podManagementPolicy).toBe('Parallel')
+    const pdb = docs.find((d) => d.kind === 'PodDisruptionBudget')
+    expect(pdb.spec.minAvailable).toBe(3)
+    expect(statefulSet.spec.replicas).toBeGreaterThan(pdb.spec.minAvailable)
   })
 })

@@ -40,7 +40,7 @@ function servingNode (): StickyPubSub {
     signer: ed25519Signer(kp.publicKey.toBase58(), kp.secretKey),
     selfPeerId: 'self',
     policy: { servesDatabase: () => true, isAuthorized: () => true },
-    peerCount: () => 0,
+    replicaPeers: () => 0,
     renewalNet: {} as any,
     logger: new ComponentLogger(silentLogger)
   }, { ...STICKY_DEFAULTS, requestTimeoutMs: 50 })

@@ -13,6 +13,16 @@ export class StickyCommitError extends DepinError {
   }
 }
 
+/**
+ * Fewer nodes able to hold the topic's records (this one included) than the write quorum needs,
+ * for as long as the publish could wait (`commitDeadlineMs` or its signal): nothing was acknowledged.
+ */
+export class NoQuorumError extends DepinError {
+  constructor (topic: string, readonly replicas: number, readonly quorum: number, waitedMs: number) {
+    super('ERR_NO_QUORUM', `sticky commit on ${JSON.stringify(topic)} needs ${quorum} replicas (writeQuorum, this node included) but only ${replicas} were available for ${waitedMs} ms; the message is not acknowledged`)
+  }
+}
+
 /** This node's per-publisher publish rate (stickyOptions.publishRate) is exhausted; retry after `retryAfterMs`. */
 export class RateLimitedError extends DepinError {
   constructor (readonly what: string, readonly retryAfterMs: number) {

@@ -1,11 +1,13 @@
 /*
  * The sticky parts every database on a host shares: the signer (the wallet key, cached), the
- * datastore under kad-dht and the replica protocol (a MergingDatastore over memory), the record
+ * datastore under kad-dht and the replica protocol (a MergingDatastore over the host's record
+ * datastore: memory, or records on disk with a data dir, see storage/), the record
  * validator and selector kad-dht runs for the sticky key namespace, and the replica service that
  * stores and serves records for the databases open on the host. The host (host/shared-host.ts)
  * builds these before libp2p and starts the service once libp2p runs.
  */
-import { MemoryDatastore } from 'datastore-core'
+import type { Datastore } from 'interface-datastore'
+import { RecordDatastore } from '../../storage/record-datastore.js'
 import type { Logger } from '../../logger.js'
 import { STICKY_NAMESPACE } from '../core/keys.js'
 import { ed25519Signer, type Signer } from '../core/signing.js'
@@ -15,7 +17,7 @@ import type { QuotaLimits } from './quota.js'
 import { ReplicaService, type ReplicaProtocolNetwork } from './replica-protocol.js'
 
 export class StickyHostParts {
-  readonly datastore = new MergingDatastore(new MemoryDatastore())
+  readonly datastore: MergingDatastore
   /** signs sticky records with the wallet key */
   readonly signer: Signer
   private readonly validate: (key: Uint8Array, value: Uint8Array) => Promise<void>
@@ -23,7 +25,9 @@ export class StickyHostParts {
   /** the policy the validator runs with: the host's, plus this node's stored records (a received head is refused unless its records are here) */
   private readonly policy: RecordPolicy
 
-  constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, quota: QuotaLimits = { totalBytes: Infinity, perPeerBytes: Infinity }) {
+  /** `disk`: the data dir's store, where records go when set (else memory) */
+  constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, quota: QuotaLimits = { totalBytes: Infinity, perPeerBytes: Infinity }, disk?: Datastore) {
+    this.datastore = new MergingDatastore(new RecordDatastore(disk))
     this.signer = ed25519Signer(wallet, secretKey)
     this.datastore.setPolicy(policy)
     this.datastore.setQuota(quota)

@@ -145,6 +145,8 @@ export function replicaNetwork (deps: {
     },
     knownPeers () {
       const table = routingTableOf(deps.dht)
+      // no peer at all: the whole network is known (nobody), and a DHT query would only time out
+      if (table?.size === 0 && deps.connectedPeers().length === 0) return []
       if (table == null || table.size === 0 || table.size >= table.kBucketSize) return undefined
       const peers = table.peers()
       const inTable = new Set(peers.map(String))

@@ -131,7 +131,9 @@ export class ReplicaSets {
    * connected to has most likely left; a query would wait out a timeout on it.
    */
   private localCandidates (): PeerId[] | undefined {
-    const known = this.deps.net.knownPeers?.()?.filter((p) => this.deps.net.isConnected(p))
+    const all = this.deps.net.knownPeers?.()
+    if (all?.length === 0) return [] // no peer at all: nothing to look up
+    const known = all?.filter((p) => this.deps.net.isConnected(p))
     return known != null && known.length > 0 ? known : undefined
   }
 

@@ -264,6 +264,38 @@ export class StickyStore {
     await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
   }
 
+  /**
+   * Restart repair: stores here the records of `ids` this node lacks (read from the replicas), then
+   * merges `heads` into its stored head set, in that order (never a head without its records).
+   * Returns how many records were copied.
+   */
+  async holdLocally (topic: string, ids: string[], heads: HeadWithId[], signal?: AbortSignal): Promise<number> {
+    let copied = 0
+    for (const id of new Set(ids)) {
+      const key = blobKey(this.db, id)
+      if (await this.readLocal(key) != null) continue
+      const record = await this.getBlob(topic, id, signal)
+      if (record == null) continue
+      await this.writeLocal(key, encodeRecord(record))
+      copied++
+    }
+    if (heads.length > 0) {
+      const key = headKey(this.db, topic)
+      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: heads.map((h) => h.head) }))
+      validateHeadSet(key, this.db, bytes, this.deps.policy)
+      await this.writeLocal(key, bytes)
+    }
+    return copied
+  }
+
+  /** Puts this node's stored head set of `topic` to the replicas, which merge it into theirs (restart announce). */
+  async announceHeads (topic: string, signal?: AbortSignal): Promise<void> {
+    const key = headKey(this.db, topic)
+    const bytes = await this.readLocal(key)
+    if (bytes == null) return
+    await this.toReplicas(topic, async (peer, s) => { await this.deps.net.put(peer, key, bytes, s) }, signal)
+  }
+
   /** Drops a swept record from the caches (so a later identical write is stored again). */
   forget (id: string): void {
     if (this.cache.delete(id)) { this.cacheBytes -= this.cacheSizes.get(id) ?? 0; this.cacheSizes.delete(id) }

@@ -16,10 +16,13 @@ import { headId, signHead, signMessage, signRecord, type Signer, type VerifiedSi
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { PreparedBlob, StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
-import { ChannelFailedError, StickyCommitError } from '../core/errors.js'
+import { ChannelFailedError, NoQuorumError, StickyCommitError } from '../core/errors.js'
 import type { HeadWithId } from '../core/validation.js'
 import type { HistoryLists } from './history.js'
 import { sleep } from '../../abort.js'
+
+/** While a topic has too few replicas for the quorum, look for them again this often. */
+const QUORUM_POLL_MS = 250
 
 /** How long the heads seen by a read-back may stand in for a fresh read at the next commit. */
 const RECENT_HEADS_MS = 1_000
@@ -44,8 +47,11 @@ export interface CommitterDeps {
   verified?: VerifiedSignatures
   db: string
   topic: string
-  /** replicas that must hold a commit before it is acknowledged */
-  quorum: () => Promise<number>
+  /**
+   * Distinct nodes (this one included) that must hold a commit before it is acknowledged (`need`)
+   * and how many the topic has now (`have`); `refresh` looks for replicas again first.
+   */
+  quorum: (refresh?: boolean) => Promise<{ need: number, have: number }>
   /**
    * Called when a current head has stayed unloadable for recoveryAfterMs: reads every replica and
    * returns the highest loadable version plus the broken heads it supersedes, or undefined.
@@ -72,6 +78,8 @@ export interface CommitterOptions {
   gcGraceMs: number
   /** a head unloadable this long is treated as broken and recovery runs. @default 15_000 */
   recoveryAfterMs: number
+  /** the configured write quorum (what NoQuorumError names before any replica lookup finished) */
+  writeQuorum: number
 }
 
 export interface CommitterStats { commits: number, attempts: number, conflicts: number, merges: number, retries: number, messages: number, failures: number, snapshots: number, mergeFailures: number }
@@ -157,9 +165,12 @@ export class TopicCommitter {
   }
 
   private async commit (batch: Pending[]): Promise<CommitResult> {
-    const deadline = Date.now() + this.options.commitDeadlineMs
+    const started = Date.now()
+    const deadline = started + this.options.commitDeadlineMs
     const { store, loader, logger } = this.deps
+    await this.awaitQuorum(started, deadline)
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) await this.awaitQuorum(started, deadline)
       this.stats.attempts++
       const now = Date.now()
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
@@ -275,10 +286,32 @@ export class TopicCommitter {
     }
   }
 
+  /**
+   * Waits until the topic has enough replica-capable nodes for the quorum (looking for replicas
+   * again every QUORUM_POLL_MS); at the deadline, NoQuorumError naming how many it had. Nothing is
+   * written before: a commit that cannot be acknowledged does not start.
+   */
+  private async awaitQuorum (started: number, deadline: number): Promise<void> {
+    // a replica lookup (a DHT query) may take longer than the deadline leaves: it does not extend it
+    const lookup = async (refresh: boolean): Promise<{ need: number, have: number } | undefined> =>
+      await Promise.race([this.deps.quorum(refresh), sleep(Math.max(0, deadline - Date.now())).then(() => undefined)])
+    let last = { need: this.options.writeQuorum, have: 1 }
+    let q = await lookup(false)
+    if (q != null && q.have >= q.need) return
+    this.deps.logger.debug('waiting for enough replicas for the write quorum', 'topic', this.deps.topic, 'have', q?.have, 'need', q?.need)
+    while (q == null || q.have < q.need) {
+      if (q != null) last = q
+      const left = deadline - Date.now()
+      if (left <= 0) throw new NoQuorumError(this.deps.topic, last.have, last.need, Date.now() - started)
+      await sleep(Math.min(QUORUM_POLL_MS, left))
+      q = await lookup(true)
+    }
+  }
+
   /** The batch is on `quorum` replicas (in our head or any head whose content includes it) and new blobs are readable elsewhere. */
   private async confirmed (ourHead: string, batchIds: string[], newBlobIds: string[]): Promise<boolean> {
     const { store, loader } = this.deps
-    const quorum = await this.deps.quorum()
+    const quorum = (await this.deps.quorum()).need
     const [replicas, blobsOk] = await Promise.all([
       store.readHeads(this.deps.topic, undefined, quorum - 1),
       quorum > 1 ? store.confirmBlobs(this.deps.topic, newBlobIds) : Promise.resolve(true)

@@ -22,8 +22,6 @@ export interface CommittersDeps {
   loader: StateLoader
   signer: Signer
   verified?: VerifiedSignatures
-  /** authorized peers currently connected for this database (caps the quorum) */
-  peerCount: () => number
   /** walks a snapshot chain (see SnapshotHistory) */
   walkHistory: (topic: string, snapshotId: string, maxDepth: number) => Promise<HistoryLists>
   /** recovery search for a topic (see Recovery.find) */
@@ -62,7 +60,7 @@ export class Committers {
         verified: deps.verified,
         db: deps.db,
         topic,
-        quorum: async () => await this.quorum(topic),
+        quorum: async (refresh) => await this.quorum(topic, refresh),
         history: { walk: deps.walkHistory },
         recover: async (isBroken) => await deps.recover(topic, isBroken),
         // push when the head is written: subscribers see the messages one read-back earlier; if the
@@ -70,7 +68,7 @@ export class Committers {
         onWritten: (r) => { deps.onWritten(topic, r) },
         onCommitted: (r, info) => { deps.onCommitted(topic, r, info) },
         logger: deps.logger.child('component', 'sticky-commit', 'topic', topic)
-      }, { flushDelayMs: options.flushDelayMs, maxBatch: options.maxBatch, commitDeadlineMs: options.commitDeadlineMs, maxSubscribers: options.maxSubscribersPerTopic, gcGraceMs: options.gcGraceMs, recoveryAfterMs: options.recoveryAfterMs })
+      }, { flushDelayMs: options.flushDelayMs, maxBatch: options.maxBatch, commitDeadlineMs: options.commitDeadlineMs, maxSubscribers: options.maxSubscribersPerTopic, gcGraceMs: options.gcGraceMs, recoveryAfterMs: options.recoveryAfterMs, writeQuorum: options.writeQuorum })
       this.committers.set(topic, c)
     }
     return c
@@ -88,11 +86,14 @@ export class Committers {
     return out
   }
 
-  /** Replicas (this node included) that must hold a commit: a majority of the replica set, at least writeQuorum where the set allows. */
-  private async quorum (topic: string): Promise<number> {
-    const replicas = (await this.deps.store.replicas(topic)).length
-    const size = Math.min(this.options.replicationFactor, Math.max(replicas, this.deps.peerCount())) + 1
-    return Math.min(size, Math.max(this.options.writeQuorum, Math.floor(size / 2) + 1))
+  /**
+   * Distinct nodes (this one included) that must hold a commit: writeQuorum, or a majority of the
+   * replica set when that is more; never fewer because the network is small. `have` is how many
+   * there are now (the replica set plus this node).
+   */
+  private async quorum (topic: string, refresh = false): Promise<{ need: number, have: number }> {
+    const have = Math.min(this.options.replicationFactor, (await this.deps.store.replicas(topic, refresh)).length) + 1
+    return { need: Math.max(this.options.writeQuorum, Math.floor(have / 2) + 1), have }
   }
 
   /** Forgets committers idle for TOPIC_IDLE_MS on topics this node does not subscribe to (their sequence is re-read if needed). */

@@ -8,6 +8,8 @@
  *   repair.ts                     new replica-set members get the topic's records
  *   renewal-service.ts            subscription renewal, client and serving side
  *   history.ts                    snapshot chains
+ *   quorum-readiness.ts           enough replica-capable peers for the write quorum (isReady)
+ *   restart-repair.ts             a node back from a restart copies what it missed
  * The records themselves live in the replica network (../replica/store.ts).
  */
 import { EventEmitter } from 'node:events'
@@ -20,7 +22,7 @@ import { liveSubscribers, mergeStates, type TopicState } from '../core/merge.js'
 import { LIMITS, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
 import type { Signer } from '../core/signing.js'
 import type { RecordPolicy, HeadWithId } from '../core/validation.js'
-import { Sweeper, type SweepResult } from '../replica/sweeper.js'
+import { Sweeper, type StoredByKind, type SweepResult } from '../replica/sweeper.js'
 import { StickyStore } from '../replica/store.js'
 import type { ReplicaNetwork } from '../replica/replica-network.js'
 import type { StickyOptions } from '../options.js'
@@ -32,12 +34,14 @@ import { PushChannel } from './push.js'
 import { Recovery } from './recovery.js'
 import { ReplicaRepair } from './repair.js'
 import { Renewals, type RenewalNetwork } from './renewal-service.js'
+import { QuorumReadiness } from './quorum-readiness.js'
+import { RestartRepair } from './restart-repair.js'
 import type { TopicRouter } from '../../host/topic-router.js'
 import type { ComponentLogger } from '../../logger.js'
 import { AbortedError, AlreadySubscribedError, ConfigError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../../errors.js'
 import { ChannelFailedError, NotAuthorizedError, RateLimitedError } from '../core/errors.js'
 import { RateLimiter } from '../core/rate-limit.js'
-import { settlesWithin } from '../../abort.js'
+import { deadlineSignal, settlesWithin } from '../../abort.js'
 import { validateTopicName } from '../../realtime/realtime.js'
 
 
@@ -51,8 +55,10 @@ export interface StickyDeps {
   signer: Signer
   selfPeerId: string
   policy: RecordPolicy
-  /** authorized peers currently connected for this database (caps the quorum) */
-  peerCount: () => number
+  /** connected authorized peers of this database that serve the replica protocol (sticky readiness) */
+  replicaPeers: () => number
+  /** returns the space of swept records to the file system (on-disk stores) */
+  compact?: () => Promise<void>
   /** libp2p protocol handling for subscription renewals */
   renewalNet: RenewalNetwork
   logger: ComponentLogger
@@ -85,7 +91,16 @@ export interface StickyEvents {
   'channel-state': [{ topic: string, state: ChannelState }]
   /** a batch was committed: how long it took from the first attempt to the acknowledgement */
   commit: [{ topic: string, version: number, items: number, durationMs: number }]
+  /** enough replica-capable peers are connected to reach the write quorum (see isReady) */
+  ready: []
+  /** no longer enough replica-capable peers for the write quorum */
+  'not-ready': []
 }
+
+/** the first sweep after start runs after about this long (or sweepIntervalMs when shorter) */
+const FIRST_SWEEP_MS = 5_000
+/** subscribe() on a node that is not sticky-ready waits this long for readiness before going on without it */
+const SUBSCRIBE_READY_WAIT_MS = 5_000
 
 /**
  * Sticky topics of one database (`db.sticky`): messages persist in the network with a TTL, and late
@@ -108,6 +123,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
   private readonly sweeper: Sweeper
   private sweepTimer: ReturnType<typeof setTimeout> | undefined
   private readonly publishLimiter: RateLimiter
+  private readonly restartRepair: RestartRepair
+  private readonly readiness: QuorumReadiness
 
   constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
     super()
@@ -143,7 +160,6 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
       loader: this.loader,
       signer: deps.signer,
       verified: deps.policy.verified,
-      peerCount: deps.peerCount,
       walkHistory: async (topic, id, depth) => await this.history.walk(topic, id, depth),
       recover: async (topic, isBroken) => await this.recovery.find(topic, isBroken),
       onWritten: (topic, r) => { this.pushes.send(topic, r) },
@@ -172,21 +188,46 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
       logger: deps.logger
     }, options)
     this.publishLimiter = new RateLimiter(options.publishRatePerSecond, options.publishBurst)
-    this.sweeper = new Sweeper({ datastore: deps.datastore, store: this.store, db: deps.db, selfPeerId: deps.selfPeerId, logger: deps.logger.child('component', 'sticky-sweep') }, { republishAfterMs: options.republishAfterMs })
+    this.sweeper = new Sweeper({ datastore: deps.datastore, store: this.store, db: deps.db, selfPeerId: deps.selfPeerId, compact: deps.compact, logger: deps.logger.child('component', 'sticky-sweep') }, { republishAfterMs: options.republishAfterMs })
+    this.restartRepair = new RestartRepair({ datastore: deps.datastore, store: this.store, loader: this.loader, db: deps.db, logger: deps.logger.child('component', 'sticky-restart-repair') })
+    this.readiness = new QuorumReadiness({ replicaPeers: deps.replicaPeers, writeQuorum: options.writeQuorum, logger: deps.logger })
+    // becoming ready (after start, a restart with a data dir, a partition healing) starts a
+    // restart-repair pass shortly after (see restart-repair.ts)
+    this.readiness.on('ready', () => { this.restartRepair.schedule(); this.emit('ready') })
+    this.readiness.on('not-ready', () => { this.restartRepair.cancel(); this.emit('not-ready') })
   }
 
   /** Starts serving renewal requests and the periodic sweep. */
   async start (): Promise<void> {
     await this.renewals.start()
-    const tick = (): void => {
-      // jittered so the nodes of a cluster do not sweep in step
+    const tick = (first: boolean): void => {
+      // jittered so the nodes of a cluster do not sweep in step; the first sweep comes early, so
+      // records that expired while the node was down leave the disk and the stored-bytes figures
+      // are known
+      const delay = first ? Math.min(this.options.sweepIntervalMs, FIRST_SWEEP_MS) : this.options.sweepIntervalMs
       this.sweepTimer = setTimeout(() => {
-        void this.sweeper.sweep().catch((err: unknown) => { this.deps.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.closed) tick() })
-      }, this.options.sweepIntervalMs * (0.75 + Math.random() / 2))
+        void this.sweeper.sweep().catch((err: unknown) => { this.deps.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.closed) tick(false) })
+      }, delay * (0.75 + Math.random() / 2))
       this.sweepTimer.unref?.()
     }
-    tick()
+    tick(true)
+    this.peersChanged()
   }
+
+  /** Enough replica-capable peers are connected for the write quorum (see quorum-readiness.ts). */
+  isReady (): boolean { return this.readiness.isReady }
+
+  /** Resolves once isReady() is true; rejects with AbortedError when `signal` aborts. */
+  async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> { await this.readiness.waitUntilReady(options.signal) }
+
+  /** The set of connected peers changed: recomputes readiness. */
+  peersChanged (): void { if (!this.closed) this.readiness.update() }
+
+  /** Runs a restart-repair pass now (see restart-repair.ts); also runs each time the node becomes ready. */
+  async repairHeld (signal?: AbortSignal): Promise<void> { await this.restartRepair.run(signal) }
+
+  /** Records and bytes this node stores for the database, by record kind, as of the last sweep. */
+  storedByKind (): StoredByKind { return this.sweeper.stored }
 
   /** pushes dropped by validation (malformed, unsigned, forged or unauthorized) */
   get pushesDropped (): number { return this.pushes.pushesDropped }
@@ -255,10 +296,26 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
     })
     this.subs.set(topic, sub)
     this.pushes.open(topic)
-    try {
+    const record = async (): Promise<void> => {
       const now = Date.now()
       await this.committers.get(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + ttlMs, updatedAt: now })
       sub.expiresAt = now + ttlMs
+    }
+    try {
+      // right after connecting, identify may still be running on the peers that make the quorum
+      if (!this.isReady()) await this.waitUntilReady({ signal: deadlineSignal(Math.min(SUBSCRIBE_READY_WAIT_MS, this.options.commitDeadlineMs), 'not ready') }).catch(() => {})
+      if (this.isReady()) {
+        await record()
+      } else {
+        // Without enough replicas the entry could not be acknowledged (NoQuorumError after
+        // commitDeadlineMs): history and live delivery start now, the entry is recorded once the
+        // node is sticky-ready.
+        this.deps.logger.info('sticky not ready: the subscription is recorded in the topic once enough replicas are connected', 'topic', topic)
+        this.once('ready', () => {
+          if (this.subs.get(topic) !== sub) return
+          record().catch((err: unknown) => { this.deps.logger.warn('could not record the subscription in the topic', 'topic', topic, 'error', err) })
+        })
+      }
       await sub.start()
       options.signal?.addEventListener('abort', () => { void sub.unsubscribe() }, { once: true })
       if (options.signal?.aborted === true) await sub.unsubscribe()
@@ -351,7 +408,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
       renewalsMalformed: this.renewals.malformed,
       sweptDeleted: this.sweeper.totals.deleted,
       sweptRepublished: this.sweeper.totals.republished,
-      sweptMalformed: this.sweeper.totals.malformed
+      sweptMalformed: this.sweeper.totals.malformed,
+      restored: this.restartRepair.stats.restored
     }
   }
 
@@ -364,6 +422,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
     if (this.closed) return
     this.closing = true
     clearTimeout(this.sweepTimer)
+    this.restartRepair.cancel()
     await this.renewals.stop()
     if (!await settlesWithin(flushTimeoutMs, this.flush())) this.deps.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
     this.closed = true

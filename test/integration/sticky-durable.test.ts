@@ -1,0 +1,143 @@
+/*
+ * Durable sticky history on real in-process nodes: the write quorum never shrinks with the network
+ * (a lone node and a node with one peer get ERR_NO_QUORUM within the deadline; writeQuorum 1 is the
+ * single-node escape hatch), sticky readiness and its events, the dataDir host option and its lock,
+ * the sweep returning disk space, and a replica restarted with its data dir repairing what it missed
+ * without any new write.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bootstrapEntry, freePorts, newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../fixtures/cluster.js'
+import type { Database, StickyMessage } from '../../src/index.js'
+import { directoryBytes } from '../../src/storage/disk-datastore.js'
+import { storedRecords } from '../fixtures/sticky-records.js'
+
+const open: Database[] = []
+afterEach(async () => { await Promise.allSettled(open.splice(0).map(async (d) => { await d.disconnect({ flushTimeoutMs: 500 }) })) })
+const dataDir = (): string => mkdtempSync(join(tmpdir(), 'depin-durable-'))
+
+async function node (registry: TestRegistry, o: { wallet?: Wallet, name: string, boot?: Database, sticky?: Record<string, unknown>, dir?: string, ports?: { quic: number, tcp: number } }): Promise<Database> {
+  const wallet = o.wallet ?? newWallet()
+  registry.add(wallet.address)
+  const boot = o.boot == null ? undefined : bootstrapEntry(o.boot)
+  const { db } = await startNode({
+    wallet,
+    registry,
+    name: o.name,
+    bootstrap: () => (boot == null ? [] : [boot]),
+    extra: { sticky: { pollIntervalMs: 1_000, ...o.sticky }, ...(o.dir != null ? { dataDir: o.dir } : {}), ...(o.ports != null ? { listenPorts: o.ports } : {}) }
+  })
+  open.push(db)
+  return db
+}
+
+describe('sticky write quorum', () => {
+  it('a lone node and a node with one peer reject with ERR_NO_QUORUM within the deadline; writeQuorum 1 acknowledges alone', async () => {
+    const registry = new TestRegistry()
+    const lone = await node(registry, { name: 'lone', sticky: { commitDeadlineMs: 1_500 } })
+    expect(lone.sticky.isReady()).toBe(false)
+    let started = Date.now()
+    await expect(lone.sticky.publish('q', { n: 1 })).rejects.toMatchObject({ code: 'ERR_NO_QUORUM', replicas: 1, quorum: 3 })
+    expect(Date.now() - started).toBeLessThan(1_500 + 1_000)
+
+    const peer = await node(registry, { name: 'peer', boot: lone, sticky: { commitDeadlineMs: 1_500 } })
+    await waitFor(() => lone.connectedPeers().length === 1 && peer.connectedPeers().length === 1, 10_000, 'two nodes connected')
+    started = Date.now()
+    await expect(lone.sticky.publish('q', { n: 2 })).rejects.toMatchObject({ code: 'ERR_NO_QUORUM', replicas: 2, quorum: 3 })
+    expect(Date.now() - started).toBeLessThan(1_500 + 1_000)
+    expect(lone.sticky.isReady()).toBe(false)
+    // nothing was acknowledged, so nothing was written: no node holds a record of the topic
+    for (const n of [lone, peer]) expect(await storedRecords(n, 'q')).toEqual([])
+
+    const dev = await node(new TestRegistry(), { name: 'dev', sticky: { writeQuorum: 1 } })
+    expect(dev.sticky.isReady()).toBe(true)
+    const r = await dev.sticky.publish('q', { n: 3 })
+    expect(r.version).toBeGreaterThan(0)
+  }, 30_000)
+
+  it('a publish waiting for the quorum is acknowledged once a third node arrives; the ready event fires', async () => {
+    const registry = new TestRegistry()
+    const a = await node(registry, { name: 'a' })
+    const b = await node(registry, { name: 'b', boot: a })
+    await waitFor(() => a.connectedPeers().length === 1, 10_000, 'a and b connected')
+    const ready = new Promise<void>((resolve) => { a.sticky.once('ready', resolve) })
+    const pending = a.sticky.publish('waits', { hello: 1 })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await node(registry, { name: 'c', boot: a })
+    await ready
+    expect(a.sticky.isReady()).toBe(true)
+    const r = await pending
+    const got: StickyMessage[] = []
+    await b.sticky.subscribe('waits', { onMessage: (m) => { got.push(m) } })
+    expect(got.map((m) => m.messageId)).toEqual([r.messageId])
+  }, 40_000)
+})
+
+describe('dataDir', () => {
+  it('is a host option: another value for the same wallet is a ConfigError; a directory in use is ERR_DATA_DIR_LOCKED', async () => {
+    const registry = new TestRegistry()
+    const wallet = newWallet()
+    const dir = dataDir()
+    await node(registry, { wallet, name: 'h', dir, sticky: { writeQuorum: 1 } })
+    await expect(startNode({ wallet, registry, databaseName: 'other', extra: { dataDir: dataDir() } })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'dataDir' })
+    await expect(startNode({ wallet, registry, databaseName: 'other' })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'dataDir' })
+    const same = await startNode({ wallet, registry, databaseName: 'other', extra: { dataDir: dir } }) // the same dir: shares the host
+    open.push(same.db)
+    await expect(startNode({ registry, name: 'intruder', extra: { dataDir: dir } })).rejects.toMatchObject({ code: 'ERR_DATA_DIR_LOCKED', dir })
+  }, 30_000)
+
+  it('a data dir written, then expired records: after a sweep the bytes on disk go down', async () => {
+    const registry = new TestRegistry()
+    const wallet = newWallet()
+    const dir = dataDir()
+    const sticky = { writeQuorum: 1, gcGraceMs: 0, sweepIntervalMs: 3_600_000 }
+    let db = await node(registry, { wallet, name: 'sweep', dir, sticky })
+    const payload = 'x'.repeat(2_000)
+    const expiry = Date.now() + 3_000
+    await Promise.all(Array.from({ length: 300 }, async (_, i) => await db.sticky.publish('short', { i, payload }, { ttlMs: 3_000 })))
+    await db.sticky.publish('kept', { keep: true }, { ttlMs: 3_600_000 })
+    await db.sticky.sweep() // nothing expired yet: fills the stored figures
+    expect(db.stats().stored.page?.bytes ?? 0).toBeGreaterThan(300 * 2_000)
+    await db.disconnect()
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry - Date.now()) + 300))
+    db = await node(registry, { wallet, name: 'sweep-again', dir, sticky })
+    const before = await directoryBytes(dir)
+    expect(before).toBeGreaterThan(300 * 2_000)
+    const swept = await db.sticky.sweep()
+    expect(swept.deleted).toBeGreaterThan(0)
+    const after = await directoryBytes(dir)
+    expect(after).toBeLessThan(before / 2)
+    expect(db.stats().stored.page?.bytes ?? 0).toBeLessThan(10_000)
+    expect((await storedRecords(db, 'kept')).length).toBeGreaterThan(0)
+    expect(await db.dataDirBytes()).toBe(after)
+  }, 30_000)
+
+  it('a replica restarted with its data dir repairs what it missed while down, without a new write', async () => {
+    const registry = new TestRegistry()
+    const dirs = [dataDir(), dataDir(), dataDir(), dataDir()]
+    const wallets = dirs.map(() => newWallet())
+    const ports = await freePorts()
+    const a = await node(registry, { wallet: wallets[0], name: 'r0', dir: dirs[0] })
+    const [b, c] = await Promise.all([1, 2].map(async (i) => await node(registry, { wallet: wallets[i], name: `r${i}`, dir: dirs[i], boot: a })))
+    let d = await node(registry, { wallet: wallets[3], name: 'r3', dir: dirs[3], boot: a, ports })
+    await waitFor(() => [a, b, c, d].every((n) => n!.sticky.isReady() && n!.connectedPeers().length === 3), 20_000, 'four nodes meshed')
+    const first = await Promise.all(Array.from({ length: 20 }, async (_, i) => await a!.sticky.publish('missed', { i })))
+    await d.disconnect()
+    open.splice(open.indexOf(d), 1)
+    const second = await Promise.all(Array.from({ length: 20 }, async (_, i) => await a!.sticky.publish('missed', { i: 20 + i })))
+    d = await node(registry, { wallet: wallets[3], name: 'r3-again', dir: dirs[3], boot: a, ports })
+    await waitFor(() => (d.sticky.stats().restored ?? 0) > 0, 20_000, 'the restarted node restores what it missed')
+    // alone now: what it serves comes from its own disk
+    await Promise.all([a, b, c].map(async (n) => { await n!.disconnect({ flushTimeoutMs: 500 }) }))
+    await waitFor(() => d.connectedPeers().length === 0, 10_000, 'd alone')
+    const info = await d.sticky.topicInfo('missed')
+    expect(info.messageCount).toBe(40)
+    const all = await d.sticky.loadCoordinator('missed')
+    expect(all).toHaveLength(1)
+    const entries = await d.sticky.loadMessageCollection('missed', all[0]!.head.messages!) ?? []
+    expect(new Set(entries.map((e) => (e.m.data as { i: number }).i)).size).toBe(40)
+    expect([...first, ...second]).toHaveLength(40)
+  }, 90_000)
+})
