@@ -16,6 +16,8 @@ import { deadlineSignal } from '../../abort.js'
 const SUSPECT_MS = 30_000
 /** replica sets kept at most (one per topic this node used); idle ones are forgotten first */
 export const MAX_REPLICA_SETS = 2_000
+/** an empty replica set is looked for again after this long */
+const EMPTY_SET_REFRESH_MS = 1_000
 
 export interface ReplicaSetOptions {
   /** remote replicas per topic. @default 5 */
@@ -52,7 +54,9 @@ export class ReplicaSets {
     if (set != null) set.used = Date.now()
     else if (this.sets.size >= MAX_REPLICA_SETS) this.prune()
     const lost = set != null && set.peers.some((p) => this.isSuspect(p))
-    if (set != null && !force && !lost && Date.now() - set.at < this.options.replicaRefreshMs) return set.peers
+    // an empty set (no peer yet, e.g. right after a restart) is looked for again soon, not in replicaRefreshMs
+    const maxAge = set?.peers.length === 0 ? Math.min(EMPTY_SET_REFRESH_MS, this.options.replicaRefreshMs) : this.options.replicaRefreshMs
+    if (set != null && !force && !lost && Date.now() - set.at < maxAge) return set.peers
     if (set != null && set.peers.length > 0 && !force) {
       // stale or lost a member: keep using the others while a lookup runs in the background
       if (set.refreshing == null) void this.get(topic, true)
