@@ -49,6 +49,10 @@ export interface HostInit {
   dhtSelectors?: Selectors
   /** datastore under kad-dht and the peer store */
   datastore?: Datastore
+  /** false: created but not started, so protocol handlers can be registered before the first
+   *  connection identifies us (identify-push is not enabled: a protocol added later stays unknown
+   *  to peers already connected). @default true */
+  start?: boolean
   /** libp2p metrics factory (e.g. prometheusMetrics()) */
   metrics?: (components: any) => unknown
 }
@@ -95,6 +99,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
   if (init.relayServer) services.relay = circuitRelayServer({ reservations: { maxReservations: 128 } })
 
   const node = await createLibp2p({
+    start: init.start ?? true,
     privateKey: init.privateKey,
     datastore: init.datastore,
     metrics: init.metrics as any,

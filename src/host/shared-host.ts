@@ -170,6 +170,8 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
     perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
   }, dataDir?.store)
   const libp2p = await createHost({
+    // started below, once the replica protocol is registered: peers identifying us must see it
+    start: false,
     privateKey,
     gater,
     listenHost: options.listenHost,
@@ -187,6 +189,7 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
   const router = new TopicRouter(libp2p.services.pubsub)
   const replicaService = sticky.replicaService(libp2p, logger.child('component', 'replica-service'))
   await replicaService.start()
+  await libp2p.start()
   const subscriptionFilter = new SubscriptionFilter(libp2p.services.pubsub, (peer, topic) => policy.mayReceive(peer, topic))
   const routingKeeper = new RoutingTableKeeper({
     tables: [
