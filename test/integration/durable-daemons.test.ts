@@ -205,5 +205,5 @@ describe('durable sticky history across process deaths', () => {
     await waitFor(() => ack.every((id) => got.some((m) => m.messageId === id)), 20_000, `every acknowledged message (got ${got.length} of ${ack.length})`)
     expectAllOnce(got, ack)
     console.log(`rolling restart: ${ack.length} acknowledged, ${failed} publishes failed (not acknowledged), ${got.length} delivered to the late joiner`)
-  }, 240_000)
+  }, 360_000)
 })
