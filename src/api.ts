@@ -47,6 +47,8 @@ export interface Database extends Emits<DatabaseEvents> {
   readonly sticky: StickyTopics
   /** True while at least one peer authorized for this database is connected and identified. */
   isReady(): boolean
+  /** Bytes of the host's data dir on disk (undefined without a `dataDir`). */
+  dataDirBytes(): Promise<number | undefined>
   /**
    * Resolves once the database is ready (at once if it is).
    *
@@ -126,6 +128,17 @@ export interface StickyTopics extends Emits<StickyEvents> {
   loadFullHistory(head: HeadRecord, maxDepth?: number): Promise<string[]>
   /** Runs one sweep of this node's stored records now (it also runs every sweepIntervalMs). */
   sweep(now?: number): Promise<SweepResult>
+  /**
+   * True once enough connected peers serve the replica protocol for the write quorum
+   * (`writeQuorum - 1` of them); the 'ready' / 'not-ready' events report changes.
+   */
+  isReady(): boolean
+  /**
+   * Resolves once isReady() is true.
+   *
+   * @throws {@link AbortedError} (`ERR_ABORTED`) when `options.signal` aborts first.
+   */
+  waitUntilReady(options?: { signal?: AbortSignal }): Promise<void>
   /** Counters of the sticky layer (commits, retries, replica traffic...), for monitoring. */
   stats(): Record<string, number>
   /** Waits for every queued publish to be committed. */

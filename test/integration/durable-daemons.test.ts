@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts, newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../fixtures/cluster.js'
-import { DaemonProcess, buildDist, httpGet } from '../fixtures/daemon-process.js'
+import { freePorts, newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../../support/cluster.js'
+import { DaemonProcess, buildDist, httpGet } from '../../support/daemon-process.js'
 import type { BootstrapNode, Database, StickyMessage } from '../../src/index.js'
 
 const root = mkdtempSync(join(tmpdir(), 'depin-durable-daemons-'))
