@@ -119,7 +119,7 @@ export function createStickyValidator (policy: RecordPolicy) {
     if (parsed.kind === 'blob') { validateBlob(parsed.db, parsed.id, value, policy); return }
     const heads = validateHeadSet(key, parsed.db, value, policy)
     if (policy.local == null) return
-    const inclusion = new LocalInclusion(policy.local, policy.isAuthorized)
+    const inclusion = new LocalInclusion(policy.local, (d, wallet) => policy.isAuthorized(d, wallet))
     for (const { head } of heads) {
       // the records travel before the head in one request: a head whose records are not here is
       // unusable on this replica and could hide content behind claims nobody can check

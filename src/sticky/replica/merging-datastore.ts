@@ -36,7 +36,7 @@ export class MergingDatastore extends BaseDatastore {
 
   /** Who may publish (messages of removed publishers need no inclusion) and the clock. */
   setPolicy (policy: { isAuthorized: (db: string, wallet: string) => boolean, now?: () => number }): void {
-    this.inclusion = new LocalInclusion(this.localRecords(), policy.isAuthorized)
+    this.inclusion = new LocalInclusion(this.localRecords(), (db, wallet) => policy.isAuthorized(db, wallet))
     this.now = policy.now ?? Date.now
   }
 
