@@ -76,7 +76,10 @@ describe('fuzz: registry callback results', () => {
     await a.subscribe('after-registry-fuzz', (e) => { got.push(e) })
     await waitForSubscribers([b], 'testdb_after-registry-fuzz', 1)
     const sent = await b.publish('after-registry-fuzz', 'still here')
-    await waitFor(() => got.some((e) => e.id === sent.id), 10_000, 'honest publish after the fuzz')
+    await waitFor(() => got.some((e) => e.id === sent.id), 30_000, 'honest publish after the fuzz').catch((err: unknown) => {
+      console.log('after the fuzz:', JSON.stringify({ stats: a.realtimeStats, registry: a.registry.stats, size: a.registry.size, peers: a.connectedPeers().length, hasB: a.registry.has(cluster.wallets[1]!.address) }))
+      throw err
+    })
     watch.stop()
     const heapGrowth = await settledHeapBytes() - heapBefore
     expect(watch.problems).toEqual([])
