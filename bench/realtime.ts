@@ -6,7 +6,7 @@
  */
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { startCluster, waitFor, waitForSubscribers } from '../test/fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers } from '../support/cluster.js'
 
 const LATENCY_MSGS = Number(process.env.BENCH_LATENCY_MSGS ?? 300)
 const BURST_MSGS = Number(process.env.BENCH_BURST_MSGS ?? 2000)

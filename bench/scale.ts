@@ -16,8 +16,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Keypair } from '@solana/web3.js'
-import { freePorts } from '../test/fixtures/cluster.js'
-import { CLI, ROOT, buildDist, httpGet } from '../test/fixtures/daemon-process.js'
+import { freePorts } from '../support/cluster.js'
+import { CLI, ROOT, buildDist, httpGet } from '../support/daemon-process.js'
 
 const SIZES = (process.env.BENCH_SIZES ?? (process.argv.includes('--50') ? '10,20,30,50' : '10,20,30')).split(',').map(Number)
 const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 15_000)

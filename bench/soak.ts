@@ -10,7 +10,7 @@
  */
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { startCluster } from '../test/fixtures/cluster.js'
+import { startCluster } from '../support/cluster.js'
 import { DEFAULT_OPTIONS, type ConnectOptions, type Database, type StickySubscription } from '../src/index.js'
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30)

@@ -10,7 +10,7 @@
  */
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { startCluster, waitFor } from '../test/fixtures/cluster.js'
+import { startCluster, waitFor } from '../support/cluster.js'
 import { DEFAULT_OPTIONS, STICKY_DEFAULTS, type ConnectOptions, type Database } from '../src/index.js'
 
 const NODES = 10

@@ -109,6 +109,8 @@ export const DEFAULTS = {
 } as const
 
 export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+/** DATABASE_NAME_PATTERN in words (error messages, help). */
+export const DATABASE_NAME_DOC = '1-64 characters of [A-Za-z0-9._-]'
 
 const port = z.number({ error: 'expected an integer 0-65535' }).int('expected an integer 0-65535').min(0, 'expected an integer 0-65535').max(65535, 'expected an integer 0-65535')
 const ms = (min = 1): z.ZodNumber => z.number({ error: `expected a number of milliseconds >= ${min}` }).int(`expected an integer number of milliseconds`).min(min, `expected a number of milliseconds >= ${min}`)
@@ -116,7 +118,7 @@ const fn = (what: string): z.ZodType<(...args: any[]) => any> => z.custom<(...ar
 
 const schema = z.object({
   walletPrivateKey: z.union([z.string().min(1), z.instanceof(Uint8Array)], { error: 'expected a base58 string or a Uint8Array(64)' }),
-  databaseName: z.string({ error: 'expected a string' }).regex(DATABASE_NAME_PATTERN, 'expected 1-64 characters of [A-Za-z0-9._-]'),
+  databaseName: z.string({ error: 'expected a string' }).regex(DATABASE_NAME_PATTERN, `expected ${DATABASE_NAME_DOC}`),
   getAuthorizedWallets: fn('(signal) => Promise<Iterable<string | PublicKey>>'),
   getBootstrapNodes: fn('(signal) => Promise<BootstrapNode[]>'),
   logger: z.custom<Logger>((v) => v != null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (v as any)[k] === 'function'),

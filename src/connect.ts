@@ -6,7 +6,8 @@
  */
 import './polyfills.js'
 import { resolveOptions, type ConnectOptions } from './config.js'
-import { Database } from './database.js'
+import type { Database } from './api.js'
+import { DatabaseImpl } from './database.js'
 import { ConfigError, DepinError } from './errors.js'
 import { peerIdToWallet, walletPrivateKey } from './identity.js'
 import { ComponentLogger, createPinoLogger } from './logger.js'
@@ -23,7 +24,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
  * @throws {@link ConfigError} (`ERR_INVALID_CONFIG`, with `field`) for invalid options, and
  * {@link InvalidWalletError} for a key that is not a valid Solana secret key.
  */
-export async function connect (input: ConnectOptions): Promise<Database> {
+export async function connect (input: ConnectOptions): Promise<Database> { return await openDatabase(input) }
+
+/** connect(), returning the implementation (the daemon needs a little more than the public API). @internal */
+export async function openDatabase (input: ConnectOptions): Promise<DatabaseImpl> {
   const options = resolveOptions(input)
   let privateKey
   try {
@@ -43,7 +47,7 @@ export async function connect (input: ConnectOptions): Promise<Database> {
       }
     }
   }
-  const db = new Database(host, options, nodeLog.child('db', options.databaseName))
+  const db = new DatabaseImpl(host, options, nodeLog.child('db', options.databaseName))
   try {
     await db.start()
   } catch (err) {

@@ -5,6 +5,7 @@
  * Stop order is the reverse; the host stops when its last database disconnects.
  */
 import { EventEmitter } from 'node:events'
+import type { Database } from './api.js'
 import type { ResolvedOptions } from './config.js'
 import { Discovery } from './host/discovery.js'
 import { DisconnectedError } from './errors.js'
@@ -58,7 +59,7 @@ export interface DatabaseEvents {
  * Events: `ready` / `not-ready` (readiness changes), `peer:connect` ({@link PeerInfo}) and
  * `peer:disconnect` (`{ peerId, wallet }`) for peers authorized for this database.
  */
-export class Database extends EventEmitter<DatabaseEvents> {
+export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Database {
   readonly name: string
   readonly registry: AuthorizedWalletCache
   /** who may connect, receive and write in this database (its registry decides) */

@@ -4,7 +4,8 @@
 import './polyfills.js'
 
 export { connect } from './connect.js'
-export type { Database, DatabaseEvents, DatabaseStats, PeerInfo } from './database.js'
+export type { Database, StickyTopics } from './api.js'
+export type { DatabaseEvents, DatabaseStats, PeerInfo } from './database.js'
 export type { ConnectOptions, BootstrapNode, GetAuthorizedWallets, GetBootstrapNodes } from './config.js'
 export { DEFAULTS as DEFAULT_OPTIONS } from './config.js'
 export type { Event } from './realtime/event-codec.js'
@@ -19,7 +20,8 @@ export {
 export { encryptPayload, decryptPayload, generatePayloadKey, isEncryptedPayload, type EncryptedPayload } from './sticky/core/encryption.js'
 export { STICKY_DEFAULTS } from './sticky/options.js'
 export type { StickyOptions } from './sticky/options.js'
-export type { StickyPubSub, PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/topic/sticky.js'
+export type { StickyTopics as StickyPubSub } from './api.js'
+export type { PublishOptions as StickyPublishOptions, SubscribeOptions as StickySubscribeOptions, TopicInfo } from './sticky/topic/sticky.js'
 export type { StickyMessage, StickySubscription } from './sticky/topic/subscription.js'
 export {
   DepinError, ConfigError, InvalidWalletError, InvalidTopicError, InvalidMessageError, MessageTooLargeError,

@@ -3,7 +3,7 @@
  * Out (stdout), one JSON object per line:
  *   {"type":"event","topic":T,"event":{...}}          a real-time event
  *   {"type":"sticky","topic":T,"message":{...}}       a sticky message (history first, then live)
- *   {"type":"published","topic":T,"sticky":B,"id":I}  a stdin line was published
+ *   {"type":"published","topic":T,"sticky":B,"id":I,"line":N}  stdin line N was published
  *   {"type":"error","line":N,"error":MSG,"code":C}    a stdin line could not be published
  * In (stdin): {"topic":T,"data":ANY,"sticky":B?,"ttlMs":N?} per line. Logs never go to stdout.
  * Hostile pipes: a stdin line longer than `maxLineBytes` is skipped without being buffered and
@@ -13,10 +13,11 @@
  * counted while publishing goes on: a closed pipe never crashes the node or loses accepted lines.
  */
 import type { Readable, Writable } from 'node:stream'
-import type { Database } from '../database.js'
+import type { Database } from '../api.js'
 import type { StickySubscription } from '../sticky/topic/subscription.js'
 import type { Logger } from '../logger.js'
 import type { DaemonMetrics } from './metrics.js'
+import { ResumeStore } from './resume-store.js'
 
 /** most stdin lines being published at once; reading pauses above it */
 const MAX_IN_FLIGHT = 64
@@ -52,6 +53,7 @@ export class Bridge {
   readonly stdoutStats = { dropped: 0, closed: false }
   private stdoutBlocked = false
   private readonly maxBacklog: number
+  private resumeStore: ResumeStore | undefined
 
   constructor (private readonly deps: BridgeDeps) {
     this.maxBacklog = deps.maxStdoutBacklogBytes ?? DEFAULT_MAX_STDOUT_BACKLOG_BYTES
@@ -64,15 +66,26 @@ export class Bridge {
     deps.stdout.on('drain', () => { this.stdoutBlocked = false; this.resumeIfRoom() })
   }
 
-  async start (topics: { realtime: string[], sticky: string[] }, readStdin: boolean): Promise<void> {
+  async start (topics: { realtime: string[], sticky: string[], stickyStateFile?: string }, readStdin: boolean): Promise<void> {
     const { db } = this.deps
+    const resume = topics.stickyStateFile != null
+      ? new ResumeStore(topics.stickyStateFile, () => Object.fromEntries(this.stickySubs.map((s) => [s.topic, s.lastSeenVersion])))
+      : undefined
+    this.resumeStore = resume
     for (const topic of topics.realtime) {
       await db.subscribe(topic, (event) => { this.write('event', { type: 'event', topic, event }) })
       this.realtimeTopics.push(topic)
     }
     for (const topic of topics.sticky) {
+      const lastSeenVersion = resume?.versionOf(topic) ?? null
+      if (lastSeenVersion != null) this.deps.logger.info('resuming sticky topic', 'topic', topic, 'afterVersion', lastSeenVersion)
       this.stickySubs.push(await db.sticky.subscribe(topic, {
-        onMessage: (message) => { this.write('sticky', { type: 'sticky', topic, message }) }
+        receiveHistory: true,
+        lastSeenVersion,
+        onMessage: (message) => {
+          this.write('sticky', { type: 'sticky', topic, message })
+          resume?.touch()
+        }
       }))
     }
     if (readStdin && this.deps.stdin != null) {
@@ -95,12 +108,22 @@ export class Bridge {
 
   /** Ends the bridged subscriptions (sticky ones leave the topic's subscriber collection). */
   async unsubscribeAll (): Promise<void> {
+    this.saveResume()
     await Promise.allSettled([
       ...this.stickySubs.map(async (s) => { await s.unsubscribe() }),
       ...this.realtimeTopics.map(async (t) => { await this.deps.db.unsubscribe(t) })
     ])
     this.stickySubs.length = 0
     this.realtimeTopics.length = 0
+  }
+
+  /** Records each sticky topic's lastSeenVersion now (topics.stickyStateFile). */
+  saveResume (): void {
+    try {
+      this.resumeStore?.save()
+    } catch (err) {
+      this.deps.logger.warn('could not save the sticky topics\' versions', 'file', this.resumeStore?.path, 'error', err)
+    }
   }
 
   private onLine (raw: string): void {
@@ -133,10 +156,10 @@ export class Bridge {
     try {
       if (input.sticky === true) {
         const r = await this.deps.db.sticky.publish(topic, input.data, { ttlMs: input.ttlMs as number | undefined })
-        this.write('published', { type: 'published', topic, sticky: true, id: r.messageId, version: r.version })
+        this.write('published', { type: 'published', topic, sticky: true, id: r.messageId, version: r.version, line })
       } else {
         const e = await this.deps.db.publish(topic, input.data)
-        this.write('published', { type: 'published', topic, sticky: false, id: e.id })
+        this.write('published', { type: 'published', topic, sticky: false, id: e.id, line })
       }
       this.deps.metrics?.linesIn.inc({ result: 'published' })
     } catch (err) {

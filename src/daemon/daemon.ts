@@ -8,9 +8,9 @@
 import type { Readable, Writable } from 'node:stream'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { settlesWithin } from '../abort.js'
-import { connect } from '../connect.js'
+import { openDatabase } from '../connect.js'
 import { DEFAULTS, type BootstrapNode, type ConnectOptions } from '../config.js'
-import type { Database } from '../database.js'
+import type { DatabaseImpl } from '../database.js'
 import { ConfigError } from '../errors.js'
 import { normalizeWalletAddress, walletPrivateKey } from '../identity.js'
 import { ComponentLogger, createPinoLogger, type Logger } from '../logger.js'
@@ -34,7 +34,7 @@ export interface DaemonIo {
 }
 
 export interface RunningDaemon {
-  db: Database
+  db: DatabaseImpl
   metrics: DaemonMetrics
   httpPort: number
   inspectPort: number
@@ -52,7 +52,7 @@ export async function startDaemon (config: DaemonConfig, io: DaemonIo): Promise<
   const registry = registrySources(config, log)
   const bootstrap = bootstrapSources(config, log)
   const metrics = createDaemonMetrics()
-  const db = await connect({
+  const db = await openDatabase({
     ...(config.options as Partial<ConnectOptions>),
     walletPrivateKey: secret,
     databaseName: config.database,

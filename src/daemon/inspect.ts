@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection } from '@libp2p/interface'
-import type { Database } from '../database.js'
+import type { DatabaseImpl as Database } from '../database.js'
 import { peerIdToWallet } from '../identity.js'
 
 /** Commits remembered per topic for /topics/<name>. */

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import type { Database } from '../database.js'
+import type { Database } from '../api.js'
 
 type Read = () => Array<[LabelValues<string>, number]>
 

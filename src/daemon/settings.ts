@@ -5,6 +5,7 @@
  * a setting cannot exist in one place and be missing in another.
  */
 import { z } from 'zod'
+import { DATABASE_NAME_DOC, DATABASE_NAME_PATTERN, DEFAULTS } from '../config.js'
 
 export type SettingType = 'string' | 'int' | 'bool' | 'list' | 'secret'
 
@@ -19,12 +20,12 @@ export interface Setting {
 }
 
 export const SETTINGS: readonly Setting[] = [
-  { path: 'database', env: 'DEPIN_DATABASE', flag: '--database', type: 'string', help: 'database (namespace) name, 1-64 chars of [A-Za-z0-9._-] (required)' },
+  { path: 'database', env: 'DEPIN_DATABASE', flag: '--database', type: 'string', help: `database (namespace) name, ${DATABASE_NAME_DOC} (required)` },
   { path: 'keyFile', env: 'DEPIN_KEY_FILE', flag: '--key-file', type: 'string', help: 'wallet key file in Solana CLI format (JSON array of 64 bytes)' },
   { path: 'key', env: 'DEPIN_KEY', type: 'secret', help: 'wallet secret key, base58 or a JSON array of 64 bytes (env only; never logged)' },
-  { path: 'listen.host', env: 'DEPIN_LISTEN_HOST', flag: '--listen-host', type: 'string', help: 'IPv4 address to listen on (default 0.0.0.0)' },
-  { path: 'listen.quicPort', env: 'DEPIN_QUIC_PORT', flag: '--quic-port', type: 'int', help: 'QUIC (UDP) port (default 4001; 0 = ephemeral)' },
-  { path: 'listen.tcpPort', env: 'DEPIN_TCP_PORT', flag: '--tcp-port', type: 'int', help: 'TCP port (default 4002; 0 = ephemeral)' },
+  { path: 'listen.host', env: 'DEPIN_LISTEN_HOST', flag: '--listen-host', type: 'string', help: `IPv4 address to listen on (default ${DEFAULTS.listenHost})` },
+  { path: 'listen.quicPort', env: 'DEPIN_QUIC_PORT', flag: '--quic-port', type: 'int', help: `QUIC (UDP) port (default ${DEFAULTS.listenPorts.quic}; 0 = ephemeral)` },
+  { path: 'listen.tcpPort', env: 'DEPIN_TCP_PORT', flag: '--tcp-port', type: 'int', help: `TCP port (default ${DEFAULTS.listenPorts.tcp}; 0 = ephemeral)` },
   { path: 'announce', env: 'DEPIN_ANNOUNCE', flag: '--announce', type: 'list', help: 'multiaddrs to announce instead of the listen addresses (comma-separated)' },
   { path: 'http.host', env: 'DEPIN_HTTP_HOST', flag: '--http-host', type: 'string', help: 'address of the metrics/health HTTP server (default 0.0.0.0)' },
   { path: 'http.port', env: 'DEPIN_HTTP_PORT', flag: '--http-port', type: 'int', help: 'port of the metrics/health HTTP server (default 9464; 0 = ephemeral)' },
@@ -38,8 +39,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'registry.solana.accountSize', env: 'DEPIN_SOLANA_ACCOUNT_SIZE', flag: '--solana-account-size', type: 'int', help: 'byte size of one registry account (getProgramAccounts dataSize filter)' },
   { path: 'registry.solana.walletOffset', env: 'DEPIN_SOLANA_WALLET_OFFSET', flag: '--solana-wallet-offset', type: 'int', help: 'byte offset of the 32-byte wallet key in the account (default 8)' },
   { path: 'registry.solana.commitment', env: 'DEPIN_SOLANA_COMMITMENT', flag: '--solana-commitment', type: 'string', help: 'processed | confirmed | finalized (default confirmed)' },
-  { path: 'registry.refreshIntervalMs', env: 'DEPIN_REGISTRY_REFRESH_MS', flag: '--registry-refresh-ms', type: 'int', help: 'registry refresh period (default 30000)' },
-  { path: 'registry.timeoutMs', env: 'DEPIN_REGISTRY_TIMEOUT_MS', flag: '--registry-timeout-ms', type: 'int', help: 'time limit of one registry source call (default 10000)' },
+  { path: 'registry.refreshIntervalMs', env: 'DEPIN_REGISTRY_REFRESH_MS', flag: '--registry-refresh-ms', type: 'int', help: `registry refresh period (default ${DEFAULTS.registryRefreshIntervalMs})` },
+  { path: 'registry.timeoutMs', env: 'DEPIN_REGISTRY_TIMEOUT_MS', flag: '--registry-timeout-ms', type: 'int', help: `time limit of one registry source call (default ${DEFAULTS.registryTimeoutMs})` },
   { path: 'bootstrap.file', env: 'DEPIN_BOOTSTRAP_FILE', flag: '--bootstrap-file', type: 'string', help: 'JSON file of bootstrap nodes [{publicKey, ip, quicPort, tcpPort}]' },
   { path: 'bootstrap.nodes', env: 'DEPIN_BOOTSTRAP', flag: '--bootstrap', type: 'list', help: 'bootstrap nodes as WALLET@IP:QUICPORT:TCPPORT (comma-separated)' },
   { path: 'bootstrap.url', env: 'DEPIN_BOOTSTRAP_URL', flag: '--bootstrap-url', type: 'string', help: 'HTTP(S) URL returning a JSON list of bootstrap nodes' },
@@ -47,6 +48,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'relay.reservation', env: 'DEPIN_RELAY_RESERVATION', flag: '--relay-reservation', type: 'bool', help: 'reserve a slot on connected relays (default false)' },
   { path: 'topics.realtime', env: 'DEPIN_TOPICS', flag: '--topics', type: 'list', help: 'real-time topics written to stdout as JSON lines (comma-separated)' },
   { path: 'topics.sticky', env: 'DEPIN_STICKY_TOPICS', flag: '--sticky-topics', type: 'list', help: 'sticky topics written to stdout as JSON lines, history included (comma-separated)' },
+  { path: 'topics.stickyStateFile', env: 'DEPIN_STICKY_STATE_FILE', flag: '--sticky-state-file', type: 'string', help: 'file keeping each sticky topic\'s lastSeenVersion: after a restart the topics resume after it instead of replaying their history' },
   { path: 'stdin', env: 'DEPIN_STDIN', flag: '--stdin', type: 'bool', help: 'publish JSON lines read from stdin: {"topic", "data", "sticky"?} (default false)' },
   { path: 'shutdownTimeoutMs', env: 'DEPIN_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', type: 'int', help: 'exit non-zero if a graceful stop takes longer (default 10000)' }
 ]
@@ -59,13 +61,13 @@ const url = z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:/
 const base58 = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'expected a base58 public key')
 
 export const daemonSchema = z.object({
-  database: z.string({ error: 'is required: a database name' }).regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 characters of [A-Za-z0-9._-]'),
+  database: z.string({ error: 'is required: a database name' }).regex(DATABASE_NAME_PATTERN, `expected ${DATABASE_NAME_DOC}`),
   keyFile: z.string().min(1).optional(),
   key: z.string().min(1).optional(),
   listen: z.object({
-    host: z.ipv4({ error: 'expected an IPv4 address' }).default('0.0.0.0'),
-    quicPort: port.default(4001),
-    tcpPort: port.default(4002)
+    host: z.ipv4({ error: 'expected an IPv4 address' }).default(DEFAULTS.listenHost),
+    quicPort: port.default(DEFAULTS.listenPorts.quic),
+    tcpPort: port.default(DEFAULTS.listenPorts.tcp)
   }).strict().prefault({}),
   announce: z.array(z.string().startsWith('/', 'expected a multiaddr string')).default([]),
   http: z.object({
@@ -89,8 +91,8 @@ export const daemonSchema = z.object({
       walletOffset: int('a byte offset >= 0', 0, 10 * 1024 * 1024).default(8),
       commitment: z.enum(['processed', 'confirmed', 'finalized'], { error: 'expected processed, confirmed or finalized' }).default('confirmed')
     }).strict().optional(),
-    refreshIntervalMs: ms(100).default(30_000),
-    timeoutMs: ms(1).default(10_000)
+    refreshIntervalMs: ms(100).default(DEFAULTS.registryRefreshIntervalMs),
+    timeoutMs: ms(1).default(DEFAULTS.registryTimeoutMs)
   }).strict().prefault({}),
   bootstrap: z.object({
     file: z.string().min(1).optional(),
@@ -103,7 +105,8 @@ export const daemonSchema = z.object({
   }).strict().prefault({}),
   topics: z.object({
     realtime: z.array(z.string().min(1)).default([]),
-    sticky: z.array(z.string().min(1)).default([])
+    sticky: z.array(z.string().min(1)).default([]),
+    stickyStateFile: z.string().min(1).optional()
   }).strict().prefault({}),
   stdin: z.boolean({ error: 'expected true or false' }).default(false),
   shutdownTimeoutMs: ms(100).default(10_000),

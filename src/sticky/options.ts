@@ -4,6 +4,7 @@
  * declared by the replica network (replica-sets.ts) and included here.
  */
 import type { StoreOptions } from './replica/store.js'
+import { REPLICA_NETWORK_DEFAULTS } from './replica/replica-network.js'
 
 /** Sticky-topic options, passed as `connect({ sticky: { ... } })`; defaults in {@link STICKY_DEFAULTS}. */
 export interface StickyOptions extends StoreOptions {
@@ -76,5 +77,5 @@ export const STICKY_DEFAULTS: StickyOptions = {
   storageQuotaPerPeerBytes: 128 * 1024 * 1024,
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
-  requestTimeoutMs: 5_000
+  requestTimeoutMs: REPLICA_NETWORK_DEFAULTS.requestTimeoutMs
 }

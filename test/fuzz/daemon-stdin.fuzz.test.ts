@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { PassThrough, Writable } from 'node:stream'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import { Bridge } from '../../src/daemon/bridge.js'
 import { silentLogger } from '../../src/logger.js'
 import type { Event } from '../../src/index.js'

@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import type { Event } from '../../src/index.js'
 import { CrashWatch, edgeJson, edgeNumber, edgeString, fuzzParams, fuzzRuns, settledHeapBytes } from './harness.js'
 

@@ -10,10 +10,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import bs58 from 'bs58'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import { normalizeWalletAddress } from '../../src/identity.js'
 import type { Event } from '../../src/index.js'
 import { CrashWatch, edgeJson, edgeString, fuzzParams, fuzzRuns, settledHeapBytes } from './harness.js'
+import type { DatabaseImpl } from '../../src/database.js'
+
+/** the implementation behind a Database (its registry cache is not public API) */
+const impl = (db: unknown): DatabaseImpl => db as DatabaseImpl
 
 const RUNS = fuzzRuns(300)
 
@@ -25,7 +29,7 @@ describe('fuzz: registry callback results', () => {
     const a = cluster.nodes[0]!
     // from now on node A's registry answers whatever the fuzzer says
     answer = async () => await cluster.registry.fetch(new AbortController().signal)
-    ;(a.registry as unknown as { deps: { fetch: () => unknown } }).deps.fetch = () => answer()
+    ;(impl(a).registry as unknown as { deps: { fetch: () => unknown } }).deps.fetch = () => answer()
   })
   afterAll(async () => { await cluster?.stop() })
 
@@ -63,11 +67,11 @@ describe('fuzz: registry callback results', () => {
         if (k === 'throw-sync') throw new Error('sync throw')
         return Promise.resolve(value)
       }
-      await a.registry.refresh('fuzz')
-      for (const w of a.registry.snapshot()) expect(normalizeWalletAddress(w)).toBe(w)
-      for (const w of honest) expect(a.registry.has(w)).toBe(true)
+      await impl(a).registry.refresh('fuzz')
+      for (const w of impl(a).registry.snapshot()) expect(normalizeWalletAddress(w)).toBe(w)
+      for (const w of honest) expect(impl(a).registry.has(w)).toBe(true)
       answer = async () => honest
-      await a.registry.refresh('honest')
+      await impl(a).registry.refresh('honest')
       expect(a.connectedPeers().map((p) => p.peerId)).toContain(b.peerId)
     }), fuzzParams(RUNS))
 
@@ -77,13 +81,13 @@ describe('fuzz: registry callback results', () => {
     await waitForSubscribers([b], 'testdb_after-registry-fuzz', 1)
     const sent = await b.publish('after-registry-fuzz', 'still here')
     await waitFor(() => got.some((e) => e.id === sent.id), 30_000, 'honest publish after the fuzz').catch((err: unknown) => {
-      console.log('after the fuzz:', JSON.stringify({ stats: a.realtimeStats, registry: a.registry.stats, size: a.registry.size, peers: a.connectedPeers().length, hasB: a.registry.has(cluster.wallets[1]!.address) }))
+      console.log('after the fuzz:', JSON.stringify({ stats: a.realtimeStats, registry: impl(a).registry.stats, size: impl(a).registry.size, peers: a.connectedPeers().length, hasB: impl(a).registry.has(cluster.wallets[1]!.address) }))
       throw err
     })
     watch.stop()
     const heapGrowth = await settledHeapBytes() - heapBefore
     expect(watch.problems).toEqual([])
     expect(heapGrowth).toBeLessThan(128 * 1024 * 1024)
-    console.log(`fuzz registry: ${n} generated answers; refreshes ${a.registry.stats.refreshes}, errors ${a.registry.stats.errors}, shrinks held ${a.registry.stats.shrinksHeld}, invalid entries ${a.registry.stats.invalidEntries}; wallets now ${a.registry.size}; heap growth ${(heapGrowth / 1e6).toFixed(1)} MB`)
+    console.log(`fuzz registry: ${n} generated answers; refreshes ${impl(a).registry.stats.refreshes}, errors ${impl(a).registry.stats.errors}, shrinks held ${impl(a).registry.stats.shrinksHeld}, invalid entries ${impl(a).registry.stats.invalidEntries}; wallets now ${impl(a).registry.size}; heap growth ${(heapGrowth / 1e6).toFixed(1)} MB`)
   }, 30 * 60_000)
 })

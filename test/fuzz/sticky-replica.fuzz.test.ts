@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { lpStream } from 'it-length-prefixed-stream'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { blobKey, headKey } from '../../src/sticky/core/keys.js'
 import { REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'

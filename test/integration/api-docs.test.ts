@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { ROOT } from '../fixtures/daemon-process.js'
+import { ROOT } from '../../support/daemon-process.js'
 
 describe('API reference (TypeDoc)', () => {
   it('every exported symbol is documented and every link resolves', async () => {

@@ -4,7 +4,7 @@
  * reason, never reaches the handler, and the node keeps delivering good events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import type { Event } from '../../src/index.js'
 import { hasOutboundStream } from '../../src/host/internals.js'
 

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { Keypair } from '@solana/web3.js'
-import { freePorts, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../fixtures/cluster.js'
+import { freePorts, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../../support/cluster.js'
 import { PublicKey } from '@solana/web3.js'
 import type { BootstrapNode, Database, Event } from '../../src/index.js'
 
@@ -24,7 +24,7 @@ describe('bootstrap and readiness', () => {
     client.db.on('ready', () => events.push('ready'))
     await new Promise((resolve) => setTimeout(resolve, 1_200))
     expect(client.db.isReady()).toBe(false)
-    const attemptsBefore = client.db.bootstrapAttempts
+    const attemptsBefore = client.db.stats().bootstrapAttempts
     expect(attemptsBefore).toBeGreaterThanOrEqual(1) // a QUIC dial to a closed UDP port waits for the connect timeout
 
     const b = await startNode({ wallet: boot, registry, name: 'boot', extra: { listenPorts: ports } }); open.push(b.db)
@@ -32,9 +32,9 @@ describe('bootstrap and readiness', () => {
     expect(events).toEqual(['ready'])
     expect(client.db.connectedPeers().map((p) => p.wallet)).toEqual([boot.address])
     // the retry loop stopped: no further attempts
-    const attempts = client.db.bootstrapAttempts
+    const attempts = client.db.stats().bootstrapAttempts
     await new Promise((resolve) => setTimeout(resolve, 1_200))
-    expect(client.db.bootstrapAttempts).toBe(attempts)
+    expect(client.db.stats().bootstrapAttempts).toBe(attempts)
   })
 
   it('scenario 2: when the bootstrap node dies, a node that lost all peers re-bootstraps through a second one', async () => {
@@ -89,9 +89,9 @@ describe('bootstrap and readiness', () => {
     const n = await startNode({ registry, name: 'quitter', bootstrap: () => [{ publicKey: Keypair.generate().publicKey.toBase58(), ip: '127.0.0.1', quicPort: 9, tcpPort: 9 }] })
     await new Promise((resolve) => setTimeout(resolve, 300))
     await n.db.disconnect()
-    const attempts = n.db.bootstrapAttempts
+    const attempts = n.db.stats().bootstrapAttempts
     await new Promise((resolve) => setTimeout(resolve, 1_200))
-    expect(n.db.bootstrapAttempts).toBe(attempts)
+    expect(n.db.stats().bootstrapAttempts).toBe(attempts)
     await expect(n.db.publish('t', 1)).rejects.toMatchObject({ code: 'ERR_DISCONNECTED' })
   })
 })

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, writeFileSync, renameSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../fixtures/cluster.js'
-import { DaemonProcess, buildDist, cli, containerCommand, httpGet } from '../fixtures/daemon-process.js'
+import { freePorts } from '../../support/cluster.js'
+import { DaemonProcess, buildDist, cli, containerCommand, httpGet } from '../../support/daemon-process.js'
 
 const SHUTDOWN_MS = 3_000
 const dir = mkdtempSync(join(tmpdir(), 'depin-shutdown-'))

@@ -12,8 +12,8 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { loadDaemonConfig } from '../../src/daemon/load-config.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../fixtures/cluster.js'
-import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../fixtures/daemon-process.js'
+import { freePorts } from '../../support/cluster.js'
+import { DaemonProcess, ROOT, buildDist, cli, containerCommand, httpGet, metricValue } from '../../support/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-daemon-'))
 const nodes: DaemonProcess[] = []

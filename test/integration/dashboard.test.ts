@@ -11,7 +11,7 @@ import { Keypair } from '@solana/web3.js'
 import { parse as parseYaml } from 'yaml'
 import { connect, silentLogger, type Database } from '../../src/index.js'
 import { createDaemonMetrics } from '../../src/daemon/metrics.js'
-import { ROOT } from '../fixtures/daemon-process.js'
+import { ROOT } from '../../support/daemon-process.js'
 
 const DEPLOY = join(ROOT, 'deploy')
 /** labels Prometheus adds to every scraped series, and the histogram bucket label */

@@ -3,7 +3,7 @@
  * directions, and the host's lifetime following its last database.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { bootstrapEntry, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../fixtures/cluster.js'
+import { bootstrapEntry, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers } from '../../support/cluster.js'
 import type { Database, Event } from '../../src/index.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

@@ -7,7 +7,7 @@ import { execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Keypair } from '@solana/web3.js'
 import { LocalSolanaRpc } from '../fixtures/solana-rpc.js'
-import { ROOT } from '../fixtures/daemon-process.js'
+import { ROOT } from '../../support/daemon-process.js'
 
 async function runExample (file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number, stdout: string, stderr: string }> {
   return await new Promise((resolve) => {

@@ -5,7 +5,7 @@
  * removals are disconnected after the next refresh.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { bootstrapEntry, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers, type Transport } from '../fixtures/cluster.js'
+import { bootstrapEntry, newWallet, startNode, TestRegistry, waitFor, waitForSubscribers, type Transport } from '../../support/cluster.js'
 import type { Database, Event } from '../../src/index.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

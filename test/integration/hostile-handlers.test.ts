@@ -4,7 +4,7 @@
  * other listeners and the node itself carry on.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { TestRegistry, bootstrapEntry, startNode, waitFor } from '../fixtures/cluster.js'
+import { TestRegistry, bootstrapEntry, newWallet, startNode, waitFor } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 
 describe('throwing db.on handlers', () => {
@@ -24,8 +24,9 @@ describe('throwing db.on handlers', () => {
       a.db.on('peer:connect', async () => { throw new Error('application bug (async)') })
       a.db.on('ready', () => { throw new Error('application bug in ready') })
       a.db.on('peer:connect', (p) => { seen.push(p.peerId) })
-      const b = await startNode({ registry, name: 'B', bootstrap: () => [bootstrapEntry(a.db)] }); open.push(b.db)
-      registry.add(a.wallet.address, b.wallet.address)
+      const wb = newWallet()
+      registry.add(a.wallet.address, wb.address)
+      const b = await startNode({ registry, wallet: wb, name: 'B', bootstrap: () => [bootstrapEntry(a.db)] }); open.push(b.db)
       await b.db.waitUntilReady({ signal: AbortSignal.timeout(15_000) })
       await waitFor(() => seen.length === 1, 10_000, 'the well-behaved listener')
       await new Promise((resolve) => setTimeout(resolve, 300))

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePorts } from '../fixtures/cluster.js'
-import { DaemonProcess, buildDist, cli, httpGet } from '../fixtures/daemon-process.js'
+import { freePorts } from '../../support/cluster.js'
+import { DaemonProcess, buildDist, cli, httpGet } from '../../support/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-inspect-'))
 interface Node { name: string, keyFile: string, address: string, peerId: string, ports: { quic: number, tcp: number }, http: number, inspect: number, proc?: DaemonProcess }

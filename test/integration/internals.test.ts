@@ -10,7 +10,7 @@ import { createHost, type DepinLibp2p } from '../../src/host/host.js'
 import { createConnectionGater, createGaterStats } from '../../src/auth/gater.js'
 import { hasOutboundStream, interceptSubscriptions, isNoPeersSubscribedError, kadNetworkOf, recordDatastoreKey, recordKeyOf, routingTableOf, subscriptionTable, DHT_RECORD_PREFIX } from '../../src/host/internals.js'
 import { MemoryDatastore } from 'datastore-core'
-import { waitFor } from '../fixtures/cluster.js'
+import { waitFor } from '../../support/cluster.js'
 
 async function node (datastore = new MemoryDatastore()): Promise<DepinLibp2p> {
   const gater = createConnectionGater({ mayConnect: () => true, mayConnectChecked: async () => true }, createGaterStats())

@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, buildDist } from '../fixtures/daemon-process.js'
+import { ROOT, buildDist } from '../../support/daemon-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'depin-package-'))
 const project = join(dir, 'consumer')

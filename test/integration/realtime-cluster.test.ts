@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, waitForSubscribers, type Cluster } from '../../support/cluster.js'
 import type { Event } from '../../src/index.js'
 
 for (const transport of ['quic', 'tcp'] as const) {

@@ -5,7 +5,7 @@
  * reach every other subscriber exactly once, and no peer's score may fall below zero.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Event } from '../../src/index.js'
 
 const SIZE = 20

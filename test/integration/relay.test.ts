@@ -4,7 +4,7 @@
  * reaches it only through the relay; events cross both ways.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { newWallet } from '../fixtures/cluster.js'
+import { newWallet } from '../../support/cluster.js'
 import { ChildNode, netnsAvailable, Topology } from '../fixtures/netns.js'
 
 const fast = {

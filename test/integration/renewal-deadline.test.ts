@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { startCluster, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, type Cluster } from '../../support/cluster.js'
 import { RenewalService, RENEWAL_PROTOCOL } from '../../src/sticky/topic/renewal-service.js'
 import { silentLogger } from '../../src/logger.js'
 

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { newWallet } from '../fixtures/cluster.js'
+import { newWallet } from '../../support/cluster.js'
 import { ChildNode, netnsAvailable, Topology } from '../fixtures/netns.js'
 
 const options = {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Keypair } from '@solana/web3.js'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import { lpStream } from 'it-length-prefixed-stream'
 import { MAX_ITEMS, REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 import type { Database } from '../../src/index.js'

@@ -5,7 +5,7 @@
  * on a mock DHT with compare-and-swap; this one runs on real kad-dht replicas without CAS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 

@@ -5,7 +5,7 @@
  * 1 KB across 500 writes while loadFullHistory still reaches the first collections.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { storedRecords } from '../fixtures/sticky-records.js'
 

@@ -4,7 +4,7 @@
  * history must survive, late joiners must still get it, and writes must go on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { headKey, pushTopic } from '../../src/sticky/core/keys.js'
 import { sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'

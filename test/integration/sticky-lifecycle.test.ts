@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { bootstrapEntry, startCluster, startNode, waitFor, type Cluster, type Wallet } from '../fixtures/cluster.js'
+import { bootstrapEntry, startCluster, startNode, waitFor, type Cluster, type Wallet } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 import { renewalSignedText, type RenewalRequest } from '../../src/sticky/core/renewal.js'
 import { RenewalService, RENEWAL_PROTOCOL } from '../../src/sticky/topic/renewal-service.js'

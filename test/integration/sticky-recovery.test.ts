@@ -10,9 +10,9 @@ import { Libp2pRecord } from '@libp2p/record'
 import { Key } from 'interface-datastore'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { startCluster, waitFor, type Cluster, type Wallet } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster, type Wallet } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
-import { datastoreOf, storedRecords } from '../fixtures/sticky-records.js'
+import { datastoreOf, stickyOf, storedRecords } from '../fixtures/sticky-records.js'
 import { headKey } from '../../src/sticky/core/keys.js'
 import { headId, signHead } from '../../src/sticky/core/signing.js'
 import type { HeadRecord } from '../../src/sticky/core/records.js'
@@ -20,8 +20,8 @@ import type { HeadRecord } from '../../src/sticky/core/records.js'
 /** Deletes every stored record of `topic` on `db` and empties its in-memory caches for them. */
 async function wipeTopic (db: Database, topic: string): Promise<void> {
   for (const { key } of await storedRecords(db, topic)) await datastoreOf(db).delete(key)
-  ;(db.sticky.store as any).cache.clear()
-  ;(db.sticky.loader as any).loaded.clear()
+  ;(stickyOf(db).store as any).cache.clear()
+  ;(stickyOf(db).loader as any).loaded.clear()
 }
 
 /** Stores a validly signed coordinator version above `base` whose message collection does not exist. */

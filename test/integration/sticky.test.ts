@@ -4,10 +4,11 @@
  * and a replica holder stopped mid-test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database } from '../../src/index.js'
 import type { StickyMessage } from '../../src/sticky/topic/subscription.js'
 import { kadRequests } from '../fixtures/kad-requests.js'
+import { stickyOf } from '../fixtures/sticky-records.js'
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { blobKey, headKey } from '../../src/sticky/core/keys.js'
@@ -146,7 +147,7 @@ describe('sticky topics on a 6-node cluster', () => {
   it('a batch of publishes reaches each replica as one put request: its records and head travel together', async () => {
     const [pub] = cluster.nodes as Database[]
     const puts = (): number => cluster.nodes.reduce((n, d) => n + d.stats().replicaService.putRequests, 0)
-    const replicas = await pub!.sticky.store.replicas('one-request')
+    const replicas = await stickyOf(pub!).store.replicas('one-request')
     const [putsBefore, attemptsBefore] = [puts(), pub!.sticky.stats().attempts ?? 0]
     const acks = await Promise.all(Array.from({ length: 50 }, async (_, i) => await pub!.sticky.publish('one-request', { i, pad: 'x'.repeat(200) })))
     expect(new Set(acks.map((a) => a.version)).size).toBe(1) // one batch, one version
@@ -163,14 +164,14 @@ describe('sticky replication', () => {
 
   it('takes a new topic\'s replica set from the routing table only once the table plausibly holds the whole network, and then it is the set a DHT query finds', async () => {
     // right after start a table may hold only the bootstrap node; such a node asks the DHT instead
-    const knownPeers = (n: Database): unknown => (n.sticky.store as unknown as { deps: { net: ReplicaNetwork } }).deps.net.knownPeers?.()
+    const knownPeers = (n: Database): unknown => (stickyOf(n).store as unknown as { deps: { net: ReplicaNetwork } }).deps.net.knownPeers?.()
     await waitFor(() => cluster.nodes.every((n) => knownPeers(n) != null), 30_000, 'routing tables holding every connected peer')
     for (const topic of ['rt-a', 'rt-b', 'rt-c', 'rt-d']) {
       const key = headKey('testdb', topic)
       const target = createHash('sha256').update(key).digest()
       const distance = (peerId: string): Buffer => Buffer.from(createHash('sha256').update(peerIdFromString(peerId).toMultihash().bytes).digest().map((b, i) => b ^ target[i]!))
       const nearest = (peers: string[], self: string): string[] => peers.filter((p) => p !== self).sort((x, y) => Buffer.compare(distance(x), distance(y))).slice(0, 5)
-      const fromTables = await Promise.all(cluster.nodes.map(async (n) => (await n.sticky.store.replicas(topic)).map(String)))
+      const fromTables = await Promise.all(cluster.nodes.map(async (n) => (await stickyOf(n).store.replicas(topic)).map(String)))
       const fromQueries = await Promise.all(cluster.nodes.map(async (n) => {
         const found: string[] = []
         for await (const e of n.libp2p.services.dht.getClosestPeers(key, { signal: AbortSignal.timeout(10_000) })) if (e.name === 'FINAL_PEER') found.push(e.peer.id.toString())
@@ -185,7 +186,7 @@ describe('sticky replication', () => {
   it('a node holding a coordinator replica is stopped mid-test: nothing is lost and the new replica-set member gets every record without another write', async () => {
     const [pub] = cluster.nodes as Database[]
     const first = await publishMany(pub!, 'durable', 100, (i) => ({ i }))
-    const replicas = (await pub!.sticky.store.replicas('durable')).map(String)
+    const replicas = (await stickyOf(pub!).store.replicas('durable')).map(String)
     const victimIndex = cluster.nodes.findIndex((n, i) => i > 1 && replicas.includes(n.peerId))
     expect(victimIndex).toBeGreaterThan(1)
     const victim = cluster.nodes[victimIndex]!
@@ -198,7 +199,7 @@ describe('sticky replication', () => {
     const net = kadRequests(pub!.libp2p.services.dht)
     const holdsEverything = async (peers: PeerId[]): Promise<boolean> => {
       const [current] = await pub!.sticky.loadCoordinator('durable')
-      const root = await pub!.sticky.store.getBlob('durable', current!.head.messages!) as { pages: string[] }
+      const root = await stickyOf(pub!).store.getBlob('durable', current!.head.messages!) as { pages: string[] }
       for (const replica of peers) {
         const head = await net.get(replica, headKey('testdb', 'durable')).catch(() => undefined)
         if (head == null) return false
@@ -209,7 +210,7 @@ describe('sticky replication', () => {
     let replicasAfter: PeerId[] = []
     const deadline = Date.now() + 20_000
     for (;;) {
-      replicasAfter = await pub!.sticky.store.replicas('durable')
+      replicasAfter = await stickyOf(pub!).store.replicas('durable')
       if (!replicasAfter.map(String).includes(victim.peerId) && replicasAfter.length === 5 && await holdsEverything(replicasAfter)) break
       if (Date.now() > deadline) throw new Error(`replica set not repaired: ${replicasAfter.map(String).join(', ')}`)
       await new Promise((resolve) => setTimeout(resolve, 250))
@@ -223,7 +224,7 @@ describe('sticky replication', () => {
     expectExactlyOnce(got, [...first, ...second].map((a) => a.messageId))
     const info = await reader.sticky.topicInfo('durable')
     expect(info.messageCount).toBe(200)
-    const holders = (await pub!.sticky.store.readHeads('durable')).length
+    const holders = (await stickyOf(pub!).store.readHeads('durable')).length
     expect(holders).toBe(replicasAfter.length + 1)
   })
 })

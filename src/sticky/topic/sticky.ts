@@ -11,6 +11,7 @@
  * The records themselves live in the replica network (../replica/store.ts).
  */
 import { EventEmitter } from 'node:events'
+import type { StickyTopics } from '../../api.js'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { Datastore } from 'interface-datastore'
 import type { MergingDatastore } from '../replica/merging-datastore.js'
@@ -90,7 +91,7 @@ export interface StickyEvents {
  * Sticky topics of one database (`db.sticky`): messages persist in the network with a TTL, and late
  * subscribers get the history. See the README's "Sticky topics".
  */
-export class StickyPubSub extends EventEmitter<StickyEvents> {
+export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTopics {
   readonly store: StickyStore
   readonly loader: StateLoader
   private readonly subs = new Map<string, StickySubscription>()

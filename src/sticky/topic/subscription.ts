@@ -63,6 +63,11 @@ export class StickySubscription extends EventEmitter {
   /** when this subscriber's entry in the topic's subscriber collection expires */
   expiresAt: number
   readonly stats: SubscriptionStats = { delivered: 0, duplicates: 0, polls: 0, pushes: 0, gaps: 0, handlerErrors: 0, implausiblePushes: 0 }
+  /**
+   * Every message added in this version or before has been delivered (or was below the requested
+   * floor): resuming after it misses nothing. Only a poll that loaded every current head moves it;
+   * a push (one commit's messages) does not, since an earlier commit's push may have been lost.
+   */
   lastSeenVersion = 0
   /** highest plausible version seen in pushes (gap detection only) */
   private pushedVersion = 0
@@ -92,6 +97,7 @@ export class StickySubscription extends EventEmitter {
 
   constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
     super()
+    if (options.receiveHistory) this.lastSeenVersion = options.lastSeenVersion ?? 0
     this.topic = deps.topic
     this.expiresAt = options.expiresAt
   }
@@ -242,9 +248,10 @@ export class StickySubscription extends EventEmitter {
     this.seenHeads = new Set([...this.seenHeads].filter((id) => current.has(id)))
     this.prune()
     this.deliver(entries)
-    // only versions whose content was loaded (a head still unloadable is not seen yet)
+    // only versions whose content was loaded, and only when every current head was: a head still
+    // unloadable may hold messages of lower versions than `top`, so nothing is resumable past it yet
     const top = Math.max(0, ...heads.filter((h) => this.seenHeads.has(h.id)).map((h) => h.head.version))
-    if (top > this.lastSeenVersion) this.lastSeenVersion = top
+    if (complete.length === fresh.length && top > this.lastSeenVersion) this.lastSeenVersion = top
   }
 
   private deliver (entries: Entry[]): void {

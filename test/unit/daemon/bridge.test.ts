@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { PassThrough, Writable } from 'node:stream'
 import { Bridge } from '../../../src/daemon/bridge.js'
 import { silentLogger } from '../../../src/logger.js'
-import type { Database } from '../../../src/database.js'
+import type { Database } from '../../../src/api.js'
 
 function fakeDb () {
   const handlers = new Map<string, (e: unknown) => void>()
