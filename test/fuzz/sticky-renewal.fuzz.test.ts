@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { startCluster, waitFor, type Cluster } from '../fixtures/cluster.js'
+import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { RenewalService } from '../../src/sticky/topic/renewal-service.js'
 import { renewalSignedText } from '../../src/sticky/core/renewal.js'
