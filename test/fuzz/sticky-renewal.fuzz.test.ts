@@ -32,8 +32,9 @@ describe('fuzz: renewal requests', () => {
   it(`survives ${FUZZ_RUNS} hostile renewal requests; the real client still renews`, async () => {
     const [client, serving, attackerNode] = nodes
     const got: StickyMessage[] = []
-    const sub = await client!.sticky.subscribe(TOPIC, { onMessage: (m) => { got.push(m) }, ttlMs: 60_000, autoRenew: false })
-    await attackerNode!.sticky.subscribe(TOPIC, { onMessage: () => {}, ttlMs: 60_000, autoRenew: false })
+    // the subscriptions must outlast a 10,000-input run (minutes), or the final renewal is rightly refused
+    const sub = await client!.sticky.subscribe(TOPIC, { onMessage: (m) => { got.push(m) }, ttlMs: 6 * 3_600_000, autoRenew: false })
+    await attackerNode!.sticky.subscribe(TOPIC, { onMessage: () => {}, ttlMs: 6 * 3_600_000, autoRenew: false })
     const attackerKey = await generateKeyPairFromSeed('Ed25519', cluster.wallets[2]!.secretKey.subarray(0, 32))
     const sender = new RenewalService(attackerNode!.libp2p as any, 'testdb', async () => ({ ok: false, error: 'unused' }), silentLogger)
     const heapBefore = heapMiB()
