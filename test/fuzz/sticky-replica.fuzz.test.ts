@@ -72,7 +72,7 @@ describe('fuzz: replica protocol requests', () => {
     await waitFor(() => expected.every((id) => got.some((m) => m.messageId === id)), 20_000, 'every honest message')
     await sub.unsubscribe()
     const host = (target as any).host
-    expect(host.datastore.quotaStats.totalBytes).toBeLessThanOrEqual(QUOTA)
+    expect(host.sticky.datastore.quotaStats.totalBytes).toBeLessThanOrEqual(QUOTA)
     expect(heapMiB() - heapBefore).toBeLessThan(256)
     expect(unhandled).toEqual([])
     console.log(`replica protocol fuzz: ${requests} requests; target stored ${target!.stats().replicaService.stored}, refused ${target!.stats().replicaService.refused} (over quota ${target!.stats().replicaService.overQuota}), malformed ${target!.stats().replicaService.malformed}`)

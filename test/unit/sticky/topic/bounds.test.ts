@@ -5,13 +5,13 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryDatastore } from 'datastore-core'
-import { StickySubscription } from '../../src/sticky/topic/subscription.js'
-import { StickyStore, BLOB_CACHE_BYTES } from '../../src/sticky/replica/store.js'
-import { MAX_REPLICA_SETS } from '../../src/sticky/replica/replica-sets.js'
-import { silentLogger } from '../../src/logger.js'
-import { STICKY_DEFAULTS } from '../../src/sticky/options.js'
-import type { Entry, MessageRecord } from '../../src/sticky/core/records.js'
-import { DB, message, newSigner, page, TOPIC } from '../fixtures/sticky-forge.js'
+import { StickySubscription } from '../../../../src/sticky/topic/subscription.js'
+import { StickyStore, BLOB_CACHE_BYTES } from '../../../../src/sticky/replica/store.js'
+import { MAX_REPLICA_SETS } from '../../../../src/sticky/replica/replica-sets.js'
+import { silentLogger } from '../../../../src/logger.js'
+import { STICKY_DEFAULTS } from '../../../../src/sticky/options.js'
+import type { Entry, MessageRecord } from '../../../../src/sticky/core/records.js'
+import { DB, message, newSigner, page, TOPIC } from '../../../fixtures/sticky-forge.js'
 
 afterEach(() => { vi.useRealTimers() })
 

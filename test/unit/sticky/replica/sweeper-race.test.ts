@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { Libp2pRecord } from '@libp2p/record'
-import { Sweeper } from '../../src/sticky/replica/sweeper.js'
-import { headKey } from '../../src/sticky/core/keys.js'
-import { recordDatastoreKey } from '../../src/host/internals.js'
-import { silentLogger } from '../../src/logger.js'
-import { DB, head, newSigner, TestReplica, TOPIC } from '../fixtures/sticky-forge.js'
+import { Sweeper } from '../../../../src/sticky/replica/sweeper.js'
+import { headKey } from '../../../../src/sticky/core/keys.js'
+import { recordDatastoreKey } from '../../../../src/host/internals.js'
+import { silentLogger } from '../../../../src/logger.js'
+import { DB, head, newSigner, TestReplica, TOPIC } from '../../../fixtures/sticky-forge.js'
 
 describe('sweeper', () => {
   it('does not delete a live head written after it read the key', async () => {

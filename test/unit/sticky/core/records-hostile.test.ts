@@ -4,9 +4,9 @@
  * capped expiry; and a replica holds at most a configured number of bytes per peer and in total.
  */
 import { describe, expect, it } from 'vitest'
-import { blobKey } from '../../src/sticky/core/keys.js'
-import { recordDatastoreKey } from '../../src/host/internals.js'
-import { blob, DB, message, newSigner, page, root, subs, TestReplica, TOPIC } from '../fixtures/sticky-forge.js'
+import { blobKey } from '../../../../src/sticky/core/keys.js'
+import { recordDatastoreKey } from '../../../../src/host/internals.js'
+import { blob, DB, message, newSigner, page, root, subs, TestReplica, TOPIC } from '../../../fixtures/sticky-forge.js'
 
 describe('root, subscriber and snapshot records', () => {
   it('must be signed by an authorized writer, without unknown fields', async () => {

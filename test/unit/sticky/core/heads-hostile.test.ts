@@ -8,11 +8,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { LIMITS } from '../../src/sticky/core/records.js'
-import { mergeHeadSets } from '../../src/sticky/core/merge.js'
-import { validateBlob, validateHeadSet } from '../../src/sticky/core/validation.js'
-import { headKey } from '../../src/sticky/core/keys.js'
-import { commit, DB, head, message, newSigner, TestReplica, TOPIC } from '../fixtures/sticky-forge.js'
+import { LIMITS } from '../../../../src/sticky/core/records.js'
+import { mergeHeadSets } from '../../../../src/sticky/core/merge.js'
+import { validateBlob, validateHeadSet } from '../../../../src/sticky/core/validation.js'
+import { headKey } from '../../../../src/sticky/core/keys.js'
+import { commit, DB, head, message, newSigner, TestReplica, TOPIC } from '../../../fixtures/sticky-forge.js'
 
 describe('a replica drops a head only for a head that provably includes it', () => {
   it('keeps the current head when a signed head claims it as parent but carries none of its messages', async () => {
