@@ -5,7 +5,7 @@
  * itself (secrets masked) and what was expected.
  */
 import { readFile } from 'node:fs/promises'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { daemonSchema, SETTINGS, type DaemonConfig, type Setting } from './settings.js'
 
@@ -56,13 +56,21 @@ async function readConfigFile (path: string): Promise<Layer> {
   }
   let parsed: unknown
   try {
-    parsed = /\.ya?ml$/i.test(path) ? parseYaml(text, { merge: true }) : JSON.parse(text)
+    parsed = /\.ya?ml$/i.test(path) ? parseYamlStrict(text) : JSON.parse(text)
   } catch (err) {
     throw new ConfigError('--config', `${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`)
   }
   if (parsed == null) return {}
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('--config', `${path} must hold an object of settings`)
   return parsed as Layer
+}
+
+/** YAML with its warnings (e.g. an unknown tag) as errors, never printed as a process warning. */
+function parseYamlStrict (text: string): unknown {
+  const doc = parseDocument(text, { merge: true, logLevel: 'silent' })
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem != null) throw problem
+  return doc.toJS({ maxAliasCount: 100 })
 }
 
 function convert (s: Setting, raw: string, from: string): unknown {
