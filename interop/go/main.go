@@ -22,6 +22,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -96,6 +97,7 @@ func main() {
 	wanServer := flag.Bool("wan-dht-server", false, "harness: force the WAN DHT into server mode")
 	natPortmap := flag.Bool("nat-portmap", false, "enable UPnP/NAT-PMP port mapping like the library (off in tests: it multicasts on the LAN)")
 	topics := flag.String("subscribe", "", "comma-separated topics to subscribe to at start")
+	secp := flag.Bool("secp256k1-identity", false, "harness: use a random secp256k1 key instead of the wallet (a peer the registry gaters must refuse)")
 	flag.Parse()
 	if *keyFlag == "" || *dbFlag == "" || *configFlag == "" {
 		fmt.Fprintln(os.Stderr, "usage: gonode -key <base58> -db <name> -config <file.json> [flags]")
@@ -104,6 +106,10 @@ func main() {
 
 	priv, err := identityFromSolanaKey(*keyFlag)
 	must(err, "identity")
+	if *secp {
+		priv, _, err = crypto.GenerateSecp256k1Key(rand.Reader)
+		must(err, "secp256k1 identity")
+	}
 	readConfig := func() (fileConfig, error) {
 		var c fileConfig
 		b, err := os.ReadFile(*configFlag)
