@@ -23,6 +23,7 @@ import type { ResolvedOptions } from '../config.js'
 import { StickyHostParts } from '../sticky/replica/host-parts.js'
 import { STICKY_DEFAULTS } from '../sticky/options.js'
 import type { ReplicaService } from '../sticky/replica/replica-protocol.js'
+import { ReplicaPeers } from '../sticky/replica/replica-peers.js'
 
 /** What a database hears from the host: authorized peers arriving (identified) and leaving. */
 export interface HostListener {
@@ -45,6 +46,7 @@ export interface SharedHostParts {
   subscriptionFilter: SubscriptionFilter
   routingKeeper: RoutingTableKeeper
   listeners: Set<HostListener>
+  replicaPeers: ReplicaPeers
 }
 
 export class SharedHost {
@@ -65,6 +67,8 @@ export class SharedHost {
   /** serves sticky records to the databases' replica clients (replica-protocol.ts) */
   readonly replicaService: ReplicaService
   readonly subscriptionFilter: SubscriptionFilter
+  /** peers that announce the sticky replica protocol (Go nodes do not); see ReplicaPeers */
+  readonly replicaPeers: ReplicaPeers
   private readonly routingKeeper: RoutingTableKeeper
   private readonly listeners: Set<HostListener>
 
@@ -84,6 +88,7 @@ export class SharedHost {
     this.subscriptionFilter = parts.subscriptionFilter
     this.routingKeeper = parts.routingKeeper
     this.listeners = parts.listeners
+    this.replicaPeers = parts.replicaPeers
   }
 
   /** Hears about authorized peers connecting and leaving until removed. */
@@ -172,10 +177,12 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
     logger: logger.child('component', 'routing-keeper')
   })
   const listeners = new Set<HostListener>()
+  const replicaPeers = new ReplicaPeers()
   // A peer counts once identify has run over the connection: that proves streams work. A dialer
   // the gater refused sees its connection open for a moment (the refusal arrives after its side
   // of the handshake completes) but never identifies, so readiness does not flap on it.
   libp2p.addEventListener('peer:identify', (evt) => {
+    replicaPeers.identified(evt.detail.peerId, evt.detail.protocols)
     if (policy.mayConnect(evt.detail.peerId)) routingKeeper.onIdentify(evt.detail.peerId, evt.detail.protocols)
     const peer = evt.detail.peerId
     const wallet = peerIdToWallet(peer)
@@ -189,10 +196,11 @@ export async function createSharedHost (privateKey: PrivateKey, options: Resolve
   })
   libp2p.addEventListener('peer:disconnect', (evt) => {
     const id = evt.detail.toString()
+    replicaPeers.disconnected(id)
     for (const l of listeners) l.onPeerDisconnected(id)
   })
   logger.info('host started', 'addrs', libp2p.getMultiaddrs().map(String))
-  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners })
+  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners, replicaPeers })
 }
 
 /** Process-wide registry: wallet address -> host (or the promise of one being created). */
