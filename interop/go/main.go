@@ -156,8 +156,10 @@ func main() {
 	must(err, "dht")
 
 	tracer := &rawTracer{self: h.ID()}
-	// the library calls pubsub.NewGossipSub(ctx, host) with no options; the raw tracer only observes
-	ps, err := pubsub.NewGossipSub(context.Background(), h, pubsub.WithRawTracer(tracer))
+	// The library calls pubsub.NewGossipSub(ctx, host) with no options. The raw tracer only
+	// observes, and the message id function is go's default, wrapped to report the id of each
+	// message this node publishes (raw tracers never see local messages).
+	ps, err := pubsub.NewGossipSub(context.Background(), h, pubsub.WithRawTracer(tracer), pubsub.WithMessageIdFn(tracer.messageID))
 	must(err, "gossipsub")
 
 	node := &goNode{h: h, dht: kad, ps: ps, db: *dbFlag, tracer: tracer, topics: map[string]*pubsub.Topic{}, subs: map[string]bool{}}

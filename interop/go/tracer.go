@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
@@ -18,6 +19,27 @@ type rawTracer struct {
 	mu                                                       sync.Mutex
 	rpcs, messages, iwantIDs, ihaveIDs, rejected, duplicates int
 	maxFrame                                                 int
+	local                                                    map[string]bool
+}
+
+// messageID is go-libp2p-pubsub's DefaultMsgIdFn; the first time it sees a message this node
+// authored it reports the id (as a "delivered" line with local=true).
+func (t *rawTracer) messageID(m *pb.Message) string {
+	id := pubsub.DefaultMsgIdFn(m)
+	if peer.ID(m.GetFrom()) == t.self {
+		t.mu.Lock()
+		if t.local == nil {
+			t.local = map[string]bool{}
+		}
+		first := !t.local[id]
+		t.local[id] = true
+		t.mu.Unlock()
+		if first {
+			emit(map[string]interface{}{"type": "delivered", "topic": m.GetTopic(), "msgId": hex.EncodeToString([]byte(id)),
+				"from": t.self.String(), "seqno": hex.EncodeToString(m.GetSeqno()), "local": true})
+		}
+	}
+	return id
 }
 
 func (t *rawTracer) DeliverMessage(msg *pubsub.Message) {
