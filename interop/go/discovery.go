@@ -16,10 +16,13 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/util"
 )
 
-func (n *goNode) startDiscovery(ctx context.Context) {
+func (n *goNode) startDiscovery(ctx context.Context, findPeers bool) {
 	rendezvous := fmt.Sprintf("p2p-database-discovery_%s", n.db)
 	disc := routing.NewRoutingDiscovery(n.dht)
 	find := func() {
+		if !findPeers {
+			return
+		}
 		peers, err := util.FindPeers(ctx, disc, rendezvous)
 		if err != nil {
 			logf("find peers: %v", err)

@@ -97,6 +97,7 @@ func main() {
 	wanServer := flag.Bool("wan-dht-server", false, "harness: force the WAN DHT into server mode")
 	natPortmap := flag.Bool("nat-portmap", false, "enable UPnP/NAT-PMP port mapping like the library (off in tests: it multicasts on the LAN)")
 	topics := flag.String("subscribe", "", "comma-separated topics to subscribe to at start")
+	findPeers := flag.Bool("find-peers", true, "harness: false = discovery only advertises (never looks up), so a connection to this node proves the other side found it")
 	secp := flag.Bool("secp256k1-identity", false, "harness: use a random secp256k1 key instead of the wallet (a peer the registry gaters must refuse)")
 	flag.Parse()
 	if *keyFlag == "" || *dbFlag == "" || *configFlag == "" {
@@ -187,7 +188,7 @@ func main() {
 		if err := node.bootstrapWithRetry(context.Background()); err != nil {
 			logf("bootstrap: %v", err)
 		}
-		node.startDiscovery(context.Background())
+		node.startDiscovery(context.Background(), *findPeers)
 	}()
 	node.commands()
 	_ = kad.Close()
