@@ -1,9 +1,11 @@
 package main
 
-// The registry gater of the Go library (common/gater.go): dials and secured connections are
-// allowed only for peers whose Ed25519 public key (= Solana wallet) is in the registry; inbound
-// accepts pass until the handshake; results are cached per peer and per wallet and never expire,
-// and an existing connection is never closed when a wallet leaves the registry.
+// The registry gater of the Go library (common/gater.go at its HEAD): dials and secured
+// connections are allowed only for peers whose Ed25519 public key (= Solana wallet) is authorized.
+// Authorized wallets are cached; the cache is replaced by the registry's list every 30 s (the
+// library's default RefreshInterval), and a wallet missing from it is looked up in the registry
+// directly. Inbound accepts pass until the handshake. An existing connection is never closed when
+// a wallet leaves the registry.
 
 import (
 	"context"
@@ -21,12 +23,36 @@ import (
 
 type registryGater struct {
 	getAuthorizedWallets func(ctx context.Context) ([]string, error)
-	wallets              sync.Map // base58 wallet -> bool
-	peers                sync.Map // peer.ID -> bool
+	mu                   sync.RWMutex
+	authorized           map[string]bool
 }
 
-func newRegistryGater(get func(ctx context.Context) ([]string, error)) *registryGater {
-	return &registryGater{getAuthorizedWallets: get}
+func newRegistryGater(get func(ctx context.Context) ([]string, error), refresh time.Duration) *registryGater {
+	g := &registryGater{getAuthorizedWallets: get, authorized: map[string]bool{}}
+	go func() {
+		g.refreshCache()
+		for range time.Tick(refresh) {
+			g.refreshCache()
+		}
+	}()
+	return g
+}
+
+func (g *registryGater) refreshCache() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, err := g.getAuthorizedWallets(ctx)
+	if err != nil {
+		logf("gater: refresh failed: %v", err)
+		return
+	}
+	next := map[string]bool{}
+	for _, w := range list {
+		next[w] = true
+	}
+	g.mu.Lock()
+	g.authorized = next
+	g.mu.Unlock()
 }
 
 func (g *registryGater) InterceptPeerDial(p peer.ID) bool {
@@ -58,47 +84,39 @@ func (g *registryGater) InterceptUpgraded(network.Conn) (bool, control.Disconnec
 }
 
 func (g *registryGater) isAuthorizedPeer(ctx context.Context, p peer.ID) (bool, error) {
-	if cached, ok := g.peers.Load(p); ok {
-		return cached.(bool), nil
-	}
 	pub, err := p.ExtractPublicKey()
 	if err != nil {
-		g.peers.Store(p, false)
 		return false, err
 	}
 	ed, ok := pub.(*crypto.Ed25519PublicKey)
 	if !ok {
-		g.peers.Store(p, false)
 		return false, fmt.Errorf("peer ID does not use Ed25519 key")
 	}
 	raw, err := ed.Raw()
 	if err != nil {
 		return false, err
 	}
-	wallet := base58.Encode(raw)
-	authorized, err := g.checkWallet(ctx, wallet)
-	if err != nil {
-		return false, err
-	}
-	g.peers.Store(p, authorized)
-	return authorized, nil
+	return g.checkWallet(ctx, base58.Encode(raw))
 }
 
 func (g *registryGater) checkWallet(ctx context.Context, wallet string) (bool, error) {
-	if cached, ok := g.wallets.Load(wallet); ok {
-		return cached.(bool), nil
+	g.mu.RLock()
+	cached := g.authorized[wallet]
+	g.mu.RUnlock()
+	if cached {
+		return true, nil
 	}
 	list, err := g.getAuthorizedWallets(ctx)
 	if err != nil {
 		return false, err
 	}
-	authorized := false
 	for _, w := range list {
 		if w == wallet {
-			authorized = true
-			break
+			g.mu.Lock()
+			g.authorized[wallet] = true
+			g.mu.Unlock()
+			return true, nil
 		}
 	}
-	g.wallets.Store(wallet, authorized)
-	return authorized, nil
+	return false, nil
 }

@@ -97,6 +97,7 @@ func main() {
 	wanServer := flag.Bool("wan-dht-server", false, "harness: force the WAN DHT into server mode")
 	natPortmap := flag.Bool("nat-portmap", false, "enable UPnP/NAT-PMP port mapping like the library (off in tests: it multicasts on the LAN)")
 	topics := flag.String("subscribe", "", "comma-separated topics to subscribe to at start")
+	refresh := flag.Duration("registry-refresh", 30*time.Second, "how often the gater replaces its cache of authorized wallets (the library's RefreshInterval, default 30 s)")
 	findPeers := flag.Bool("find-peers", true, "harness: false = discovery only advertises (never looks up), so a connection to this node proves the other side found it")
 	secp := flag.Bool("secp256k1-identity", false, "harness: use a random secp256k1 key instead of the wallet (a peer the registry gaters must refuse)")
 	flag.Parse()
@@ -125,7 +126,7 @@ func main() {
 	gater := newRegistryGater(func(ctx context.Context) ([]string, error) {
 		c, err := readConfig()
 		return c.AuthorizedWallets, err
-	})
+	}, *refresh)
 	var listen []string
 	if *quicPort >= 0 {
 		listen = append(listen, fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", *listenHost, *quicPort))
