@@ -28,6 +28,11 @@ func (n *goNode) startDiscovery(ctx context.Context, findPeers bool) {
 			logf("find peers: %v", err)
 			return
 		}
+		for _, pi := range peers {
+			if pi.ID != n.h.ID() {
+				emit(map[string]interface{}{"type": "found", "peerId": pi.ID.String()})
+			}
+		}
 		go n.processPeers(ctx, peers)
 	}
 	go func() {

@@ -2,9 +2,10 @@
  * Discovery between TS and Go nodes through the database's rendezvous CID alone, across network
  * namespaces on one switch (10.202.1.0/24): Go's LAN DHT drops loopback addresses, so these nodes
  * need real ones. Every node knows only the hub H; the others find each other through provider
- * records of `p2p-database-discovery_<db>`. To see each direction on its own, the finder is the
- * only side that looks up: a TS node with lookups finds a Go node that only advertises, and a Go
- * node finds a TS node that only advertises.
+ * records of `p2p-database-discovery_<db>`. Each direction is checked where the finding happens: a
+ * TS node's rendezvous lookup lists the Go node (which only advertises), and the Go node's lookup
+ * reports the TS node (which only advertises); then the two are connected and exchange an event.
+ * (Who dials first is a race: a DHT query of either side may connect them before discovery does.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newWallet } from '../fixtures/cluster.js'
@@ -63,13 +64,20 @@ describe.runIf(netnsAvailable())('Go interop: discovery through the rendezvous C
     }
   }
 
-  it('a TS node finds a Go node (that only advertises) and dials it', async () => {
+  async function providers (node: ChildNode): Promise<string[]> {
+    const before = node.lines.length
+    node.send({ cmd: 'providers' })
+    return (await node.waitFor((l) => (l.type === 'providers' || l.type === 'error') && node.lines.indexOf(l) >= before, 10_000, 'providers')).peers ?? []
+  }
+
+  it('a TS node finds a Go node (that only advertises) through the rendezvous CID', async () => {
     const goB = await GoNode.start({ wallet: b, db: DB, authorizedWallets: registry, bootstrapNodes: [hub], listenHost: '10.202.1.3', quicPort: 4001, tcpPort: 4002, netns: ns.b, findPeers: false, subscribe: ['t'], name: 'B(go)' })
     goNodes.push(goB)
     const tsA = new ChildNode(ns.a!, { name: 'A', secret: a.secretBase58, databaseName: DB, registry, topic: 't', bootstrap: [hub], options: { ...base, listenHost: '10.202.1.2' } }, 'A')
     children.push(tsA)
     await tsA.waitFor((l) => l.type === 'ready', 20_000, 'A ready')
-    await until('A dialed B', async () => (await conns(tsA)).some((x) => x.peerId === goB.peerId && x.direction === 'outbound'), 40_000)
+    await until('B among the rendezvous providers A finds', async () => (await providers(tsA)).includes(goB.peerId), 40_000)
+    await until('A connected to B', async () => (await conns(tsA)).some((x) => x.peerId === goB.peerId), 20_000)
     // and the two exchange events over the discovered connection
     tsA.send({ cmd: 'publish', message: { from: 'A' } })
     const sent = await tsA.waitFor((l) => l.type === 'published' || l.type === 'error', 15_000, 'A publish')
@@ -77,13 +85,15 @@ describe.runIf(netnsAvailable())('Go interop: discovery through the rendezvous C
     await goB.waitFor((l) => l.type === 'event' && l.event.id === sent.event.id, 10_000, 'A event on B')
   }, 90_000)
 
-  it('a Go node finds a TS node (that only advertises) and dials it', async () => {
+  it('a Go node finds a TS node (that only advertises) through the rendezvous CID', async () => {
     const tsC = new ChildNode(ns.c!, { name: 'C', secret: c.secretBase58, databaseName: DB, registry, topic: 't', bootstrap: [hub], options: { ...base, ...NO_LOOKUPS, listenHost: '10.202.1.4' } }, 'C')
     children.push(tsC)
+    const cId = (await tsC.waitFor((l) => l.type === 'started', 20_000, 'C started')).peerId
     await tsC.waitFor((l) => l.type === 'ready', 20_000, 'C ready')
     const goD = await GoNode.start({ wallet: d, db: DB, authorizedWallets: registry, bootstrapNodes: [hub], listenHost: '10.202.1.5', quicPort: 4001, tcpPort: 4002, netns: ns.d, subscribe: ['t'], name: 'D(go)' })
     goNodes.push(goD)
-    await until('D dialed C', async () => (await conns(tsC)).some((x) => x.peerId === goD.peerId && x.direction === 'inbound'), 40_000)
+    await goD.waitFor((l) => l.type === 'found' && l.peerId === cId, 40_000, 'C among the providers D finds')
+    await until('C connected to D', async () => (await conns(tsC)).some((x) => x.peerId === goD.peerId), 20_000)
     const event = await goD.publish('t', { from: 'D' })
     await tsC.waitFor((l) => l.type === 'event' && l.event.id === event.id, 10_000, 'D event on C')
   }, 90_000)
