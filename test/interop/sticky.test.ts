@@ -67,7 +67,7 @@ describe('Go interop: sticky topics with Go nodes present', () => {
       await waitFor(() => ts.every((d) => late.connectedPeers().some((p) => p.peerId === d.peerId)), 30_000, 'late joiner connected to the TS nodes')
       const got: unknown[] = []
       await late.sticky.subscribe('news', { onMessage: (m) => { got.push(m.data) } })
-      await waitFor(() => got.length >= 5, 20_000, 'history at the late joiner')
+      await waitFor(() => got.length >= 5, 45_000, 'history at the late joiner')
       expect(got).toEqual([0, 1, 2, 3, 4].map((i) => ({ i })))
       console.log(`sticky mix${wanDhtServer ? ' (WAN server)' : ''}: 5 acks in ${ackMs} ms, replicas ${replicas.length}`)
     }, 120_000)
