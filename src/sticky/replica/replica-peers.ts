@@ -16,7 +16,7 @@ export class ReplicaPeers {
   private readonly speaking = new Set<string>()
   private readonly refusing = new Set<string>()
 
-  /** identify (or an identify push) told us the peer's protocols */
+  /** identify told us the peer's protocols (it runs on every new connection) */
   identified (peer: PeerId, protocols: readonly string[]): void {
     if (protocols.includes(REPLICA_PROTOCOL)) this.speaking.add(peer.toString())
     else this.speaking.delete(peer.toString())
