@@ -34,16 +34,31 @@ beforeAll(async () => {
     const db = (await startNode({ wallet, registry, databaseName: DB, name: `ts${i}`, bootstrap: () => [...go.map((g) => g.bootstrapEntry()), ...earlier] })).db
     ts.push(db)
   }
-  // the Go nodes dial each other (their bootstrap lists were empty at start)
-  for (const [i, g] of go.entries()) for (const other of go.slice(i + 1)) await g.request({ cmd: 'connect', addr: other.addr('tcp') })
+  // full mesh: bootstrap dials are not retried once a node is ready, so on a loaded machine some
+  // pairs may still be missing; dial them (Go nodes dial each other: their bootstrap lists were empty)
+  const addrOf = new Map<string, string>([...go.map((g) => [g.peerId, g.addr('tcp')] as const),
+    ...ts.map((d) => [d.peerId, `/ip4/127.0.0.1/tcp/${portsOf(d).tcpPort}/p2p/${d.peerId}`] as const)])
+  const all = [...addrOf.keys()]
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    const missing: Array<Promise<unknown>> = []
+    for (const d of ts) {
+      for (const p of all) if (p !== d.peerId && !d.libp2p.getConnections().some((c) => c.remotePeer.toString() === p)) missing.push(d.libp2p.dial(multiaddr(addrOf.get(p)!)).catch(() => {}))
+    }
+    for (const g of go) {
+      const have = new Set((await g.peers()).map((p) => p.peerId))
+      for (const other of go) if (other !== g && !have.has(other.peerId)) missing.push(g.request({ cmd: 'connect', addr: addrOf.get(other.peerId)! }).catch(() => {}))
+    }
+    if (missing.length === 0) break
+    if (Date.now() > deadline) throw new Error(`${missing.length} connections still missing`)
+    await Promise.all(missing)
+  }
   for (const g of go) got.set(g.peerId, new Set())
   for (const d of ts) {
     const seen = new Set<string>()
     got.set(d.peerId, seen)
     await d.subscribe(TOPIC, (e) => { seen.add(e.id) })
   }
-  const all = [...go.map((g) => g.peerId), ...ts.map((d) => d.peerId)]
-  await waitFor(() => ts.every((d) => all.filter((p) => p !== d.peerId).every((p) => d.libp2p.getConnections().some((c) => c.remotePeer.toString() === p))), 60_000, 'TS nodes connected to all')
   await waitFor(() => ts.every((d) => d.libp2p.services.pubsub.getSubscribers(`${DB}_${TOPIC}`).length === 2 * PER_SIDE - 1), 60_000, 'every TS node sees all subscribers')
 }, 180_000)
 
