@@ -17,7 +17,7 @@ function fixture (all: PeerId[], refuse: Set<string>) {
   const net = replicaNetwork({
     dht: {
       getClosestPeers: async function * () { for (const p of all) yield { name: 'FINAL_PEER', peer: { id: p, multiaddrs: [] } } as any },
-      routingTable: { size: all.length, kBucketSize: 20, kb: { toIterable: () => all.map((peerId) => ({ peerId })) } }
+      routingTable: { size: all.length, kBucketSize: 20, kb: { toIterable: () => all.map((peerId) => ({ peerId })) }, find: async () => undefined, add: async () => {} }
     } as any,
     libp2p: {
       dialProtocol: async (peer: PeerId) => {
