@@ -64,6 +64,7 @@ describe('Go interop: bootstrap', () => {
     boot = (await startNode(bootOpts)).db
     await Promise.all(followers.map(async (f, i) => await f.waitFor((l) => l.type === 'ready' && f.lines.indexOf(l) > notReadyAt[i]!, 30_000, 'Go follower ready again')))
     await boot.waitUntilReady({ signal: AbortSignal.timeout(10_000) })
+    await waitFor(() => boot.connectedPeers().length === 2, 10_000, 'both Go followers identified on the restarted TS node')
     expect(boot.connectedPeers().map((p) => p.peerId).sort()).toEqual(followers.map((f) => f.peerId).sort())
   }, 120_000)
 })
