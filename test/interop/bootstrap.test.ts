@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Database } from '../../src/index.js'
-import { freePorts, newWallet, startNode, TestRegistry, waitFor } from '../fixtures/cluster.js'
+import { freePorts, newWallet, startNode, TestRegistry, waitFor } from '../../support/cluster.js'
 import { GoNode } from '../fixtures/go-node.js'
 
 const DB = 'boot'

@@ -13,7 +13,7 @@ import { tcp } from '@libp2p/tcp'
 import { identify } from '@libp2p/identify'
 import { multiaddr } from '@multiformats/multiaddr'
 import { walletToPeerId, type Database } from '../../src/index.js'
-import { newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../fixtures/cluster.js'
+import { newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../../support/cluster.js'
 import { GoNode, goPeerIds } from '../fixtures/go-node.js'
 
 const DB = 'interop'

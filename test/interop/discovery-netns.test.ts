@@ -8,7 +8,7 @@
  * (Who dials first is a race: a DHT query of either side may connect them before discovery does.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { newWallet } from '../fixtures/cluster.js'
+import { newWallet } from '../../support/cluster.js'
 import { ChildNode, netnsAvailable, Topology } from '../fixtures/netns.js'
 import { GoNode } from '../fixtures/go-node.js'
 

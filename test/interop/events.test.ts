@@ -11,7 +11,7 @@ import type { Message } from '@libp2p/interface'
 import { DEFAULT_OPTIONS, type Database, type Event } from '../../src/index.js'
 import { goMessageId, GO_MAX_RPC_BYTES } from '../../src/host/gossip-wire.js'
 import { encodeEvent } from '../../src/realtime/event-codec.js'
-import { newWallet, startNode, TestRegistry, waitFor } from '../fixtures/cluster.js'
+import { newWallet, startNode, TestRegistry, waitFor } from '../../support/cluster.js'
 import { GoNode } from '../fixtures/go-node.js'
 
 const DB = 'interop'

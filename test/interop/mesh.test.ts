@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Database } from '../../src/index.js'
-import { newWallet, startNode, TestRegistry, waitFor } from '../fixtures/cluster.js'
+import { newWallet, startNode, TestRegistry, waitFor } from '../../support/cluster.js'
 import { GoNode } from '../fixtures/go-node.js'
 
 const DB = 'mesh'

@@ -12,7 +12,7 @@
  * never learning that A subscribes, has nobody to publish to (ERR_NO_SUBSCRIBERS).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { newWallet } from '../fixtures/cluster.js'
+import { newWallet } from '../../support/cluster.js'
 import { ChildNode, netnsAvailable, Topology } from '../fixtures/netns.js'
 import { GoNode } from '../fixtures/go-node.js'
 

@@ -7,8 +7,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Database } from '../../src/index.js'
-import { newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../fixtures/cluster.js'
+import { newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../../support/cluster.js'
 import { GoNode } from '../fixtures/go-node.js'
+import { stickyOf } from '../fixtures/sticky-records.js'
 
 const DB = 'sticky-mix'
 const STICKY = { pollIntervalMs: 1_000, commitDeadlineMs: 20_000, requestTimeoutMs: 2_000 }
@@ -57,7 +58,7 @@ describe('Go interop: sticky topics with Go nodes present', () => {
       for (let i = 0; i < 5; i++) acks.push(await pub.sticky.publish('news', { i }))
       const ackMs = Date.now() - started
       expect(acks.map((a) => a.version).every((v) => v > 0)).toBe(true)
-      const replicas = (await pub.sticky.store.replicas('news')).map(String)
+      const replicas = (await stickyOf(pub).store.replicas('news')).map(String)
       expect(replicas.length).toBe(2) // the two other TS nodes
       expect(replicas.some((p) => goIds.has(p))).toBe(false)
       expect(pub.sticky.stats().replicaFailures ?? 0).toBe(0) // no request ever went to a Go node
