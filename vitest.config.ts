@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['./src/polyfills.ts'],
+    // builds the Go node of the interop tests (test/interop/) once, cached between runs
+    globalSetup: ['./test/interop/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration files each start real libp2p clusters; running them one at a time keeps

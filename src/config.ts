@@ -7,6 +7,7 @@ import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
 import { LIMITS } from './sticky/core/records.js'
+import { MAX_EVENT_BYTES } from './host/gossip-wire.js'
 import type { Logger } from './logger.js'
 import type { WalletLike } from './identity.js'
 import { STICKY_DEFAULTS } from './sticky/options.js'
@@ -72,7 +73,10 @@ export interface ConnectOptions {
   relayServer?: boolean
   /** Reserve a slot on connected relays so peers can reach this node through them (listen on /p2p-circuit). @default false */
   relayReservation?: boolean
-  /** Largest encoded event, in bytes, published or accepted. @default 1_048_576 */
+  /**
+   * Largest encoded event, in bytes, published or accepted. At most 1_047_552: with its signed
+   * envelope the event must fit one 1 MiB GossipSub frame, the most a Go node reads. @default 1_047_552
+   */
   maxMessageBytes?: number
   /** How long publish() waits for a subscribed peer before failing with NoSubscribersError. @default 5_000 */
   publishTimeoutMs?: number
@@ -109,7 +113,7 @@ export const DEFAULTS = {
   connectionLimits: { low: 100, high: 400 },
   relayServer: false,
   relayReservation: false,
-  maxMessageBytes: 1_048_576,
+  maxMessageBytes: MAX_EVENT_BYTES,
   publishTimeoutMs: 5_000,
   discoveryAdvertiseIntervalMs: 30_000,
   discoveryLookupIntervalMs: 60_000,
@@ -144,7 +148,7 @@ const schema = z.object({
   connectionLimits: z.object({ low: z.number().int().min(1).optional(), high: z.number().int().min(1).optional() }).strict().optional(),
   relayServer: z.boolean({ error: 'expected true or false' }).optional(),
   relayReservation: z.boolean({ error: 'expected true or false' }).optional(),
-  maxMessageBytes: z.number().int().min(64, 'expected at least 64 bytes').max(16 * 1024 * 1024, 'expected at most 16 MiB').optional(),
+  maxMessageBytes: z.number().int().min(64, 'expected at least 64 bytes').max(MAX_EVENT_BYTES, `expected at most ${MAX_EVENT_BYTES} bytes: an event and its signed envelope must fit one GossipSub frame of 1 MiB, the largest a Go node (go-libp2p-pubsub) reads`).optional(),
   publishTimeoutMs: ms(0).optional(),
   discoveryAdvertiseIntervalMs: ms(100).optional(),
   discoveryLookupIntervalMs: ms(100).optional(),

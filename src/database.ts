@@ -132,7 +132,9 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
         libp2p: host.libp2p,
         selfPeerId: host.peerId.toString(),
         isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
-        connectedPeers: () => host.libp2p.getPeers()
+        connectedPeers: () => host.libp2p.getPeers(),
+        speaksReplica: (peer) => host.replicaPeers.speaks(peer),
+        refusedReplica: (peer) => { host.replicaPeers.refused(peer) }
       }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
       datastore: host.sticky.datastore,
       pubsub: host.libp2p.services.pubsub,
@@ -140,7 +142,8 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       signer: host.sticky.signer,
       selfPeerId: host.peerId.toString(),
       policy: host.policy,
-      replicaPeers: () => [...this.readiness.peerIds].filter((p) => host.replicaCapable.has(p)).length,
+      // only peers that can hold records count toward the quorum (Go nodes are authorized but cannot)
+      replicaPeers: () => [...this.readiness.peerIds].filter((p) => host.replicaPeers.speaks(p)).length,
       compact: host.dataDir == null ? undefined : async () => { await host.dataDir!.store.compact('/dht/record/') },
       renewalNet: host.libp2p,
       logger: log

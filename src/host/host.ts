@@ -19,6 +19,7 @@ import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { PEER_SCORE_PARAMS } from './gossip-score.js'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
+import { GO_MAX_RPC_BYTES, goMessageId, limitRpcFrames } from './gossip-wire.js'
 
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
@@ -86,8 +87,10 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       emitSelf: false,
       allowPublishToZeroTopicPeers: false,
       runOnLimitedConnection: true,
-      // the whole RPC may carry a message plus control data; keep some headroom over the event limit
-      maxInboundDataLength: init.maxMessageBytes + 64 * 1024,
+      // Go nodes send RPC frames up to 1 MiB; ours carry one event plus control data
+      maxInboundDataLength: Math.max(GO_MAX_RPC_BYTES, init.maxMessageBytes) + 64 * 1024,
+      // go-libp2p-pubsub's message id (from + seqno), so IHAVE/IWANT/IDONTWANT ids match Go nodes'
+      msgIdFn: goMessageId,
       // readiness matters more than mesh scoring on a permissioned network
       fallbackToFloodsub: false,
       // scoring for a permissioned network (gossip-score.ts): no IP-colocation penalty (many
@@ -129,6 +132,8 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: services as any
   })
+  // no RPC frame over go-libp2p-pubsub's 1 MiB read limit (IWANT answers, piggybacked gossip)
+  limitRpcFrames((node as unknown as DepinLibp2p).services.pubsub)
   return node as unknown as DepinLibp2p
 }
 

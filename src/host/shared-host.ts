@@ -22,7 +22,8 @@ import type { ComponentLogger } from '../logger.js'
 import type { ResolvedOptions } from '../config.js'
 import { StickyHostParts } from '../sticky/replica/host-parts.js'
 import { STICKY_DEFAULTS } from '../sticky/options.js'
-import { REPLICA_PROTOCOL, type ReplicaService } from '../sticky/replica/replica-protocol.js'
+import type { ReplicaService } from '../sticky/replica/replica-protocol.js'
+import { ReplicaPeers } from '../sticky/replica/replica-peers.js'
 import { openDataDir, type OpenDataDir } from '../storage/data-dir.js'
 
 /** What a database hears from the host: authorized peers arriving (identified) and leaving. */
@@ -46,7 +47,7 @@ export interface SharedHostParts {
   subscriptionFilter: SubscriptionFilter
   routingKeeper: RoutingTableKeeper
   listeners: Set<HostListener>
-  replicaCapable: Set<string>
+  replicaPeers: ReplicaPeers
   dataDir?: OpenDataDir
 }
 
@@ -68,10 +69,10 @@ export class SharedHost {
   /** serves sticky records to the databases' replica clients (replica-protocol.ts) */
   readonly replicaService: ReplicaService
   readonly subscriptionFilter: SubscriptionFilter
+  /** peers that announce the sticky replica protocol (Go nodes do not); see ReplicaPeers */
+  readonly replicaPeers: ReplicaPeers
   private readonly routingKeeper: RoutingTableKeeper
   private readonly listeners: Set<HostListener>
-  /** connected peers whose identify lists the sticky replica protocol (sticky readiness counts them) */
-  readonly replicaCapable: Set<string>
   /** the open data dir (dataDir option): records are on disk there */
   readonly dataDir?: OpenDataDir
 
@@ -91,7 +92,7 @@ export class SharedHost {
     this.subscriptionFilter = parts.subscriptionFilter
     this.routingKeeper = parts.routingKeeper
     this.listeners = parts.listeners
-    this.replicaCapable = parts.replicaCapable
+    this.replicaPeers = parts.replicaPeers
     this.dataDir = parts.dataDir
   }
 
@@ -200,15 +201,14 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
     logger: logger.child('component', 'routing-keeper')
   })
   const listeners = new Set<HostListener>()
-  const replicaCapable = new Set<string>()
+  const replicaPeers = new ReplicaPeers()
   // A peer counts once identify has run over the connection: that proves streams work. A dialer
   // the gater refused sees its connection open for a moment (the refusal arrives after its side
   // of the handshake completes) but never identifies, so readiness does not flap on it.
   libp2p.addEventListener('peer:identify', (evt) => {
+    replicaPeers.identified(evt.detail.peerId, evt.detail.protocols)
     if (policy.mayConnect(evt.detail.peerId)) routingKeeper.onIdentify(evt.detail.peerId, evt.detail.protocols)
     const peer = evt.detail.peerId
-    if (evt.detail.protocols.includes(REPLICA_PROTOCOL)) replicaCapable.add(peer.toString())
-    else replicaCapable.delete(peer.toString())
     const wallet = peerIdToWallet(peer)
     if (wallet == null || libp2p.getConnections(peer).every((c) => c.status !== 'open')) return
     if (policy.mayConnect(peer)) {
@@ -220,11 +220,11 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
   })
   libp2p.addEventListener('peer:disconnect', (evt) => {
     const id = evt.detail.toString()
-    replicaCapable.delete(id)
+    replicaPeers.disconnected(id)
     for (const l of listeners) l.onPeerDisconnected(id)
   })
   logger.info('host started', 'addrs', libp2p.getMultiaddrs().map(String))
-  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners, replicaCapable, dataDir })
+  return new SharedHost({ privateKey, hostOptions: options, logger, policy, gaterStats, inboundLimits, sticky, libp2p, router, replicaService, subscriptionFilter, routingKeeper, listeners, replicaPeers, dataDir })
 }
 
 /** Process-wide registry: wallet address -> host (or the promise of one being created). */

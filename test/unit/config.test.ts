@@ -59,6 +59,13 @@ describe('config validation', () => {
     expect(() => resolveOptions({ ...base, bogus: 1 })).toThrow(/unknown option\(s\): bogus/)
   })
 
+  it('caps maxMessageBytes so an event fits one GossipSub frame a Go node reads (1 MiB)', () => {
+    expect(resolveOptions({ ...base, maxMessageBytes: 1_047_552 }).maxMessageBytes).toBe(1_047_552)
+    expect(DEFAULTS.maxMessageBytes).toBe(1_047_552)
+    expect(() => resolveOptions({ ...base, maxMessageBytes: 1_047_553 })).toThrow(/maxMessageBytes: expected at most 1047552 bytes.*1 MiB.*Go node/)
+    expect(fieldOf(() => resolveOptions({ ...base, maxMessageBytes: 1_048_576 }))).toBe('maxMessageBytes')
+  })
+
   it('connect() refuses a bad wallet key with a ConfigError naming walletPrivateKey', async () => {
     await expect(connect({ ...base, walletPrivateKey: new Uint8Array(10) })).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'walletPrivateKey' })
   })

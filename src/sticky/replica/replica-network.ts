@@ -10,6 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 import { MAX_ITEMS, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
 import { deadlineSignal } from '../../abort.js'
 import { routingTableOf } from '../../host/internals.js'
+import { isProtocolRefusal } from './replica-peers.js'
 
 export interface ReplicaNetwork {
   /** the closest peers to `key` by a DHT query, this node excluded */
@@ -51,6 +52,10 @@ export function replicaNetwork (deps: {
   isConnected: (peer: PeerId) => boolean
   /** peers with an open connection now */
   connectedPeers: () => PeerId[]
+  /** the peer announces the replica protocol and never refused it (see ReplicaPeers); others are never replicas */
+  speaksReplica: (peer: PeerId) => boolean
+  /** the peer answered a replica request with "protocol not supported" */
+  refusedReplica: (peer: PeerId) => void
 }, overrides: Partial<ReplicaNetworkOptions> = {}): ReplicaNetwork {
   const options = { ...REPLICA_NETWORK_DEFAULTS, ...overrides }
   const open = new Map<string, Batch>()
@@ -71,7 +76,10 @@ export function replicaNetwork (deps: {
         else if (r == null) item.resolve(undefined)
         else item.reject(new RecordRefusedError(String(r)))
       })
-    }, (err: unknown) => { for (const item of live) item.reject(err) })
+    }, (err: unknown) => {
+      if (isProtocolRefusal(err)) deps.refusedReplica(batch.peer)
+      for (const item of live) item.reject(err)
+    })
   }
 
   const flushAll = (): void => {
@@ -136,7 +144,7 @@ export function replicaNetwork (deps: {
       const out = new Map<string, PeerId>()
       try {
         for await (const e of deps.dht.getClosestPeers(key, { signal })) {
-          if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== deps.selfPeerId) out.set(e.peer.id.toString(), e.peer.id)
+          if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== deps.selfPeerId && deps.speaksReplica(e.peer.id)) out.set(e.peer.id.toString(), e.peer.id)
         }
       } catch (err) {
         if (out.size === 0) throw err // a query cut short still found peers: use them
@@ -148,9 +156,9 @@ export function replicaNetwork (deps: {
       // no peer at all: the whole network is known (nobody), and a DHT query would only time out
       if (table?.size === 0 && deps.connectedPeers().length === 0) return []
       if (table == null || table.size === 0 || table.size >= table.kBucketSize) return undefined
-      const peers = table.peers()
+      const peers = table.peers().filter(deps.speaksReplica)
       const inTable = new Set(peers.map(String))
-      if (!deps.connectedPeers().every((p) => inTable.has(p.toString()))) return undefined
+      if (!deps.connectedPeers().filter(deps.speaksReplica).every((p) => inTable.has(p.toString()))) return undefined
       return peers
     },
     async put (peer, key, value, signal) { await enqueue<void>(peer, 'put', key, value, signal) },
