@@ -30,7 +30,7 @@ const CLK_TCK = 100
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number }
 
 function spawnLines (program: string, args: string[], env: NodeJS.ProcessEnv, http = 0): Proc {
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'] })
+  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', process.env.BENCH_DEBUG === '1' ? 'inherit' : 'ignore'] })
   child.stdin!.on('error', () => {})
   const p: Proc = { child, lines: [], http }
   let buf = ''
@@ -110,7 +110,8 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     DEPIN_QUIC_PORT: String(s.ports.quic),
     DEPIN_TCP_PORT: String(s.ports.tcp),
     DEPIN_HTTP_PORT: String(s.http),
-    DEPIN_HTTP_HOST: '127.0.0.1'
+    DEPIN_HTTP_HOST: '127.0.0.1',
+    DEPIN_INSPECT_PORT: '0'
   }, s.http))
   const out: Record<string, unknown> = { nodes: n }
   try {
@@ -158,6 +159,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.rtPublished = acked.length
     // publish() resolution as seen on the publisher's stdout, from the first write (the order of lines is kept)
     out.rtAckP50Ms = pct(acked.map((l, i) => l.at - sentAt.get(i)!), 0.5)
+    if (process.env.BENCH_DEBUG === '1') console.error('acks', acked.map((l, i) => Math.round(l.at - sentAt.get(i)!)).join(','), 'first event at', others.map((p) => Math.round((rtGot(p)[0]?.at ?? NaN) - sentAt.get(0)!)).join(','))
     out.rtNodesWithAll = others.filter((p) => new Set(rtGot(p).map((e) => e.k)).size >= RT_EVENTS).length
     out.rtDeliveryRatio = delivered / (RT_EVENTS * others.length)
     out.rtDuplicates = duplicates
@@ -179,6 +181,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const stGot = (p: Proc): number => new Set(p.lines.filter((l) => l.v.type === 'sticky' && l.v.topic === 'st').map((l) => l.v.message.messageId)).size
     await waitUntil(() => procs.every((p) => stGot(p) >= acks()), 60_000)
     clearInterval(sampler)
+    rssLoad = Math.max(rssLoad, median(procs.map((p) => procStat(p.child.pid!).rss)))
     out.stickyAcked = acks()
     out.stickyMessages = total
     out.stickyThroughput = acks() / stAckS
