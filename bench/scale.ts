@@ -30,7 +30,7 @@ const CLK_TCK = 100
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number }
 
 function spawnLines (program: string, args: string[], env: NodeJS.ProcessEnv, http = 0): Proc {
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'] })
+  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', process.env.BENCH_DEBUG === '1' ? 'inherit' : 'ignore'] })
   child.stdin!.on('error', () => {})
   const p: Proc = { child, lines: [], http }
   let buf = ''
@@ -110,7 +110,8 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     DEPIN_QUIC_PORT: String(s.ports.quic),
     DEPIN_TCP_PORT: String(s.ports.tcp),
     DEPIN_HTTP_PORT: String(s.http),
-    DEPIN_HTTP_HOST: '127.0.0.1'
+    DEPIN_HTTP_HOST: '127.0.0.1',
+    DEPIN_INSPECT_PORT: '0'
   }, s.http))
   const out: Record<string, unknown> = { nodes: n }
   try {
@@ -132,7 +133,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.idleRssMedianMB = MB(median(idle.rss))
     const peers = await Promise.all(procs.map(async (p) => { try { return (JSON.parse((await httpGet(p.http, '/readyz')).body) as { peers: number }).peers } catch { return NaN } }))
     out.peersMedian = median(peers)
-    out.peersMin = Math.min(...peers)
+    out.peersMin = Math.min(...peers.filter(Number.isFinite))
 
     // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
     const pub = procs[1]!
@@ -154,7 +155,11 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
       duplicates += got.length - ks.size
       for (const e of got) latencies.push(e.at - sentAt.get(e.k)!)
     }
-    out.rtPublished = pub.lines.filter((l) => l.v.type === 'published' && l.v.sticky !== true).length
+    const acked = pub.lines.filter((l) => l.v.type === 'published' && l.v.sticky !== true)
+    out.rtPublished = acked.length
+    // publish() resolution as seen on the publisher's stdout, from the first write (the order of lines is kept)
+    out.rtAckP50Ms = pct(acked.map((l, i) => l.at - sentAt.get(i)!), 0.5)
+    if (process.env.BENCH_DEBUG === '1') console.error('acks', acked.map((l, i) => Math.round(l.at - sentAt.get(i)!)).join(','), 'first event at', others.map((p) => Math.round((rtGot(p)[0]?.at ?? NaN) - sentAt.get(0)!)).join(','))
     out.rtNodesWithAll = others.filter((p) => new Set(rtGot(p).map((e) => e.k)).size >= RT_EVENTS).length
     out.rtDeliveryRatio = delivered / (RT_EVENTS * others.length)
     out.rtDuplicates = duplicates
@@ -176,6 +181,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const stGot = (p: Proc): number => new Set(p.lines.filter((l) => l.v.type === 'sticky' && l.v.topic === 'st').map((l) => l.v.message.messageId)).size
     await waitUntil(() => procs.every((p) => stGot(p) >= acks()), 60_000)
     clearInterval(sampler)
+    rssLoad = Math.max(rssLoad, median(procs.map((p) => procStat(p.child.pid!).rss)))
     out.stickyAcked = acks()
     out.stickyMessages = total
     out.stickyThroughput = acks() / stAckS
@@ -221,11 +227,11 @@ for (const n of SIZES) {
 }
 
 const f = (v: unknown, d = 1): string => typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(d) : '-') : String(v ?? '-')
-console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | stop all s, exit codes |')
+console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt publish ack p50, delivery p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | stop all s, exit codes |')
 console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const { daemon: d, plain: p } of results) {
   const cpuD = d.idleCpuMedian as number; const cpuP = p.idleCpuMedian as number
-  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtP50Ms)} / ${f(d.rtP99Ms)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
+  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
 writeFileSync(join(ROOT, 'bench', 'results', 'scale.json'), JSON.stringify({ at: new Date().toISOString(), sizes: SIZES, results }, null, 2))

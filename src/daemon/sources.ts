@@ -8,7 +8,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { watch, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
-import { Connection, PublicKey, type Commitment } from '@solana/web3.js'
+import type { Commitment } from '@solana/web3.js'
 import { withDeadline } from '../abort.js'
 import type { BootstrapNode } from '../config.js'
 import { normalizeWalletAddress } from '../identity.js'
@@ -115,6 +115,9 @@ export class SolanaRegistrySource implements ListSource<string> {
   }
 
   async fetch (signal: AbortSignal): Promise<string[]> {
+    // loaded on first use: @solana/web3.js and its dependencies add ~24 MB of RSS a daemon without
+    // a Solana registry source never needs
+    const { Connection, PublicKey } = await import('@solana/web3.js')
     const connection = new Connection(this.options.rpcUrl, {
       commitment: this.options.commitment,
       disableRetryOnRateLimit: true,

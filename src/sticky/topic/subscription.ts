@@ -2,7 +2,10 @@
  * One sticky subscription. History first (all unexpired messages of the current heads, oldest
  * first, or only those added after `lastSeenVersion`), then live messages from GossipSub pushes,
  * with a coordinator poll as the fallback (every `pollIntervalMs`, and at once on a version gap or
- * a gap in a publisher's sequence). Messages are deduplicated by id: each is delivered once.
+ * a gap in a publisher's sequence). A poll that finds nothing new doubles the wait before the next
+ * (up to 8x `pollIntervalMs`); a push or a poll that finds something resets it: every subscriber
+ * polls the same few replicas, so on a quiet topic fixed-rate polling was most of an idle
+ * network's work, growing with its size. Messages are deduplicated by id: each is delivered once.
  */
 import { EventEmitter } from 'node:events'
 import { compareMessages } from '../core/merge.js'
@@ -169,6 +172,8 @@ export class StickySubscription extends EventEmitter {
       this.pollNow('implausible push version')
       return
     }
+    // the topic is active: the fallback poll goes back to its base interval
+    if (this.quietPolls > 0) { this.quietPolls = 0; this.schedulePoll() }
     this.deliver(entries)
     const known = Math.max(this.lastSeenVersion, this.pushedVersion)
     if (version > known + 1 && this.seenHeads.size > 0) this.pollNow('version gap')
@@ -201,12 +206,16 @@ export class StickySubscription extends EventEmitter {
     this.removeAllListeners()
   }
 
+  /** interval polls in a row that found no new head (backoff exponent, capped at 3) */
+  private quietPolls = 0
+
   private schedulePoll (): void {
     if (this.closed) return
+    clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.pollNow('interval')
       this.schedulePoll()
-    }, this.options.pollIntervalMs)
+    }, this.options.pollIntervalMs * 2 ** Math.min(this.quietPolls, 3))
     this.timer.unref?.()
   }
 
@@ -216,6 +225,7 @@ export class StickySubscription extends EventEmitter {
     const { store, loader } = this.deps
     const heads = await loader.currentHeads(await store.readHeads(this.topic))
     const fresh = heads.filter((h) => !this.seenHeads.has(h.id))
+    this.quietPolls = fresh.length > 0 ? 0 : this.quietPolls + 1
     // sibling heads share most pages: collect the unseen page ids of all of them, load each once
     const roots = await Promise.all(fresh.map(async (h) => h.head.messages == null ? null : await store.getBlob(this.topic, h.head.messages)))
     const pageIds = new Set<string>()
