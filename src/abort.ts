@@ -3,6 +3,7 @@
  * AbortSignal.timeout inside AbortSignal.any, which Node 20 can garbage-collect so the timeout never
  * fires (a known Node bug: a DHT query hung past its limit that way).
  */
+import { setMaxListeners } from 'node:events'
 
 /** A signal that aborts after `ms` (with `message`) or when `parent` aborts. The timer does not keep the process alive. */
 export function deadlineSignal (ms: number, message: string, parent?: AbortSignal): AbortSignal {
@@ -11,6 +12,13 @@ export function deadlineSignal (ms: number, message: string, parent?: AbortSigna
 
 function deadline (ms: number, message: string, parent?: AbortSignal): { signal: AbortSignal, clear: () => void } {
   const controller = new AbortController()
+  // These signals are handed to libp2p calls that listen on them once per sub-operation: a kad-dht
+  // provide or lookup takes a peer-store lock per closer peer it learns, each lock adding an abort
+  // listener that is removed when it is released. Such a fan-out is bounded by the call and ends
+  // with it, yet passes Node's warning threshold of 10 listeners (MaxListenersExceededWarning); libp2p
+  // marks the signals it creates for the same calls the same way. Project code adds one listener per
+  // signal (the replica network shares one per caller signal), so a leak of ours still cannot hide here.
+  setMaxListeners(Infinity, controller.signal)
   const timer = setTimeout(() => { controller.abort(new Error(message)) }, ms)
   timer.unref?.()
   const onAbort = (): void => { clearTimeout(timer); controller.abort(parent?.reason) }
