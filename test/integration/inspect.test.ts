@@ -61,7 +61,7 @@ registry: { file: ${join(dir, 'registry.json')} }
 bootstrap: { nodes: ['${a.address}@127.0.0.1:${a.ports.quic}:${a.ports.tcp}'] }
 topics: { sticky: [log] }
 stdin: true
-options: { bootstrapFirstRetryDelayMs: 200, bootstrapRetryIntervalMs: 500 }
+options: { bootstrapFirstRetryDelayMs: 200, bootstrapRetryIntervalMs: 500, sticky: { writeQuorum: 2 } }
 `)
     for (const n of nodes) {
       n.proc = new DaemonProcess(n.name, ['start', '--config', join(dir, 'config.yaml')], {
