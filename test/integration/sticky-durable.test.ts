@@ -114,11 +114,7 @@ describe('dataDir', () => {
     expect(await db.dataDirBytes()).toBe(after)
   }, 30_000)
 
-  // KNOWN REGRESSION, skipped at the end of the session so the rest could land: this passed on the
-  // durable branch, and fails deterministically since it was merged with the hostile-peer rules
-  // (a replica refuses a head whose records it does not hold) and the replica-capable peer set: the
-  // restart pass runs and restores 0 records. Tracked as open in issue 13; do not ship without it.
-  it.skip('a replica restarted with its data dir repairs what it missed while down, without a new write', async () => {
+  it('a replica restarted with its data dir repairs what it missed while down, without a new write', async () => {
     const registry = new TestRegistry()
     const dirs = [dataDir(), dataDir(), dataDir(), dataDir()]
     const wallets = dirs.map(() => newWallet())
@@ -132,16 +128,25 @@ describe('dataDir', () => {
     open.splice(open.indexOf(d), 1)
     const second = await Promise.all(Array.from({ length: 20 }, async (_, i) => await a!.sticky.publish('missed', { i: 20 + i })))
     d = await node(registry, { wallet: wallets[3], name: 'r3-again', dir: dirs[3], boot: a, ports })
-    await waitFor(() => (d.sticky.stats().restored ?? 0) > 0, 20_000, 'the restarted node restores what it missed')
+    // What it missed reaches its disk without a new write: through its own restart-repair pass or
+    // through the other replicas' repair of a returning member, whichever runs first (both race, so
+    // the pass's own counter is not the criterion); the pass starts 0.75-2.25 s after sticky-ready.
+    await waitFor(() => d.sticky.isReady(), 20_000, 'the restarted node is sticky-ready')
+    await new Promise((resolve) => setTimeout(resolve, 6_000))
     // alone now: what it serves comes from its own disk
     await Promise.all([a, b, c].map(async (n) => { await n!.disconnect({ flushTimeoutMs: 500 }) }))
     await waitFor(() => d.connectedPeers().length === 0, 10_000, 'd alone')
     const info = await d.sticky.topicInfo('missed')
     expect(info.messageCount).toBe(40)
+    // its own older head may still sit beside the current one as a sibling (a replica drops a head
+    // only when it can check locally that the newer one includes it); together they hold all 40
     const all = await d.sticky.loadCoordinator('missed')
-    expect(all).toHaveLength(1)
-    const entries = await d.sticky.loadMessageCollection('missed', all[0]!.head.messages!) ?? []
-    expect(new Set(entries.map((e) => (e.m.data as { i: number }).i)).size).toBe(40)
+    expect(all.length).toBeGreaterThan(0)
+    const seen = new Set<number>()
+    for (const h of all) {
+      for (const e of await d.sticky.loadMessageCollection('missed', h.head.messages!) ?? []) seen.add((e.m.data as { i: number }).i)
+    }
+    expect(seen.size).toBe(40)
     expect([...first, ...second]).toHaveLength(40)
   }, 90_000)
 })
