@@ -21,7 +21,7 @@ const MAX_LINE = 16 * 1024
 
 describe('fuzz: daemon stdin lines', () => {
   let cluster: Cluster
-  beforeAll(async () => { cluster = await startCluster(2, { extra: { publishTimeoutMs: 100 } }) })
+  beforeAll(async () => { cluster = await startCluster(2, { extra: { publishTimeoutMs: 100, sticky: { writeQuorum: 2 } } }) })
   afterAll(async () => { await cluster?.stop() })
 
   it(`${RUNS} hostile stdin lines: each answered once, every honest line delivered`, async () => {
