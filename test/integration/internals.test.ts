@@ -59,7 +59,8 @@ describe('dependency internals (src/host/internals.ts)', () => {
     expect(kadNetworkOf(a.services.dht), 'kad-dht network.sendRequest changed').toBeDefined()
     const key = new TextEncoder().encode('/test/some/record')
     const value = new TextEncoder().encode('value')
-    await waitFor(() => routingTableOf(b.services.dht)!.size > 0, 20_000, 'A in B\'s routing table')
+    // as above: a failed admission PING under load is never retried by kad-dht; add A as the keeper would
+    await waitFor(() => routingTableOf(b.services.dht)!.size > 0, 10_000, 'A in B\'s routing table').catch(async () => { await routingTableOf(b.services.dht)!.add(a.peerId) })
     for await (const _ of b.services.dht.put(key, value)) { /* a put runs while iterated */ }
     let stored = false
     for (let i = 0; i < 100 && !stored; i++) {
