@@ -3,8 +3,8 @@
  * serving) and /readyz (200 only while the node has an authorized peer and is not stopping).
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+import { closeServer, listenOn } from './http-listen.js'
 
 export interface HttpDeps {
   registry: Registry
@@ -38,18 +38,13 @@ export class HttpServer {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n')
     })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    })
-    return (server.address() as AddressInfo).port
+    return await listenOn(server, host, port)
   }
 
   async close (): Promise<void> {
     const server = this.server
     if (server == null) return
     this.server = undefined
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    await closeServer(server)
   }
 }

@@ -9,11 +9,11 @@
  * Nothing here changes state; topic answers read the topic's replicas like topicInfo() does.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection } from '@libp2p/interface'
 import type { DatabaseImpl as Database } from '../database.js'
 import { peerIdToWallet } from '../identity.js'
+import { closeServer, listenOn } from './http-listen.js'
 
 /** Commits remembered per topic for /topics/<name>. */
 const LAST_COMMITS = 10
@@ -165,18 +165,13 @@ export class InspectServer {
       answer.then((body) => { send(200, body) }, (err: unknown) => { send(500, { error: err instanceof Error ? err.message : String(err) }) })
     })
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    })
-    return (server.address() as AddressInfo).port
+    return await listenOn(server, host, port)
   }
 
   async close (): Promise<void> {
     const server = this.server
     if (server == null) return
     this.server = undefined
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    await closeServer(server)
   }
 }
