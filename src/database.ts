@@ -134,6 +134,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
         isConnected: (peer) => host.libp2p.getConnections(peer).some((c) => c.status === 'open'),
         connectedPeers: () => host.libp2p.getPeers(),
         speaksReplica: (peer) => host.replicaPeers.speaks(peer),
+        isIdentified: (peer) => host.replicaPeers.isIdentified(peer),
         refusedReplica: (peer) => { host.replicaPeers.refused(peer) }
       }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
       datastore: host.sticky.datastore,

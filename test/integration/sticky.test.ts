@@ -171,15 +171,30 @@ describe('sticky replication', () => {
       const target = createHash('sha256').update(key).digest()
       const distance = (peerId: string): Buffer => Buffer.from(createHash('sha256').update(peerIdFromString(peerId).toMultihash().bytes).digest().map((b, i) => b ^ target[i]!))
       const nearest = (peers: string[], self: string): string[] => peers.filter((p) => p !== self).sort((x, y) => Buffer.compare(distance(x), distance(y))).slice(0, 5)
+      // a connection lost under load (a ping past its deadline) rightly takes a peer out of the set
+      // until it is back: the property holds for the whole network connected
+      await waitFor(() => cluster.nodes.every((n) => n.connectedPeers().length === cluster.nodes.length - 1 && knownPeers(n) != null), 30_000, 'full mesh')
       const fromTables = await Promise.all(cluster.nodes.map(async (n) => (await stickyOf(n).store.replicas(topic)).map(String)))
-      const fromQueries = await Promise.all(cluster.nodes.map(async (n) => {
+      // what kad-dht means by closest: the 5 other nodes nearest the coordinator key by XOR distance
+      const truth = cluster.nodes.map((n) => nearest(cluster.nodes.map((m) => m.peerId), n.peerId))
+      expect(fromTables).toEqual(truth)
+      // and a DHT query finds the same set. A query only yields peers that answered it in time, so on
+      // two loaded cores one may come back a peer short (seen once in CI); it is asked again, up to
+      // three times, and must then agree.
+      const query = async (n: Database): Promise<string[]> => {
         const found: string[] = []
         for await (const e of n.libp2p.services.dht.getClosestPeers(key, { signal: AbortSignal.timeout(10_000) })) if (e.name === 'FINAL_PEER') found.push(e.peer.id.toString())
         return nearest(found, n.peerId)
+      }
+      const fromQueries = await Promise.all(cluster.nodes.map(async (n, i) => {
+        let found: string[] = []
+        for (let attempt = 0; attempt < 3; attempt++) {
+          found = await query(n)
+          if (JSON.stringify(found) === JSON.stringify(truth[i])) break
+        }
+        return found
       }))
-      expect(fromTables).toEqual(fromQueries)
-      // and both are what kad-dht means by closest: the 5 other nodes nearest the coordinator key by XOR distance
-      cluster.nodes.forEach((n, i) => { expect(fromTables[i]).toEqual(nearest(cluster.nodes.map((m) => m.peerId), n.peerId)) })
+      expect(fromQueries).toEqual(truth)
     }
   })
 

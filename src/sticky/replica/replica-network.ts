@@ -54,6 +54,8 @@ export function replicaNetwork (deps: {
   connectedPeers: () => PeerId[]
   /** the peer announces the replica protocol and never refused it (see ReplicaPeers); others are never replicas */
   speaksReplica: (peer: PeerId) => boolean
+  /** identify has run for the connected peer (until then whether it speaks the protocol is unknown) */
+  isIdentified: (peer: PeerId) => boolean
   /** the peer answered a replica request with "protocol not supported" */
   refusedReplica: (peer: PeerId) => void
 }, overrides: Partial<ReplicaNetworkOptions> = {}): ReplicaNetwork {
@@ -158,7 +160,8 @@ export function replicaNetwork (deps: {
       if (table == null || table.size === 0 || table.size >= table.kBucketSize) return undefined
       const peers = table.peers().filter(deps.speaksReplica)
       const inTable = new Set(peers.map(String))
-      if (!deps.connectedPeers().filter(deps.speaksReplica).every((p) => inTable.has(p.toString()))) return undefined
+      // a connected peer not identified yet may be a replica the table does not show: not the whole network
+      if (!deps.connectedPeers().every((p) => deps.isIdentified(p) && (!deps.speaksReplica(p) || inTable.has(p.toString())))) return undefined
       return peers
     },
     async put (peer, key, value, signal) { await enqueue<void>(peer, 'put', key, value, signal) },

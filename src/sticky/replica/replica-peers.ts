@@ -14,16 +14,28 @@ const MAX_REFUSED = 10_000
 
 export class ReplicaPeers {
   private readonly speaking = new Set<string>()
+  /** connected peers whose identify has run (speaking the protocol or not); bounded by connections */
+  private readonly told = new Set<string>()
   private readonly refusing = new Set<string>()
 
   /** identify told us the peer's protocols (it runs on every new connection) */
   identified (peer: PeerId, protocols: readonly string[]): void {
+    this.told.add(peer.toString())
     if (protocols.includes(REPLICA_PROTOCOL)) this.speaking.add(peer.toString())
     else this.speaking.delete(peer.toString())
   }
 
   /** the peer's last connection closed; its next identify tells again */
-  disconnected (peer: string): void { this.speaking.delete(peer) }
+  disconnected (peer: string): void {
+    this.speaking.delete(peer)
+    this.told.delete(peer)
+  }
+
+  /**
+   * Identify has run for the peer since it connected. Until then a connected peer's protocols are
+   * unknown: it may well be a replica (right after a node starts most of its peers are in this state).
+   */
+  isIdentified (peer: PeerId | string): boolean { return this.told.has(peer.toString()) }
 
   /** the peer refused a replica stream: never a replica again */
   refused (peer: PeerId): void {

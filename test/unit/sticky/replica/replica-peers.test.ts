@@ -30,6 +30,7 @@ function fixture (all: PeerId[], refuse: Set<string>) {
     isConnected: () => true,
     connectedPeers: () => all,
     speaksReplica: (p) => rp.speaks(p),
+    isIdentified: (p) => rp.isIdentified(p),
     refusedReplica: (p) => { rp.refused(p) }
   }, { requestTimeoutMs: 1_000 })
   return { rp, net, dialed }
@@ -43,6 +44,18 @@ describe('replica-capable peers', () => {
     for (const p of [go1!, go2!]) rp.identified(p, ['/ipfs/id/1.0.0', '/meshsub/1.2.0', '/ipfs/kad/1.0.0'])
     expect(net.knownPeers!()!.map(String).sort()).toEqual([ts1!, ts2!].map(String).sort())
     expect((await net.closestPeers(new Uint8Array([1]))).map(String).sort()).toEqual([ts1!, ts2!].map(String).sort())
+  })
+
+  it('the routing table is not taken for the whole network while a connected peer is not identified yet', async () => {
+    const [ts1, ts2, fresh] = await peers(3)
+    const { rp, net } = fixture([ts1!, ts2!, fresh!], new Set())
+    for (const p of [ts1!, ts2!]) rp.identified(p, [REPLICA_PROTOCOL])
+    // right after start: `fresh` is connected and in the table, its identify has not run
+    expect(net.knownPeers!()).toBeUndefined()
+    rp.identified(fresh!, [REPLICA_PROTOCOL])
+    expect(net.knownPeers!()!.map(String).sort()).toEqual([ts1!, ts2!, fresh!].map(String).sort())
+    rp.disconnected(fresh!.toString())
+    expect(rp.isIdentified(fresh!)).toBe(false)
   })
 
   it('a peer that refuses the protocol is never a candidate again, even if it announces it later', async () => {
