@@ -2,10 +2,12 @@
  * Real-time delivery with many peers on one IP (issue: GossipSub's default IP-colocation penalty
  * graylisted every peer past 14 on 127.0.0.1, and publishes "succeeded" while reaching almost
  * nobody). 20 nodes on loopback in one process, full mesh, four publishers at once: every event must
- * reach every other subscriber exactly once, and no peer's score may fall below zero.
+ * reach every other subscriber exactly once, and no honest peer's score may fall to GossipSub's
+ * publish threshold (where the colocation penalty used to push every peer).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
+import { defaultPeerScoreThresholds } from '@chainsafe/libp2p-gossipsub/score'
 import type { Event } from '../../src/index.js'
 
 const SIZE = 20
@@ -44,9 +46,11 @@ describe(`${SIZE} nodes on one IP`, () => {
       expect(received[i]!.length).toBe(expected.length)
       expect(new Set(received[i]!.map((e) => e.id))).toEqual(new Set(expected.map((e) => e.id)))
     }
-    for (const n of cluster.nodes) {
-      const pubsub = n.libp2p.services.pubsub
-      for (const peer of pubsub.getPeers()) expect(pubsub.getScore(peer.toString())).toBeGreaterThanOrEqual(0)
-    }
+    // Not ">= 0": an honest peer starved of CPU can break an IHAVE promise (no answer to IWANT within
+    // 3 s), and P7 (behaviour penalty, kept on: weight -10, squared, decaying by 80 % per second) then
+    // dips its score slightly below zero for a few seconds (-0.4 in one CI run on 2 loaded cores).
+    // What must never happen is what the colocation penalty did: honest peers past the publish threshold.
+    const scores = cluster.nodes.flatMap((n) => n.libp2p.services.pubsub.getPeers().map((p) => n.libp2p.services.pubsub.getScore(p.toString())))
+    expect(Math.min(...scores)).toBeGreaterThan(defaultPeerScoreThresholds.publishThreshold)
   }, 120_000)
 })
