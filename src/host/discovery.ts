@@ -3,6 +3,10 @@
  * rendezvous string `p2p-database-discovery_<database>` becomes a CIDv1 (raw codec, sha2-256 of the
  * string bytes) that every node provides and looks up, so TypeScript and Go nodes find each other.
  * Advertise every 30 s, look up every 60 s, dial at most 5 new peers a round (configurable).
+ * Each round is a DHT walk that every other node answers, so in a network that does not change the
+ * rounds back off: advertising doubles its interval up to 16x (8 min by default; provider records
+ * live 48 h) while no new peer has connected since the last round, and returns to the base interval
+ * when one has (a newcomer may now be among the peers closest to the rendezvous key).
  */
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -11,6 +15,8 @@ import type { Logger } from '../logger.js'
 import { sleep, withDeadline } from '../abort.js'
 
 export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
+/** advertising backs off to at most this many base intervals while no new peer connects */
+const ADVERTISE_BACKOFF = 16
 
 /**
  * The DHT rendezvous CID of a database (`p2p-database-discovery_<database>`, CIDv1 raw sha2-256), as
@@ -58,7 +64,16 @@ export class Discovery {
 
   stop (): void { this.controller.abort() }
 
-  private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => { await this.advertise(signal); return this.options.advertiseIntervalMs }
+  private advertiseDelay = 0
+  private connectionsAtAdvertise = -1
+  private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => {
+    const base = this.options.advertiseIntervalMs
+    const connections = this.deps.connectionCount()
+    this.advertiseDelay = connections > this.connectionsAtAdvertise ? base : Math.min(Math.max(this.advertiseDelay, base) * 2, base * ADVERTISE_BACKOFF)
+    this.connectionsAtAdvertise = connections
+    await this.advertise(signal)
+    return this.advertiseDelay
+  }
   /** Lookups back off (doubling, up to 4x the interval and never past max(interval, 60 s)) while they find nobody new. */
   private lookupDelay = 0
   private readonly lookupRound = async (signal: AbortSignal): Promise<number> => {
