@@ -171,6 +171,10 @@ export class TopicCommitter {
     await this.awaitQuorum(started, deadline)
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) await this.awaitQuorum(started, deadline)
+      // The deadline is checked before every network step, not only between attempts: an attempt
+      // takes several request rounds (each up to requestTimeoutMs), and one started just before the
+      // deadline answered its publishers up to half a minute late (the chaos suite's slow links).
+      const due = (): void => { if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt) }
       this.stats.attempts++
       const now = Date.now()
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
@@ -178,6 +182,7 @@ export class TopicCommitter {
       const fresh = attempt === 1 && this.recent != null && Date.now() - this.recent.at < RECENT_HEADS_MS
       let heads = fresh ? this.recent!.heads : await loader.currentHeads(await store.readHeads(this.deps.topic))
       this.recent = undefined
+      due()
       let loaded = (await Promise.all(heads.map(async (h) => await loader.load(h)))).filter((x): x is LoadedHead => x != null)
       // A head that cannot be loaded is usually still arriving: wait for it while nothing loads.
       // One that stays unloadable for recoveryAfterMs is broken: recovery looks for the highest
@@ -224,7 +229,9 @@ export class TopicCommitter {
         idOf: loader.idOf
       })
       batch.forEach((p, i) => { if (p.kind === 'sub') p.refused = plan.refused[i] })
+      due()
       await store.ensureReplicated(this.deps.topic, plan.keep)
+      due()
       const links = snapshotLinks(loaded)
       // concurrent snapshots: their chains (bounded depth) are joined into one
       const chains = links.length > 1 ? await Promise.all(links.map(async (link) => await this.deps.history.walk(this.deps.topic, link, 10))) : []
@@ -253,6 +260,7 @@ export class TopicCommitter {
       const version = plan.merged.version
       const added = plan.added
       const id = headId(head)
+      due()
       await store.putCommit(this.deps.topic, blobs, head)
       const newBlobIds = blobs.filter((b) => b.fresh).map((b) => b.id)
       if (attempt === 1) this.deps.onWritten?.({ version, headId: id, head, entries: added })

@@ -1,0 +1,43 @@
+/*
+ * The commit deadline bounds a whole commit, not only the gaps between attempts: a read of the
+ * heads that comes back after the deadline ends the commit there (ERR_STICKY_COMMIT_TIMEOUT), and
+ * nothing is written. Fake clock; a store whose replicas answer slowly.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { TopicCommitter, type CommitStore } from '../../../../src/sticky/topic/committer.js'
+import { StateLoader } from '../../../../src/sticky/topic/state-loader.js'
+import { silentLogger } from '../../../../src/logger.js'
+
+describe('commit deadline', () => {
+  beforeEach(() => { vi.useFakeTimers() })
+  afterEach(() => { vi.useRealTimers() })
+
+  it('a head read answered after the deadline fails the commit at once, before anything is written', async () => {
+    const writes: string[] = []
+    const store = {
+      readHeads: async () => { await new Promise((resolve) => setTimeout(resolve, 61_000)); return [] },
+      ensureReplicated: async () => { writes.push('ensureReplicated') },
+      prepareBlob: () => { throw new Error('not reached') },
+      putCommit: async () => { writes.push('putCommit') },
+      confirmBlobs: async () => true,
+      replicas: async () => []
+    } as unknown as CommitStore
+    const committer = new TopicCommitter({
+      store,
+      loader: new StateLoader(store as any),
+      signer: {} as any,
+      db: 'db',
+      topic: 't',
+      quorum: async () => ({ need: 1, have: 1 }),
+      recover: async () => undefined,
+      history: { walk: async () => { throw new Error('not reached') } },
+      logger: silentLogger
+    }, { flushDelayMs: 2, maxBatch: 1000, commitDeadlineMs: 60_000, maxSubscribers: 1000, gcGraceMs: 3_600_000, recoveryAfterMs: 15_000, writeQuorum: 1 })
+    const started = Date.now()
+    const outcome = committer.publish({ hello: 1 }, 60_000).then(() => 'acknowledged', (err: { code?: string }) => err.code)
+    await vi.advanceTimersByTimeAsync(70_000)
+    expect(await outcome).toBe('ERR_STICKY_COMMIT_TIMEOUT')
+    expect(writes).toEqual([])
+    expect(Date.now() - started).toBeLessThanOrEqual(70_000)
+  })
+})
