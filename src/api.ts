@@ -55,7 +55,7 @@ export interface Database extends Emits<DatabaseEvents> {
    * @throws {@link AbortedError} (`ERR_ABORTED`) when `options.signal` aborts first.
    */
   waitUntilReady(options?: { signal?: AbortSignal }): Promise<void>
-  /** Connected peers authorized for this database. */
+  /** Connected peers authorized for this database, once identify has run with them (the peers `peer:connect` announced). */
   connectedPeers(): PeerInfo[]
   /**
    * Subscribes to the real-time topic `<database>_<topic>`: `handler` gets every event other nodes

@@ -238,7 +238,10 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
 
   /** Connected peers authorized for this database. */
   connectedPeers (): PeerInfo[] {
-    return this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet))
+    // the peers `peer:connect` announced: authorized, and identify has run over the connection. A
+    // connection the remote is about to refuse (a revoked wallet's redial, which a QUIC listener's
+    // gater closes only after the handshake) is open for a moment but never identifies.
+    return this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet) && this.host.replicaPeers.isIdentified(p.peerId))
   }
 
   /**
