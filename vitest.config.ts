@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    setupFiles: ['./src/polyfills.ts'],
+    // the second fails a test during which a Node process warning was emitted in the test process
+    setupFiles: ['./src/polyfills.ts', './test/process-warnings.ts'],
     // builds the Go node of the interop tests (test/interop/) once, cached between runs
     globalSetup: ['./test/interop/global-setup.ts'],
     testTimeout: 60_000,

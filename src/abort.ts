@@ -51,6 +51,23 @@ export async function withDeadline<T> (ms: number, message: string, fn: (signal:
   }
 }
 
+/**
+ * A signal that aborts when `parent` aborts, to carry one bounded fan-out of listeners (one per
+ * parallel sub-operation, such as a deadline per dial) that would otherwise all sit on `parent`.
+ * Past 10 listeners Node warns of a leak (MaxListenersExceededWarning); the fan-out is legitimate
+ * and ends with the operation, so only this short-lived signal is marked for it. `parent`, often a
+ * long-lived stop signal, gets one listener and keeps Node's limit, so listeners that leak across
+ * operations still warn there. Call `clear` when the operation ends (the signal is not aborted).
+ */
+export function fanOutSignal (parent: AbortSignal): { signal: AbortSignal, clear: () => void } {
+  const controller = new AbortController()
+  setMaxListeners(Infinity, controller.signal)
+  const onAbort = (): void => { controller.abort(parent.reason) }
+  if (parent.aborted) onAbort()
+  else parent.addEventListener('abort', onAbort, { once: true })
+  return { signal: controller.signal, clear: () => { parent.removeEventListener('abort', onAbort) } }
+}
+
 /** Sleeps `ms`; resolves false early when `signal` aborts. */
 export async function sleep (ms: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted === true) return false

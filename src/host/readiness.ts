@@ -10,7 +10,7 @@ import { normalizeWalletAddress } from '../identity.js'
 import type { BootstrapNode } from '../config.js'
 import type { Logger } from '../logger.js'
 import { AbortedError } from '../errors.js'
-import { sleep, withDeadline } from '../abort.js'
+import { fanOutSignal, sleep, withDeadline } from '../abort.js'
 
 /** A bootstrap entry after validation: normalized wallet address plus ports. */
 export interface ResolvedBootstrapNode { wallet: string, ip: string, quicPort: number, tcpPort: number }
@@ -116,7 +116,11 @@ export class Bootstrapper {
       this.deps.logger.debug('no bootstrap nodes available')
       return false
     }
-    const results = await Promise.allSettled(nodes.map(async (node) => { await this.withTimeout(signal, (s) => this.deps.dial(node, s)) }))
+    // every dial's deadline listens to the attempt's signal until it settles: one listener per
+    // bootstrap entry (13 in the Go interop mesh test), on a signal of the attempt's own
+    const dials = fanOutSignal(signal)
+    const results = await Promise.allSettled(nodes.map(async (node) => { await this.withTimeout(dials.signal, (s) => this.deps.dial(node, s)) }))
+    dials.clear()
     const ok = results.filter((r) => r.status === 'fulfilled').length
     for (const [i, r] of results.entries()) {
       if (r.status === 'rejected') this.deps.logger.debug('bootstrap dial failed', 'wallet', nodes[i]!.wallet, 'error', r.reason)

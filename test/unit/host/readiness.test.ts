@@ -131,6 +131,34 @@ describe('bootstrap retry loop', () => {
   })
 })
 
+describe('bootstrap attempt with many entries', () => {
+  it('dials more nodes than Node\'s listener warning threshold (10) without a process warning; stop() aborts every dial', async () => {
+    const wallets = Array.from({ length: 15 }, () => Keypair.generate().publicKey.toBase58())
+    const aborted: string[] = []
+    const boot = new Bootstrapper({
+      selfWallet: self, logger: silentLogger,
+      getBootstrapNodes: async () => wallets.map(node),
+      dial: async (n, signal) => await new Promise<never>((_resolve, reject) => {
+        signal.addEventListener('abort', () => { aborted.push(n.wallet); reject(signal.reason) }, { once: true })
+      })
+    }, new Readiness(), { firstRetryDelayMs: 2_000, retryIntervalMs: 5_000, connectTimeoutMs: 30_000 })
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => { warnings.push(w) }
+    process.on('warning', onWarning)
+    try {
+      const started = boot.start()
+      await new Promise((resolve) => setImmediate(resolve)) // all 15 dials pending; a warning is emitted on the next tick
+      boot.stop()
+      await started
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([])
+    expect(aborted.sort()).toEqual([...wallets].sort())
+  })
+})
+
 describe('bootstrap entries (Go library format)', () => {
   it('accepts base58 or PublicKey keys and a missing port', () => {
     const kp = Keypair.generate()
