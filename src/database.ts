@@ -19,7 +19,8 @@ import type { GaterStats } from './auth/gater.js'
 import { DatabaseAccess } from './auth/policy.js'
 import { releaseHost, type HostListener, type SharedHost } from './host/shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host/host.js'
-import { StickyPubSub } from './sticky/topic/sticky.js'
+import type { StickyPubSub } from './sticky/topic/sticky.js'
+import { createStickyPubSub } from './sticky/topic/create-sticky.js'
 import { STICKY_DEFAULTS } from './sticky/options.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
@@ -125,7 +126,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
     const stickyOptions = { ...STICKY_DEFAULTS, ...options.sticky }
-    this.sticky = new StickyPubSub({
+    this.sticky = createStickyPubSub({
       db: this.name,
       net: replicaNetwork({
         dht: host.libp2p.services.dht,

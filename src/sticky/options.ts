@@ -5,6 +5,7 @@
  */
 import type { StoreOptions } from './replica/store.js'
 import { REPLICA_NETWORK_DEFAULTS } from './replica/replica-network.js'
+import { ConfigError } from '../errors.js'
 
 /** Sticky-topic options, passed as `connect({ sticky: { ... } })`; defaults in {@link STICKY_DEFAULTS}. */
 export interface StickyOptions extends StoreOptions {
@@ -82,4 +83,15 @@ export const STICKY_DEFAULTS: StickyOptions = {
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: REPLICA_NETWORK_DEFAULTS.requestTimeoutMs
+}
+
+/**
+ * A `ttlMs` argument (publish, subscribe): an integer number of milliseconds 1-max, else a
+ * ConfigError naming `ttlMs`. Checked per call, so a bad TTL fails that call only.
+ */
+export function checkTtlMs (ttlMs: unknown, max: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > max) {
+    throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${max}, got ${String(ttlMs)}`)
+  }
+  return ttlMs
 }

@@ -8,7 +8,8 @@ import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Keypair } from '@solana/web3.js'
-import { StickyPubSub } from '../../../../src/sticky/topic/sticky.js'
+import type { StickyPubSub } from '../../../../src/sticky/topic/sticky.js'
+import { createStickyPubSub } from '../../../../src/sticky/topic/create-sticky.js'
 import { STICKY_DEFAULTS } from '../../../../src/sticky/options.js'
 import { MergingDatastore } from '../../../../src/sticky/replica/merging-datastore.js'
 import { checkRenewal, renewalSignedText, type RenewalRequest } from '../../../../src/sticky/core/renewal.js'
@@ -31,7 +32,7 @@ function servingNode (): StickyPubSub {
   const kp = Keypair.generate()
   // nothing here reaches the network: every request below is refused or fails before it would
   const unreachable = { closestPeers: async () => { throw new Error('no network in this test') }, put: async () => {}, get: async () => undefined, isConnected: () => false }
-  return new StickyPubSub({
+  return createStickyPubSub({
     db: 'testdb',
     net: unreachable,
     datastore: new MergingDatastore(new MemoryDatastore()),
