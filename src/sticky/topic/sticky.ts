@@ -84,47 +84,27 @@ export class StickyPubSub implements StickyTopics {
   readonly store: StickyStore
   readonly loader: StateLoader
   rateLimited = 0
-  private readonly state: StickyState
-  private readonly committers: StickyParts['committers']
-  private readonly history: StickyParts['history']
-  private readonly recovery: StickyParts['recovery']
-  private readonly pushes: StickyParts['pushes']
-  private readonly renewals: StickyParts['renewals']
-  private readonly sweeper: StickyParts['sweeper']
   private sweepTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly restartRepair: StickyParts['restartRepair']
-  private readonly readiness: StickyParts['readiness']
-  private readonly subscriptions: StickyParts['subscriptions']
 
   constructor (private readonly parts: StickyParts, readonly options: StickyOptions) {
-    this.state = parts.state
     this.store = parts.store
     this.loader = parts.loader
-    this.committers = parts.committers
-    this.history = parts.history
-    this.recovery = parts.recovery
-    this.pushes = parts.pushes
-    this.renewals = parts.renewals
-    this.sweeper = parts.sweeper
-    this.restartRepair = parts.restartRepair
-    this.readiness = parts.readiness
-    this.subscriptions = parts.subscriptions
   }
 
-  on<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.state.on(event, listener as any); return this }
-  once<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.state.once(event, listener as any); return this }
-  off<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.state.off(event, listener as any); return this }
+  on<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.on(event, listener as any); return this }
+  once<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.once(event, listener as any); return this }
+  off<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.off(event, listener as any); return this }
 
   /** Starts serving renewal requests and the periodic sweep. */
   async start (): Promise<void> {
-    await this.renewals.start()
+    await this.parts.renewals.start()
     const tick = (first: boolean): void => {
       // jittered so the nodes of a cluster do not sweep in step; the first sweep comes early, so
       // records that expired while the node was down leave the disk and the stored-bytes figures
       // are known
       const delay = first ? Math.min(this.options.sweepIntervalMs, FIRST_SWEEP_MS) : this.options.sweepIntervalMs
       this.sweepTimer = setTimeout(() => {
-        void this.sweeper.sweep().catch((err: unknown) => { this.parts.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.state.closed) tick(false) })
+        void this.parts.sweeper.sweep().catch((err: unknown) => { this.parts.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.parts.state.closed) tick(false) })
       }, delay * (0.75 + Math.random() / 2))
       this.sweepTimer.unref?.()
     }
@@ -133,22 +113,22 @@ export class StickyPubSub implements StickyTopics {
   }
 
   /** Enough replica-capable peers are connected for the write quorum (see quorum-readiness.ts). */
-  isReady (): boolean { return this.readiness.isReady }
+  isReady (): boolean { return this.parts.readiness.isReady }
 
   /** Resolves once isReady() is true; rejects with AbortedError when `signal` aborts. */
-  async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> { await this.readiness.waitUntilReady(options.signal) }
+  async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> { await this.parts.readiness.waitUntilReady(options.signal) }
 
   /** The set of connected peers changed: recomputes readiness. */
-  peersChanged (): void { if (!this.state.closed) this.readiness.update() }
+  peersChanged (): void { if (!this.parts.state.closed) this.parts.readiness.update() }
 
   /** Runs a restart-repair pass now (see restart-repair.ts); also runs each time the node becomes ready. */
-  async repairHeld (signal?: AbortSignal): Promise<void> { await this.restartRepair.run(signal) }
+  async repairHeld (signal?: AbortSignal): Promise<void> { await this.parts.restartRepair.run(signal) }
 
   /** Records and bytes this node stores for the database, by record kind, as of the last sweep. */
-  storedByKind (): StoredByKind { return this.sweeper.stored }
+  storedByKind (): StoredByKind { return this.parts.sweeper.stored }
 
   /** pushes dropped by validation (malformed, unsigned, forged or unauthorized) */
-  get pushesDropped (): number { return this.pushes.pushesDropped }
+  get pushesDropped (): number { return this.parts.pushes.pushesDropped }
 
   /**
    * Publishes a JSON value to a sticky topic; resolves once it is on a quorum of the topic's replicas.
@@ -157,8 +137,8 @@ export class StickyPubSub implements StickyTopics {
    * {@link NotAuthorizedError}, {@link MessageTooLargeError}, {@link TooManyTopicsError}
    */
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
-    this.state.assertOpen()
-    if (this.state.closing) throw new DisconnectedError()
+    this.parts.state.assertOpen()
+    if (this.parts.state.closing) throw new DisconnectedError()
     validateTopicName(topic)
     let size: number
     try {
@@ -171,8 +151,8 @@ export class StickyPubSub implements StickyTopics {
     const ttlMs = checkTtlMs(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
-    if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
-    const committer = this.committers.get(topic)
+    if (this.parts.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
+    const committer = this.parts.committers.get(topic)
     const wait = this.parts.publishLimiter.take(this.parts.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
     const committed = committer.publish(data, ttlMs)
@@ -188,12 +168,12 @@ export class StickyPubSub implements StickyTopics {
    * history (unless `receiveHistory: false`), then live messages. Resolves after the history.
    */
   async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
-    this.state.assertOpen()
+    this.parts.state.assertOpen()
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
-    if (this.subscriptions.has(topic)) throw new AlreadySubscribedError(topic)
+    if (this.parts.subscriptions.has(topic)) throw new AlreadySubscribedError(topic)
     this.assertAuthorized()
-    return await this.subscriptions.open(topic, options)
+    return await this.parts.subscriptions.open(topic, options)
   }
 
   /** A connected peer went away (see StickyStore.peerDisconnected). */
@@ -208,7 +188,7 @@ export class StickyPubSub implements StickyTopics {
       messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
       subscriberCount: liveSubscribers(merged.subs, now).length,
       lastModified: Math.max(0, ...heads.map((h) => h.head.lastModified)),
-      state: this.recovery.state(topic) ?? (heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'),
+      state: this.parts.recovery.state(topic) ?? (heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'),
       retired: heads.length > 0 && heads.every((h) => h.head.retired)
     }
   }
@@ -244,7 +224,7 @@ export class StickyPubSub implements StickyTopics {
    * loaded ends the walk).
    */
   async loadFullHistory (head: HeadRecord, maxDepth = 10): Promise<string[]> {
-    return await this.history.full(head, maxDepth)
+    return await this.parts.history.full(head, maxDepth)
   }
 
   /**
@@ -255,30 +235,30 @@ export class StickyPubSub implements StickyTopics {
    * commitDeadlineMs.
    */
   async recover (topic: string, options: { signal?: AbortSignal } = {}): Promise<{ version: number }> {
-    this.state.assertOpen()
+    this.parts.state.assertOpen()
     validateTopicName(topic)
-    return await this.recovery.recoverNow(topic, this.committers.get(topic), options.signal)
+    return await this.parts.recovery.recoverNow(topic, this.parts.committers.get(topic), options.signal)
   }
 
   /** Runs one sweep of this node's stored records now (it also runs every sweepIntervalMs). */
-  async sweep (now = Date.now()): Promise<SweepResult> { return await this.sweeper.sweep(now) }
+  async sweep (now = Date.now()): Promise<SweepResult> { return await this.parts.sweeper.sweep(now) }
 
   /** Waits for every queued publish to be committed (used on shutdown). */
-  async flush (): Promise<void> { await this.committers.flush() }
+  async flush (): Promise<void> { await this.parts.committers.flush() }
 
   /** Counters of the sticky layer (commits, retries, replica traffic...), for monitoring. */
   stats (): Record<string, number> {
     return {
       ...this.store.stats,
-      ...this.committers.stats(),
-      pushesDropped: this.pushes.pushesDropped,
+      ...this.parts.committers.stats(),
+      pushesDropped: this.parts.pushes.pushesDropped,
       rateLimited: this.rateLimited,
-      renewalsRejected: this.renewals.rejected,
-      renewalsMalformed: this.renewals.malformed,
-      sweptDeleted: this.sweeper.totals.deleted,
-      sweptRepublished: this.sweeper.totals.republished,
-      sweptMalformed: this.sweeper.totals.malformed,
-      restored: this.restartRepair.stats.restored
+      renewalsRejected: this.parts.renewals.rejected,
+      renewalsMalformed: this.parts.renewals.malformed,
+      sweptDeleted: this.parts.sweeper.totals.deleted,
+      sweptRepublished: this.parts.sweeper.totals.republished,
+      sweptMalformed: this.parts.sweeper.totals.malformed,
+      restored: this.parts.restartRepair.stats.restored
     }
   }
 
@@ -288,14 +268,14 @@ export class StickyPubSub implements StickyTopics {
    * never resolves), subscriptions end locally.
    */
   async close (flushTimeoutMs = this.options.commitDeadlineMs): Promise<void> {
-    if (this.state.closed) return
-    this.state.closing = true
+    if (this.parts.state.closed) return
+    this.parts.state.closing = true
     clearTimeout(this.sweepTimer)
-    this.restartRepair.cancel()
-    await this.renewals.stop()
+    this.parts.restartRepair.cancel()
+    await this.parts.renewals.stop()
     if (!await settlesWithin(flushTimeoutMs, this.flush())) this.parts.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
-    this.state.closed = true
-    await this.subscriptions.unsubscribeAll()
+    this.parts.state.closed = true
+    await this.parts.subscriptions.unsubscribeAll()
   }
 
   private assertAuthorized (): void {

@@ -4,20 +4,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { resolveOptions } from '../../../src/config.js'
-import { ConfigError } from '../../../src/errors.js'
+import { BASE_OPTIONS, configErrorOf } from '../../fixtures/connect-options.js'
 import { checkTtlMs, STICKY_DEFAULTS } from '../../../src/sticky/options.js'
 
-const base = {
-  walletPrivateKey: '2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd',
-  databaseName: 'db',
-  getAuthorizedWallets: async () => [],
-  getBootstrapNodes: async () => []
-}
-
-function errorOf (fn: () => unknown): ConfigError | undefined {
-  try { fn() } catch (err) { if (err instanceof ConfigError) return err; throw err }
-  return undefined
-}
+const base = BASE_OPTIONS
+const errorOf = configErrorOf
 
 describe('sticky options', () => {
   it('fills every default, with or without a sticky part', () => {

@@ -4,34 +4,13 @@
  * beside it in the same batch window still commits.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryDatastore } from 'datastore-core'
-import { Keypair } from '@solana/web3.js'
-import { createStickyPubSub } from '../../../../src/sticky/topic/create-sticky.js'
-import { STICKY_DEFAULTS } from '../../../../src/sticky/options.js'
-import { MergingDatastore } from '../../../../src/sticky/replica/merging-datastore.js'
-import { ComponentLogger, silentLogger } from '../../../../src/logger.js'
-import { ed25519Signer } from '../../../../src/sticky/core/signing.js'
 import { LIMITS } from '../../../../src/sticky/core/records.js'
 import { ConfigError } from '../../../../src/errors.js'
 import type { StickyPubSub } from '../../../../src/sticky/topic/sticky.js'
+import { loneSticky } from '../../../fixtures/lone-sticky.js'
 
 function loneNode (): StickyPubSub {
-  const kp = Keypair.generate()
-  // no replica-capable peer anywhere: commits are held by this node alone
-  const noPeers = { closestPeers: async () => [], put: async () => {}, get: async () => undefined, isConnected: () => false, knownPeers: () => [] }
-  const sticky = createStickyPubSub({
-    db: 'testdb',
-    net: noPeers,
-    datastore: new MergingDatastore(new MemoryDatastore()),
-    pubsub: { getSubscribers: () => [], publish: async () => {} } as any,
-    router: {} as any,
-    signer: ed25519Signer(kp.publicKey.toBase58(), kp.secretKey),
-    selfPeerId: 'self',
-    policy: { servesDatabase: () => true, isAuthorized: () => true },
-    replicaPeers: () => 0,
-    renewalNet: { unhandle: async () => {} } as any,
-    logger: new ComponentLogger(silentLogger)
-  }, { ...STICKY_DEFAULTS, writeQuorum: 1, flushDelayMs: 20 })
+  const sticky = loneSticky(undefined, { writeQuorum: 1, flushDelayMs: 20 })
   sticky.peersChanged()
   return sticky
 }
