@@ -6,11 +6,11 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
-import { LIMITS } from './sticky/core/records.js'
 import { MAX_EVENT_BYTES } from './host/gossip-wire.js'
 import type { Logger } from './logger.js'
 import type { WalletLike } from './identity.js'
-import { STICKY_DEFAULTS } from './sticky/options.js'
+import { stickyOptionsSchema, type StickyOptions } from './sticky/options.js'
+import { ms } from './config-fields.js'
 
 /** A bootstrap node in the Go library's format: wallet public key, IP, QUIC and TCP ports. */
 export interface BootstrapNode {
@@ -94,8 +94,8 @@ export interface ConnectOptions {
   dataDir?: string
   /** A libp2p metrics implementation, e.g. `prometheusMetrics()` from @libp2p/prometheus-metrics (the daemon uses it). Host-wide: taken from the first connect() of a wallet. @default none */
   libp2pMetrics?: (components: any) => unknown
-  /** Sticky topic settings; declared with their defaults in src/sticky/options.ts (STICKY_DEFAULTS). */
-  sticky?: Partial<import('./sticky/options.js').StickyOptions>
+  /** Sticky topic settings; each declared once, with its default and validation, in src/sticky/options.ts. */
+  sticky?: Partial<StickyOptions>
 }
 
 /** The default of every optional {@link ConnectOptions} field (exported as `DEFAULT_OPTIONS`). */
@@ -125,7 +125,6 @@ export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 export const DATABASE_NAME_DOC = '1-64 characters of [A-Za-z0-9._-]'
 
 const port = z.number({ error: 'expected an integer 0-65535' }).int('expected an integer 0-65535').min(0, 'expected an integer 0-65535').max(65535, 'expected an integer 0-65535')
-const ms = (min = 1): z.ZodNumber => z.number({ error: `expected a number of milliseconds >= ${min}` }).int(`expected an integer number of milliseconds`).min(min, `expected a number of milliseconds >= ${min}`)
 const fn = (what: string): z.ZodType<(...args: any[]) => any> => z.custom<(...args: any[]) => any>((v) => typeof v === 'function', { error: `expected a function ${what}` })
 
 const schema = z.object({
@@ -155,36 +154,12 @@ const schema = z.object({
   discoveryMaxDialsPerRound: z.number().int().min(0).optional(),
   dataDir: z.string({ error: 'expected a directory path' }).min(1, 'expected a directory path').optional(),
   libp2pMetrics: fn('(components) => Metrics, e.g. prometheusMetrics()').optional(),
-  sticky: z.object({
-    defaultMessageTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
-    defaultSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
-    pollIntervalMs: ms(10).optional(),
-    flushDelayMs: ms(0).optional(),
-    maxBatch: z.number().int().min(1).max(10_000).optional(),
-    commitDeadlineMs: ms(100).optional(),
-    writeQuorum: z.number().int().min(1).max(20).optional(),
-    pushInlineBytes: z.number().int().min(0).optional(),
-    replicationFactor: z.number().int().min(1).max(20).optional(),
-    replicaRefreshMs: ms(100).optional(),
-    requestTimeoutMs: ms(10).optional(),
-    maxMessageBytes: z.number().int().min(1).max(72 * 1024, 'expected at most 73728 bytes (the record limit)').optional(),
-    publishRatePerSecond: z.number().positive('expected a positive number').optional(),
-    publishBurst: z.number().int().min(1).optional(),
-    maxSubscribersPerTopic: z.number().int().min(1).max(1000, 'expected at most 1000 (the collection limit)').optional(),
-    maxTopics: z.number().int().min(1).optional(),
-    maxSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').optional(),
-    gcGraceMs: ms(0).max(LIMITS.MAX_GRACE_MS, 'expected at most one day (86400000 ms)').optional(),
-    sweepIntervalMs: ms(100).optional(),
-    republishAfterMs: ms(1_000).optional(),
-    recoveryAfterMs: ms(0).optional(),
-    storageQuotaBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
-    storageQuotaPerPeerBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').optional(),
-    renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').optional()
-  }).strict().optional()
+  sticky: stickyOptionsSchema
 }).strict()
 
 type Defaults = typeof DEFAULTS
-export type ResolvedOptions = Omit<ConnectOptions, keyof Defaults> & {
+/** connect() options after validation: every default filled in, `sticky` included. */
+export type ResolvedOptions = Omit<ConnectOptions, keyof Defaults | 'sticky'> & { sticky: StickyOptions } & {
   -readonly [K in keyof Defaults]: K extends 'listenPorts' ? { quic: number, tcp: number }
     : K extends 'connectionLimits' ? { low: number, high: number }
       : K extends 'announceAddresses' ? string[]
@@ -206,8 +181,6 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const o = result.data
   const limits = { ...DEFAULTS.connectionLimits, ...o.connectionLimits }
   if (limits.low > limits.high) throw new ConfigError('connectionLimits.low', `must not exceed connectionLimits.high (${limits.high})`)
-  const replicationFactor = o.sticky?.replicationFactor ?? STICKY_DEFAULTS.replicationFactor
-  if ((o.sticky?.writeQuorum ?? STICKY_DEFAULTS.writeQuorum) > replicationFactor + 1) throw new ConfigError('sticky.writeQuorum', `must not exceed sticky.replicationFactor + 1 (${replicationFactor + 1}): a commit is stored on at most that many nodes`)
   return {
     ...DEFAULTS,
     ...o,

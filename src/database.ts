@@ -19,8 +19,8 @@ import type { GaterStats } from './auth/gater.js'
 import { DatabaseAccess } from './auth/policy.js'
 import { releaseHost, type HostListener, type SharedHost } from './host/shared-host.js'
 import { bootstrapAddrs, type DepinLibp2p } from './host/host.js'
-import { StickyPubSub } from './sticky/topic/sticky.js'
-import { STICKY_DEFAULTS } from './sticky/options.js'
+import type { StickyPubSub } from './sticky/topic/sticky.js'
+import { createStickyPubSub } from './sticky/topic/create-sticky.js'
 import { replicaNetwork } from './sticky/replica/replica-network.js'
 import type { ReplicaServiceStats } from './sticky/replica/replica-protocol.js'
 import { directoryBytes } from './storage/disk-datastore.js'
@@ -124,8 +124,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       authorizes: async (wallet) => await this.access.mayWriteChecked(wallet),
       logger: log.child('component', 'realtime')
     }, { databaseName: this.name, maxMessageBytes: options.maxMessageBytes, publishTimeoutMs: options.publishTimeoutMs })
-    const stickyOptions = { ...STICKY_DEFAULTS, ...options.sticky }
-    this.sticky = new StickyPubSub({
+    this.sticky = createStickyPubSub({
       db: this.name,
       net: replicaNetwork({
         dht: host.libp2p.services.dht,
@@ -136,7 +135,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
         speaksReplica: (peer) => host.replicaPeers.speaks(peer),
         isIdentified: (peer) => host.replicaPeers.isIdentified(peer),
         refusedReplica: (peer) => { host.replicaPeers.refused(peer) }
-      }, { requestTimeoutMs: stickyOptions.requestTimeoutMs }),
+      }, { requestTimeoutMs: options.sticky.requestTimeoutMs }),
       datastore: host.sticky.datastore,
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
@@ -148,7 +147,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       compact: host.dataDir == null ? undefined : async () => { await host.dataDir!.store.compact('/dht/record/') },
       renewalNet: host.libp2p,
       logger: log
-    }, stickyOptions)
+    }, options.sticky)
     this.readiness.onPeersChange(() => { this.sticky.peersChanged() })
     this.readiness.onChange((ready) => {
       this.log.info(ready ? 'ready' : 'not ready', 'peers', this.readiness.peerIds.size)

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js'
 import { withDeadline } from '../abort.js'
 
 export interface RegistryCacheOptions {
-  /** @default 30_000 (see config.ts) */
+  /** the registryRefreshIntervalMs option (its default is in config.ts) */
   refreshIntervalMs: number
   timeoutMs: number
   /** minimum time between two miss-driven registry calls; also the delay of a shrink's confirming read */

@@ -2,9 +2,10 @@
  * `depin-node status` and `depin-node topics`: read a running node's inspection listener (see
  * inspect.ts) and print its answers as aligned tables, or as the JSON itself with --json.
  */
+import { DAEMON_DEFAULTS } from './settings.js'
 
 /** The inspection listener of a node on this machine with the default settings. */
-export const DEFAULT_INSPECT_URL = `http://127.0.0.1:${process.env.DEPIN_INSPECT_PORT ?? 9470}`
+export const DEFAULT_INSPECT_URL = `http://${DAEMON_DEFAULTS.inspectHost}:${process.env.DEPIN_INSPECT_PORT ?? DAEMON_DEFAULTS.inspectPort}`
 
 type Json = Record<string, any>
 

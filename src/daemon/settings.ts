@@ -7,6 +7,23 @@
 import { z } from 'zod'
 import { DATABASE_NAME_DOC, DATABASE_NAME_PATTERN, DEFAULTS } from '../config.js'
 
+/**
+ * The daemon's own defaults (library defaults come from config.ts DEFAULTS): the table's help and
+ * the schema both read them, so each is typed once.
+ */
+export const DAEMON_DEFAULTS = {
+  httpHost: '0.0.0.0',
+  httpPort: 9464,
+  readyz: 'peer',
+  inspectHost: '127.0.0.1',
+  inspectPort: 9470,
+  logLevel: 'info',
+  solanaWalletOffset: 8,
+  solanaCommitment: 'confirmed',
+  stdin: false,
+  shutdownTimeoutMs: 10_000
+} as const
+
 export type SettingType = 'string' | 'int' | 'bool' | 'list' | 'secret'
 
 export interface Setting {
@@ -27,32 +44,32 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'listen.quicPort', env: 'DEPIN_QUIC_PORT', flag: '--quic-port', type: 'int', help: `QUIC (UDP) port (default ${DEFAULTS.listenPorts.quic}; 0 = ephemeral)` },
   { path: 'listen.tcpPort', env: 'DEPIN_TCP_PORT', flag: '--tcp-port', type: 'int', help: `TCP port (default ${DEFAULTS.listenPorts.tcp}; 0 = ephemeral)` },
   { path: 'announce', env: 'DEPIN_ANNOUNCE', flag: '--announce', type: 'list', help: 'multiaddrs to announce instead of the listen addresses (comma-separated)' },
-  { path: 'http.host', env: 'DEPIN_HTTP_HOST', flag: '--http-host', type: 'string', help: 'address of the metrics/health HTTP server (default 0.0.0.0)' },
-  { path: 'http.port', env: 'DEPIN_HTTP_PORT', flag: '--http-port', type: 'int', help: 'port of the metrics/health HTTP server (default 9464; 0 = ephemeral)' },
-  { path: 'inspect.host', env: 'DEPIN_INSPECT_HOST', flag: '--inspect-host', type: 'string', help: 'address of the read-only inspection listener (/node, /peers, /topics; default 127.0.0.1: its answers name peers, addresses and topics, so widen it only on a trusted network)' },
-  { path: 'inspect.port', env: 'DEPIN_INSPECT_PORT', flag: '--inspect-port', type: 'int', help: 'port of the inspection listener (default 9470; 0 = ephemeral)' },
-  { path: 'http.readyz', env: 'DEPIN_HTTP_READYZ', flag: '--http-readyz', type: 'string', help: 'what /readyz waits for: peer (one authorized peer) | sticky (enough replica-capable peers for the sticky write quorum) (default peer)' },
+  { path: 'http.host', env: 'DEPIN_HTTP_HOST', flag: '--http-host', type: 'string', help: `address of the metrics/health HTTP server (default ${DAEMON_DEFAULTS.httpHost})` },
+  { path: 'http.port', env: 'DEPIN_HTTP_PORT', flag: '--http-port', type: 'int', help: `port of the metrics/health HTTP server (default ${DAEMON_DEFAULTS.httpPort}; 0 = ephemeral)` },
+  { path: 'inspect.host', env: 'DEPIN_INSPECT_HOST', flag: '--inspect-host', type: 'string', help: `address of the read-only inspection listener (/node, /peers, /topics; default ${DAEMON_DEFAULTS.inspectHost}: its answers name peers, addresses and topics, so widen it only on a trusted network)` },
+  { path: 'inspect.port', env: 'DEPIN_INSPECT_PORT', flag: '--inspect-port', type: 'int', help: `port of the inspection listener (default ${DAEMON_DEFAULTS.inspectPort}; 0 = ephemeral)` },
+  { path: 'http.readyz', env: 'DEPIN_HTTP_READYZ', flag: '--http-readyz', type: 'string', help: `what /readyz waits for: peer (one authorized peer) | sticky (enough replica-capable peers for the sticky write quorum) (default ${DAEMON_DEFAULTS.readyz})` },
   { path: 'dataDir', env: 'DEPIN_DATA_DIR', flag: '--data-dir', type: 'string', help: 'directory for this node\'s records (sticky history, DHT records) on disk; unset = in memory (lost on restart)' },
-  { path: 'log.level', env: 'DEPIN_LOG_LEVEL', flag: '--log-level', type: 'string', help: 'debug | info | warn | error | silent (default info)' },
+  { path: 'log.level', env: 'DEPIN_LOG_LEVEL', flag: '--log-level', type: 'string', help: `debug | info | warn | error | silent (default ${DAEMON_DEFAULTS.logLevel})` },
   { path: 'registry.file', env: 'DEPIN_REGISTRY_FILE', flag: '--registry-file', type: 'string', help: 'JSON file of authorized wallet addresses (re-read when it changes)' },
   { path: 'registry.url', env: 'DEPIN_REGISTRY_URL', flag: '--registry-url', type: 'string', help: 'HTTP(S) URL returning a JSON list of authorized wallet addresses' },
   { path: 'registry.solana.rpcUrl', env: 'DEPIN_SOLANA_RPC_URL', flag: '--solana-rpc-url', type: 'string', help: 'Solana JSON-RPC URL of the on-chain registry' },
   { path: 'registry.solana.programId', env: 'DEPIN_SOLANA_PROGRAM_ID', flag: '--solana-program-id', type: 'string', help: 'registry program id (base58)' },
   { path: 'registry.solana.accountSize', env: 'DEPIN_SOLANA_ACCOUNT_SIZE', flag: '--solana-account-size', type: 'int', help: 'byte size of one registry account (getProgramAccounts dataSize filter)' },
-  { path: 'registry.solana.walletOffset', env: 'DEPIN_SOLANA_WALLET_OFFSET', flag: '--solana-wallet-offset', type: 'int', help: 'byte offset of the 32-byte wallet key in the account (default 8)' },
-  { path: 'registry.solana.commitment', env: 'DEPIN_SOLANA_COMMITMENT', flag: '--solana-commitment', type: 'string', help: 'processed | confirmed | finalized (default confirmed)' },
+  { path: 'registry.solana.walletOffset', env: 'DEPIN_SOLANA_WALLET_OFFSET', flag: '--solana-wallet-offset', type: 'int', help: `byte offset of the 32-byte wallet key in the account (default ${DAEMON_DEFAULTS.solanaWalletOffset})` },
+  { path: 'registry.solana.commitment', env: 'DEPIN_SOLANA_COMMITMENT', flag: '--solana-commitment', type: 'string', help: `processed | confirmed | finalized (default ${DAEMON_DEFAULTS.solanaCommitment})` },
   { path: 'registry.refreshIntervalMs', env: 'DEPIN_REGISTRY_REFRESH_MS', flag: '--registry-refresh-ms', type: 'int', help: `registry refresh period (default ${DEFAULTS.registryRefreshIntervalMs})` },
   { path: 'registry.timeoutMs', env: 'DEPIN_REGISTRY_TIMEOUT_MS', flag: '--registry-timeout-ms', type: 'int', help: `time limit of one registry source call (default ${DEFAULTS.registryTimeoutMs})` },
   { path: 'bootstrap.file', env: 'DEPIN_BOOTSTRAP_FILE', flag: '--bootstrap-file', type: 'string', help: 'JSON file of bootstrap nodes [{publicKey, ip, quicPort, tcpPort}]' },
   { path: 'bootstrap.nodes', env: 'DEPIN_BOOTSTRAP', flag: '--bootstrap', type: 'list', help: 'bootstrap nodes as WALLET@IP:QUICPORT:TCPPORT (comma-separated)' },
   { path: 'bootstrap.url', env: 'DEPIN_BOOTSTRAP_URL', flag: '--bootstrap-url', type: 'string', help: 'HTTP(S) URL returning a JSON list of bootstrap nodes' },
-  { path: 'relay.server', env: 'DEPIN_RELAY_SERVER', flag: '--relay-server', type: 'bool', help: 'act as a circuit relay v2 server (default false)' },
-  { path: 'relay.reservation', env: 'DEPIN_RELAY_RESERVATION', flag: '--relay-reservation', type: 'bool', help: 'reserve a slot on connected relays (default false)' },
+  { path: 'relay.server', env: 'DEPIN_RELAY_SERVER', flag: '--relay-server', type: 'bool', help: `act as a circuit relay v2 server (default ${DEFAULTS.relayServer})` },
+  { path: 'relay.reservation', env: 'DEPIN_RELAY_RESERVATION', flag: '--relay-reservation', type: 'bool', help: `reserve a slot on connected relays (default ${DEFAULTS.relayReservation})` },
   { path: 'topics.realtime', env: 'DEPIN_TOPICS', flag: '--topics', type: 'list', help: 'real-time topics written to stdout as JSON lines (comma-separated)' },
   { path: 'topics.sticky', env: 'DEPIN_STICKY_TOPICS', flag: '--sticky-topics', type: 'list', help: 'sticky topics written to stdout as JSON lines, history included (comma-separated)' },
   { path: 'topics.stickyStateFile', env: 'DEPIN_STICKY_STATE_FILE', flag: '--sticky-state-file', type: 'string', help: 'file keeping each sticky topic\'s lastSeenVersion: after a restart the topics resume after it instead of replaying their history' },
-  { path: 'stdin', env: 'DEPIN_STDIN', flag: '--stdin', type: 'bool', help: 'publish JSON lines read from stdin: {"topic", "data", "sticky"?} (default false)' },
-  { path: 'shutdownTimeoutMs', env: 'DEPIN_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', type: 'int', help: 'exit non-zero if a graceful stop takes longer (default 10000)' }
+  { path: 'stdin', env: 'DEPIN_STDIN', flag: '--stdin', type: 'bool', help: `publish JSON lines read from stdin: {"topic", "data", "sticky"?} (default ${DAEMON_DEFAULTS.stdin})` },
+  { path: 'shutdownTimeoutMs', env: 'DEPIN_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', type: 'int', help: `exit non-zero if a graceful stop takes longer (default ${DAEMON_DEFAULTS.shutdownTimeoutMs})` }
 ]
 
 const int = (what: string, min: number, max: number): z.ZodNumber =>
@@ -73,17 +90,17 @@ export const daemonSchema = z.object({
   }).strict().prefault({}),
   announce: z.array(z.string().startsWith('/', 'expected a multiaddr string')).default([]),
   http: z.object({
-    host: z.ipv4({ error: 'expected an IPv4 address' }).default('0.0.0.0'),
-    port: port.default(9464),
-    readyz: z.enum(['peer', 'sticky'], { error: 'expected peer or sticky' }).default('peer')
+    host: z.ipv4({ error: 'expected an IPv4 address' }).default(DAEMON_DEFAULTS.httpHost),
+    port: port.default(DAEMON_DEFAULTS.httpPort),
+    readyz: z.enum(['peer', 'sticky'], { error: 'expected peer or sticky' }).default(DAEMON_DEFAULTS.readyz)
   }).strict().prefault({}),
   inspect: z.object({
-    host: z.ipv4({ error: 'expected an IPv4 address' }).default('127.0.0.1'),
-    port: port.default(9470)
+    host: z.ipv4({ error: 'expected an IPv4 address' }).default(DAEMON_DEFAULTS.inspectHost),
+    port: port.default(DAEMON_DEFAULTS.inspectPort)
   }).strict().prefault({}),
   dataDir: z.string().min(1).optional(),
   log: z.object({
-    level: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'expected debug, info, warn, error or silent' }).default('info')
+    level: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'expected debug, info, warn, error or silent' }).default(DAEMON_DEFAULTS.logLevel)
   }).strict().prefault({}),
   registry: z.object({
     file: z.string().min(1).optional(),
@@ -92,8 +109,8 @@ export const daemonSchema = z.object({
       rpcUrl: url,
       programId: base58,
       accountSize: int('a byte count 32-10485760', 32, 10 * 1024 * 1024),
-      walletOffset: int('a byte offset >= 0', 0, 10 * 1024 * 1024).default(8),
-      commitment: z.enum(['processed', 'confirmed', 'finalized'], { error: 'expected processed, confirmed or finalized' }).default('confirmed')
+      walletOffset: int('a byte offset >= 0', 0, 10 * 1024 * 1024).default(DAEMON_DEFAULTS.solanaWalletOffset),
+      commitment: z.enum(['processed', 'confirmed', 'finalized'], { error: 'expected processed, confirmed or finalized' }).default(DAEMON_DEFAULTS.solanaCommitment)
     }).strict().optional(),
     refreshIntervalMs: ms(100).default(DEFAULTS.registryRefreshIntervalMs),
     timeoutMs: ms(1).default(DEFAULTS.registryTimeoutMs)
@@ -104,16 +121,16 @@ export const daemonSchema = z.object({
     url: url.optional()
   }).strict().prefault({}),
   relay: z.object({
-    server: z.boolean({ error: 'expected true or false' }).default(false),
-    reservation: z.boolean({ error: 'expected true or false' }).default(false)
+    server: z.boolean({ error: 'expected true or false' }).default(DEFAULTS.relayServer),
+    reservation: z.boolean({ error: 'expected true or false' }).default(DEFAULTS.relayReservation)
   }).strict().prefault({}),
   topics: z.object({
     realtime: z.array(z.string().min(1)).default([]),
     sticky: z.array(z.string().min(1)).default([]),
     stickyStateFile: z.string().min(1).optional()
   }).strict().prefault({}),
-  stdin: z.boolean({ error: 'expected true or false' }).default(false),
-  shutdownTimeoutMs: ms(100).default(10_000),
+  stdin: z.boolean({ error: 'expected true or false' }).default(DAEMON_DEFAULTS.stdin),
+  shutdownTimeoutMs: ms(100).default(DAEMON_DEFAULTS.shutdownTimeoutMs),
   /** passed to connect() as is and validated there (see the library's options) */
   options: z.record(z.string(), z.unknown()).default({})
 }).strict()

@@ -16,7 +16,8 @@
 import type { PeerId } from '@libp2p/interface'
 import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import type { MessageType } from '@libp2p/kad-dht'
-import { Key } from 'interface-datastore'
+import { Key, type Datastore } from 'interface-datastore'
+import { Libp2pRecord } from '@libp2p/record'
 import { fromString } from 'uint8arrays/from-string'
 import { toString as uint8ToString } from 'uint8arrays/to-string'
 
@@ -70,6 +71,20 @@ export const DHT_RECORD_PREFIX = '/dht/record/'
 
 export function recordDatastoreKey (key: Uint8Array): Key {
   return new Key(`${DHT_RECORD_PREFIX}${uint8ToString(key, 'base32')}`, false)
+}
+
+/** The value of record `key` as kad-dht stores it in `datastore`, or undefined when there is none (or it does not parse). */
+export async function readStoredRecord (datastore: Pick<Datastore, 'get'>, key: Uint8Array): Promise<Uint8Array | undefined> {
+  try {
+    return Libp2pRecord.deserialize(await datastore.get(recordDatastoreKey(key))).value
+  } catch {
+    return undefined
+  }
+}
+
+/** Stores `value` under record `key` as kad-dht would (received now); `putOptions` go to the datastore's put. */
+export async function writeStoredRecord (datastore: Pick<Datastore, 'put'>, key: Uint8Array, value: Uint8Array, putOptions: object): Promise<void> {
+  await datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), putOptions as any)
 }
 
 /** The record key of a datastore key under DHT_RECORD_PREFIX, else undefined. */

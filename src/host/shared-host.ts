@@ -20,10 +20,7 @@ import { TopicRouter } from './topic-router.js'
 import { peerIdToWallet } from '../identity.js'
 import type { ComponentLogger } from '../logger.js'
 import type { ResolvedOptions } from '../config.js'
-import { StickyHostParts } from '../sticky/replica/host-parts.js'
-import { STICKY_DEFAULTS } from '../sticky/options.js'
-import type { ReplicaService } from '../sticky/replica/replica-protocol.js'
-import { ReplicaPeers } from '../sticky/replica/replica-peers.js'
+import { StickyHostParts, type ReplicaPeers, type ReplicaService } from '../sticky/replica/host-parts.js'
 import { openDataDir, type OpenDataDir } from '../storage/data-dir.js'
 
 /** What a database hears from the host: authorized peers arriving (identified) and leaving. */
@@ -166,10 +163,7 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
     mayConnectChecked: async (peer) => await policy.mayConnectChecked(peer)
   }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
   (conn) => inboundLimits.admit(conn))
-  const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, {
-    totalBytes: options.sticky?.storageQuotaBytes ?? STICKY_DEFAULTS.storageQuotaBytes,
-    perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
-  }, dataDir?.store)
+  const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, options.sticky, dataDir?.store)
   const libp2p = await createHost({
     // started below, once the replica protocol is registered: peers identifying us must see it
     start: false,
@@ -201,7 +195,7 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
     logger: logger.child('component', 'routing-keeper')
   })
   const listeners = new Set<HostListener>()
-  const replicaPeers = new ReplicaPeers()
+  const replicaPeers = sticky.replicaPeers
   // A peer counts once identify has run over the connection: that proves streams work. A dialer
   // the gater refused sees its connection open for a moment (the refusal arrives after its side
   // of the handshake completes) but never identifies, so readiness does not flap on it.

@@ -1,8 +1,14 @@
 /*
- * Sticky topic settings (`connect({ sticky: { ... } })`): every option with its meaning and
- * default. The replica-set options (replicationFactor, replicaRefreshMs, requestTimeoutMs) are
- * declared by the replica network (replica-sets.ts) and included here.
+ * Sticky topic settings (`connect({ sticky: { ... } })`), each declared once here: its type and
+ * meaning (StickyOptions), its default (STICKY_DEFAULTS) and its validation (stickyOptionsSchema,
+ * which config.ts composes into the connect() schema and which fills in the defaults). The
+ * replica-set options (replicationFactor, replicaRefreshMs, requestTimeoutMs) are typed by the
+ * replica network (replica-sets.ts) and included here.
  */
+import { z } from 'zod'
+import { ms } from '../config-fields.js'
+import { ConfigError } from '../errors.js'
+import { LIMITS } from './core/records.js'
 import type { StoreOptions } from './replica/store.js'
 import { REPLICA_NETWORK_DEFAULTS } from './replica/replica-network.js'
 
@@ -82,4 +88,51 @@ export const STICKY_DEFAULTS: StickyOptions = {
   replicationFactor: 5,
   replicaRefreshMs: 30_000,
   requestTimeoutMs: REPLICA_NETWORK_DEFAULTS.requestTimeoutMs
+}
+
+/**
+ * Validates `connect({ sticky })` and fills in STICKY_DEFAULTS; a problem names its field
+ * (`sticky.<field>`, prefixed by config.ts). writeQuorum is checked against replicationFactor here
+ * too: a commit is stored on at most replicationFactor + 1 nodes.
+ */
+export const stickyOptionsSchema: z.ZodType<StickyOptions, Partial<StickyOptions> | undefined> = z.object({
+  defaultMessageTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').default(STICKY_DEFAULTS.defaultMessageTtlMs),
+  defaultSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').default(STICKY_DEFAULTS.defaultSubscriptionTtlMs),
+  pollIntervalMs: ms(10).default(STICKY_DEFAULTS.pollIntervalMs),
+  flushDelayMs: ms(0).default(STICKY_DEFAULTS.flushDelayMs),
+  maxBatch: z.number().int().min(1).max(10_000).default(STICKY_DEFAULTS.maxBatch),
+  commitDeadlineMs: ms(100).default(STICKY_DEFAULTS.commitDeadlineMs),
+  writeQuorum: z.number().int().min(1).max(20).default(STICKY_DEFAULTS.writeQuorum),
+  pushInlineBytes: z.number().int().min(0).default(STICKY_DEFAULTS.pushInlineBytes),
+  replicationFactor: z.number().int().min(1).max(20).default(STICKY_DEFAULTS.replicationFactor),
+  replicaRefreshMs: ms(100).default(STICKY_DEFAULTS.replicaRefreshMs),
+  requestTimeoutMs: ms(10).default(STICKY_DEFAULTS.requestTimeoutMs),
+  maxMessageBytes: z.number().int().min(1).max(72 * 1024, 'expected at most 73728 bytes (the record limit)').default(STICKY_DEFAULTS.maxMessageBytes),
+  publishRatePerSecond: z.number().positive('expected a positive number').default(STICKY_DEFAULTS.publishRatePerSecond),
+  publishBurst: z.number().int().min(1).default(STICKY_DEFAULTS.publishBurst),
+  maxSubscribersPerTopic: z.number().int().min(1).max(1000, 'expected at most 1000 (the collection limit)').default(STICKY_DEFAULTS.maxSubscribersPerTopic),
+  maxTopics: z.number().int().min(1).default(STICKY_DEFAULTS.maxTopics),
+  maxSubscriptionTtlMs: ms(1).max(LIMITS.MAX_TTL_MS, 'expected at most 30 days (2592000000 ms)').default(STICKY_DEFAULTS.maxSubscriptionTtlMs),
+  gcGraceMs: ms(0).max(LIMITS.MAX_GRACE_MS, 'expected at most one day (86400000 ms)').default(STICKY_DEFAULTS.gcGraceMs),
+  sweepIntervalMs: ms(100).default(STICKY_DEFAULTS.sweepIntervalMs),
+  republishAfterMs: ms(1_000).default(STICKY_DEFAULTS.republishAfterMs),
+  recoveryAfterMs: ms(0).default(STICKY_DEFAULTS.recoveryAfterMs),
+  storageQuotaBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').default(STICKY_DEFAULTS.storageQuotaBytes),
+  storageQuotaPerPeerBytes: z.number().int().min(1024 * 1024, 'expected at least 1 MiB').default(STICKY_DEFAULTS.storageQuotaPerPeerBytes),
+  renewAtFraction: z.number().gt(0, 'expected a fraction between 0 and 1').lt(1, 'expected a fraction between 0 and 1').default(STICKY_DEFAULTS.renewAtFraction)
+}).strict().superRefine((o, ctx) => {
+  if (o.writeQuorum > o.replicationFactor + 1) {
+    ctx.addIssue({ code: 'custom', path: ['writeQuorum'], message: `must not exceed sticky.replicationFactor + 1 (${o.replicationFactor + 1}): a commit is stored on at most that many nodes` })
+  }
+}).prefault({})
+
+/**
+ * A `ttlMs` argument (publish, subscribe): an integer number of milliseconds 1-max, else a
+ * ConfigError naming `ttlMs`. Checked per call, so a bad TTL fails that call only.
+ */
+export function checkTtlMs (ttlMs: unknown, max: number): number {
+  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > max) {
+    throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${max}, got ${String(ttlMs)}`)
+  }
+  return ttlMs
 }

@@ -91,7 +91,7 @@ describe('sticky topics on a 6-node cluster', () => {
 
   it('a subscriber whose pushes are dropped still gets everything by polling', async () => {
     const [pub, , , , deaf] = cluster.nodes as Database[]
-    const sticky = (deaf!.sticky as unknown as { pushes: { deliver: (...args: unknown[]) => void } }).pushes // the push receiver (push.ts)
+    const sticky = (deaf!.sticky as unknown as { parts: { pushes: { deliver: (...args: unknown[]) => void } } }).parts.pushes // the push receiver (push.ts)
     const original = sticky.deliver
     let dropped = 0
     sticky.deliver = () => { dropped++ } // every push arriving at this node is lost

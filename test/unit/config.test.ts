@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { resolveOptions, DEFAULTS } from '../../src/config.js'
-import { ConfigError, connect } from '../../src/index.js'
+import { connect } from '../../src/index.js'
+import { BASE_OPTIONS, configErrorOf } from '../fixtures/connect-options.js'
 
-const base = {
-  walletPrivateKey: '2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd',
-  databaseName: 'db',
-  getAuthorizedWallets: async () => [],
-  getBootstrapNodes: async () => []
-}
-
-function fieldOf (fn: () => unknown): string | undefined {
-  try { fn() } catch (err) { if (err instanceof ConfigError) return err.field; throw err }
-  return undefined
-}
+const base = BASE_OPTIONS
+const fieldOf = (fn: () => unknown): string | undefined => configErrorOf(fn)?.field
 
 describe('config validation', () => {
   it('fills every default', () => {

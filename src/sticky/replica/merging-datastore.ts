@@ -11,7 +11,7 @@
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
+import { readStoredRecord, recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
@@ -43,9 +43,7 @@ export class MergingDatastore extends BaseDatastore {
   /** This node's stored sticky records by record key (what the validator and inclusion checks read). */
   localRecords (): { get: (key: Uint8Array) => Promise<Uint8Array | undefined>, has: (key: Uint8Array) => Promise<boolean> } {
     return {
-      get: async (key) => {
-        try { return Libp2pRecord.deserialize(await this.inner.get(recordDatastoreKey(key))).value } catch { return undefined }
-      },
+      get: async (key) => await readStoredRecord(this.inner, key),
       has: async (key) => await this.inner.has(recordDatastoreKey(key))
     }
   }

@@ -18,8 +18,7 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
 import type { Datastore } from 'interface-datastore'
-import { Libp2pRecord } from '@libp2p/record'
-import { recordDatastoreKey } from '../../host/internals.js'
+import { readStoredRecord, writeStoredRecord } from '../../host/internals.js'
 import { decodeJson } from '../core/codec.js'
 import { parseKey } from '../core/keys.js'
 import { MAX_RECORD_BYTES } from '../core/validation.js'
@@ -119,7 +118,7 @@ export class ReplicaService {
   private async store (key: Uint8Array, value: Uint8Array, from: string): Promise<string | null> {
     try {
       await this.deps.validate(key, value)
-      await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), { owner: from } as any)
+      await writeStoredRecord(this.deps.datastore, key, value, { owner: from })
       this.stats.stored++
       return null
     } catch (err) {
@@ -135,13 +134,10 @@ export class ReplicaService {
   private async load (key: Uint8Array): Promise<Uint8Array> {
     const parsed = parseKey(key)
     if (parsed == null || !this.deps.servesDatabase(parsed.db)) return new Uint8Array(0)
-    try {
-      const value = Libp2pRecord.deserialize(await this.deps.datastore.get(recordDatastoreKey(key))).value
-      this.stats.served++
-      return value
-    } catch {
-      return new Uint8Array(0)
-    }
+    const value = await readStoredRecord(this.deps.datastore, key)
+    if (value == null) return new Uint8Array(0)
+    this.stats.served++
+    return value
   }
 }
 

@@ -1,13 +1,12 @@
 /*
  * Sticky records on the topic's replica set (replica-sets.ts), plus this node. Immutable records
  * (pages, roots, subscriber collections, snapshots) are put under their content id and cached once
- * verified. The coordinator key is read from every replica, so sibling heads left by concurrent
- * writers are all seen. Records are validated before any put; writes are confirmed by reading them
- * back from other replicas. When the set gains members, the next commit gives them the topic's
- * current records again (repair).
+ * verified (blob-cache.ts). The coordinator key is read from every replica, so sibling heads left
+ * by concurrent writers are all seen. Records are validated before any put; writes are confirmed
+ * by reading them back from other replicas. When the set gains members, the next commit gives them
+ * the topic's current records again (repair; stored-ids.ts keeps what each set is known to hold).
  */
 import type { Datastore } from 'interface-datastore'
-import { Libp2pRecord } from '@libp2p/record'
 import type { PeerId } from '@libp2p/interface'
 import { contentId, encodeRecord } from '../core/codec.js'
 import { blobKey, headKey } from '../core/keys.js'
@@ -16,16 +15,13 @@ import type { BlobRecord, HeadRecord } from '../core/records.js'
 import { CONTENT_NOT_HELD, validateBlob, validateHeadSet, type HeadWithId, type RecordPolicy } from '../core/validation.js'
 import type { ReplicaNetwork } from './replica-network.js'
 import { RecordRefusedError } from './replica-protocol.js'
-import { recordDatastoreKey } from '../../host/internals.js'
+import { readStoredRecord, writeStoredRecord } from '../../host/internals.js'
 import { ReplicaSets, type ReplicaSetOptions } from './replica-sets.js'
+import { BlobCache } from './blob-cache.js'
+import { StoredIds } from './stored-ids.js'
 import type { Logger } from '../../logger.js'
 
 const SETTLE_GRACE_MS = 100
-/** encoded bytes of verified records kept in memory */
-export const BLOB_CACHE_BYTES = 64 * 1024 * 1024
-/** topics whose stored-record ids are remembered, and ids per topic */
-const MAX_STORED_TOPICS = 2_000
-const MAX_STORED_IDS = 20_000
 
 /** Resolves when every promise settled, or `graceMs` after more than half (or `needed`) resolved true. */
 async function settleMajority (promises: Array<Promise<boolean>>, graceMs: number, needed = Math.floor(promises.length / 2) + 1): Promise<void> {
@@ -59,14 +55,11 @@ export type StoreOptions = ReplicaSetOptions
 
 export class StickyStore {
   private readonly counts = { blobPuts: 0, blobGets: 0, blobCacheHits: 0, headPuts: 0, headReads: 0, invalidRecords: 0, repairs: 0 }
-  private readonly cache = new Map<string, BlobRecord>()
-  private readonly cacheSizes = new Map<string, number>()
-  private cacheBytes = 0
-  /** blob ids known stored on the topic's replica set */
-  private readonly stored = new Map<string, Set<string>>()
+  /** verified immutable records (bounded by bytes) */
+  private readonly cache = new BlobCache()
+  /** blob ids known stored on each topic's replica set, and the topics that need a repair */
+  private readonly stored = new StoredIds()
   private readonly sets: ReplicaSets
-  /** topics whose replica set gained members since their records were last put */
-  private readonly repair = new Set<string>()
 
   constructor (
     private readonly deps: {
@@ -85,8 +78,7 @@ export class StickyStore {
       net: deps.net,
       keyOf: (topic) => headKey(db, topic),
       onGained: (topic) => {
-        this.stored.delete(topic) // new members need the records again: see ensureReplicated()
-        this.repair.add(topic)
+        this.stored.invalidate(topic) // new members need the records again: see ensureReplicated()
         this.deps.onReplicasGained?.(topic)
       },
       logger: deps.logger
@@ -125,9 +117,9 @@ export class StickyStore {
   prepareBlob (topic: string, record: BlobRecord): PreparedBlob {
     const bytes = encodeRecord(record)
     const id = contentId(bytes)
-    if (this.storedSet(topic).has(id)) return { id, bytes, fresh: false }
+    if (this.stored.of(topic).has(id)) return { id, bytes, fresh: false }
     validateBlob(this.db, id, bytes, this.deps.policy)
-    this.remember(id, record, bytes.length)
+    this.cache.set(id, record, bytes.length)
     return { id, bytes, fresh: true }
   }
 
@@ -143,7 +135,7 @@ export class StickyStore {
   private async putRecords (topic: string, blobs: PreparedBlob[], head: HeadRecord | undefined, signal?: AbortSignal): Promise<void> {
     // taken now: if the replica set changes meanwhile, this set is replaced and the records count as
     // not stored on the new members (see ReplicaSets' onGained)
-    const stored = this.storedSet(topic)
+    const stored = this.stored.of(topic)
     const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
     for (const blob of blobs) {
       if (!blob.fresh) continue
@@ -176,11 +168,10 @@ export class StickyStore {
    * put again so the new members hold them too (repair); otherwise they are taken as stored.
    */
   async ensureReplicated (topic: string, ids: string[], signal?: AbortSignal): Promise<void> {
-    const stored = this.storedSet(topic)
+    const stored = this.stored.of(topic)
     const missing = ids.filter((id) => !stored.has(id))
     if (missing.length === 0) return
-    if (!this.repair.has(topic)) { for (const id of missing) stored.add(id); return }
-    this.repair.delete(topic)
+    if (!this.stored.takeRepair(topic)) { for (const id of missing) stored.add(id); return }
     this.counts.repairs += missing.length
     const records = await Promise.all(missing.map(async (id) => await this.getBlob(topic, id, signal)))
     const blobs: PreparedBlob[] = []
@@ -298,8 +289,8 @@ export class StickyStore {
 
   /** Drops a swept record from the caches (so a later identical write is stored again). */
   forget (id: string): void {
-    if (this.cache.delete(id)) { this.cacheBytes -= this.cacheSizes.get(id) ?? 0; this.cacheSizes.delete(id) }
-    for (const set of this.stored.values()) set.delete(id)
+    this.cache.delete(id)
+    this.stored.forget(id)
   }
 
   /** Reads the coordinator key from this node and every replica. */
@@ -330,7 +321,7 @@ export class StickyStore {
   private accept (id: string, bytes: Uint8Array): BlobRecord | undefined {
     try {
       const record = validateBlob(this.db, id, bytes, this.deps.policy, 'read')
-      this.remember(id, record, bytes.length)
+      this.cache.set(id, record, bytes.length)
       return record
     } catch (err) {
       this.counts.invalidRecords++
@@ -357,8 +348,7 @@ export class StickyStore {
           if (err.message.includes(CONTENT_NOT_HELD)) {
             // it missed a record an earlier put carried (e.g. that request timed out): the next
             // commit puts every record the topic's head references again (repair)
-            this.stored.delete(topic)
-            this.repair.add(topic)
+            this.stored.invalidate(topic)
           }
           return false
         }
@@ -368,48 +358,14 @@ export class StickyStore {
     }), SETTLE_GRACE_MS)
   }
 
-  /** Caches a verified record, bounded by bytes (BLOB_CACHE_BYTES): the least recently used go first. */
-  private remember (id: string, record: BlobRecord, bytes: number): void {
-    const prev = this.cache.get(id)
-    if (prev != null) { this.cache.delete(id); this.cacheBytes -= this.cacheSizes.get(id) ?? 0 }
-    this.cache.set(id, record)
-    this.cacheSizes.set(id, bytes)
-    this.cacheBytes += bytes
-    for (const [old] of this.cache) {
-      if (this.cacheBytes <= BLOB_CACHE_BYTES) break
-      this.cache.delete(old)
-      this.cacheBytes -= this.cacheSizes.get(old) ?? 0
-      this.cacheSizes.delete(old)
-    }
-  }
-
-  /** Blob ids known stored on a topic's replica set, bounded per topic (forgetting only costs a re-put). */
-  private storedSet (topic: string): Set<string> {
-    let s = this.stored.get(topic)
-    if (s == null) {
-      if (this.stored.size >= MAX_STORED_TOPICS) this.stored.delete(this.stored.keys().next().value!)
-      s = new Set()
-      this.stored.set(topic, s)
-    } else if (s.size > MAX_STORED_IDS) {
-      s.clear()
-    }
-    return s
-  }
-
   /** Memory the store holds: cached records (bytes), topics with stored-id sets, replica sets. */
   get memory (): { cacheBytes: number, cachedRecords: number, storedTopics: number, replicaSets: number } {
-    return { cacheBytes: this.cacheBytes, cachedRecords: this.cache.size, storedTopics: this.stored.size, replicaSets: this.sets.size }
+    return { cacheBytes: this.cache.bytes, cachedRecords: this.cache.size, storedTopics: this.stored.topics, replicaSets: this.sets.size }
   }
 
   private async writeLocal (key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.deps.datastore.put(recordDatastoreKey(key), new Libp2pRecord(key, value, new Date()).serialize(), { own: true } as any)
+    await writeStoredRecord(this.deps.datastore, key, value, { own: true })
   }
 
-  private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> {
-    try {
-      return Libp2pRecord.deserialize(await this.deps.datastore.get(recordDatastoreKey(key))).value
-    } catch {
-      return undefined
-    }
-  }
+  private async readLocal (key: Uint8Array): Promise<Uint8Array | undefined> { return await readStoredRecord(this.deps.datastore, key) }
 }

@@ -65,18 +65,16 @@ export interface CommitterDeps {
   logger: Logger
 }
 
+/** A committer's settings: the sticky options of the same names (src/sticky/options.ts declares them with their defaults). */
 export interface CommitterOptions {
-  /** @default 2 */
   flushDelayMs: number
-  /** @default 1000 */
   maxBatch: number
-  /** @default 60_000 */
   commitDeadlineMs: number
-  /** live subscribers a topic may have: a new one above it is refused. @default 1000 */
+  /** live subscribers a topic may have: a new one above it is refused (maxSubscribersPerTopic) */
   maxSubscribers: number
-  /** added to content expiry of collections and heads. @default 3_600_000 */
+  /** added to content expiry of collections and heads */
   gcGraceMs: number
-  /** a head unloadable this long is treated as broken and recovery runs. @default 15_000 */
+  /** a head unloadable this long is treated as broken and recovery runs */
   recoveryAfterMs: number
   /** the configured write quorum (what NoQuorumError names before any replica lookup finished) */
   writeQuorum: number

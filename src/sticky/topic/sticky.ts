@@ -1,8 +1,8 @@
 /*
- * `db.sticky`: sticky topics of one database. This file is the public API and the wiring of its
- * parts; each flow lives in its own file:
+ * `db.sticky`: sticky topics of one database. This file is the public API; create-sticky.ts builds
+ * its parts and hands them over finished. Each flow lives in its own file:
  *   committers.ts / committer.ts  the write path: one batching committer per topic written to
- *   subscription.ts               one subscription: history, pushes, polling, auto-renewal
+ *   subscriptions.ts / subscription.ts  this node's subscriptions: history, pushes, polling, renewal
  *   push.ts                       GossipSub push topics: send after a commit, validate and deliver
  *   recovery.ts                   channel state and the recovery search for unloadable versions
  *   repair.ts                     new replica-set members get the topic's records
@@ -10,58 +10,57 @@
  *   history.ts                    snapshot chains
  *   quorum-readiness.ts           enough replica-capable peers for the write quorum (isReady)
  *   restart-repair.ts             a node back from a restart copies what it missed
+ *   sticky-state.ts               the events and closing state the parts share with this facade
  * The records themselves live in the replica network (../replica/store.ts).
  */
-import { EventEmitter } from 'node:events'
 import type { StickyTopics } from '../../api.js'
-import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
-import type { Datastore } from 'interface-datastore'
-import type { MergingDatastore } from '../replica/merging-datastore.js'
 import { encodeRecord } from '../core/codec.js'
 import { liveSubscribers, mergeStates, type TopicState } from '../core/merge.js'
-import { LIMITS, type ChannelState, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
-import type { Signer } from '../core/signing.js'
-import type { RecordPolicy, HeadWithId } from '../core/validation.js'
-import { Sweeper, type StoredByKind, type SweepResult } from '../replica/sweeper.js'
-import { StickyStore } from '../replica/store.js'
-import type { ReplicaNetwork } from '../replica/replica-network.js'
-import type { StickyOptions } from '../options.js'
-import { StateLoader } from './state-loader.js'
-import { StickySubscription, type StickyMessage } from './subscription.js'
-import { Committers } from './committers.js'
-import { SnapshotHistory } from './history.js'
-import { PushChannel } from './push.js'
-import { Recovery } from './recovery.js'
-import { ReplicaRepair } from './repair.js'
-import { Renewals, type RenewalNetwork } from './renewal-service.js'
-import { QuorumReadiness } from './quorum-readiness.js'
-import { RestartRepair } from './restart-repair.js'
-import type { TopicRouter } from '../../host/topic-router.js'
+import { LIMITS, type Entry, type HeadRecord, type SubscriberEntry } from '../core/records.js'
+import type { HeadWithId } from '../core/validation.js'
+import type { Sweeper, StoredByKind, SweepResult } from '../replica/sweeper.js'
+import type { StickyStore } from '../replica/store.js'
+import { checkTtlMs, type StickyOptions } from '../options.js'
+import type { StateLoader } from './state-loader.js'
+import type { StickySubscription, StickyMessage } from './subscription.js'
+import type { Committers } from './committers.js'
+import type { SnapshotHistory } from './history.js'
+import type { PushChannel } from './push.js'
+import type { Recovery } from './recovery.js'
+import type { Renewals } from './renewal-service.js'
+import type { QuorumReadiness } from './quorum-readiness.js'
+import type { RestartRepair } from './restart-repair.js'
+import type { StickyEvents, StickyState } from './sticky-state.js'
+import type { SubscribeOptions, Subscriptions } from './subscriptions.js'
 import type { ComponentLogger } from '../../logger.js'
-import { AbortedError, AlreadySubscribedError, ConfigError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../../errors.js'
+import { AbortedError, AlreadySubscribedError, InvalidMessageError, InvalidTopicError, DisconnectedError, MessageTooLargeError } from '../../errors.js'
 import { ChannelFailedError, NotAuthorizedError, RateLimitedError } from '../core/errors.js'
-import { RateLimiter } from '../core/rate-limit.js'
-import { deadlineSignal, settlesWithin } from '../../abort.js'
+import type { RateLimiter } from '../core/rate-limit.js'
+import { settlesWithin } from '../../abort.js'
 import { validateTopicName } from '../../realtime/realtime.js'
 
-
-export interface StickyDeps {
+/** The built parts of `db.sticky` (see create-sticky.ts), each seen through what the facade uses. */
+export interface StickyParts {
   db: string
-  net: ReplicaNetwork
-  /** the host's datastore: coordinator keys merge on put and are swept under their lock */
-  datastore: Datastore & Pick<MergingDatastore, 'pruneExpiredHeads'>
-  pubsub: GossipSub
-  router: TopicRouter
-  signer: Signer
-  selfPeerId: string
-  policy: RecordPolicy
-  /** connected authorized peers of this database that serve the replica protocol (sticky readiness) */
-  replicaPeers: () => number
-  /** returns the space of swept records to the file system (on-disk stores) */
-  compact?: () => Promise<void>
-  /** libp2p protocol handling for subscription renewals */
-  renewalNet: RenewalNetwork
+  /** this node's wallet: the publisher of its messages */
+  wallet: string
+  /** the wallet may write to this database now (the registry) */
+  isAuthorized: (wallet: string) => boolean
   logger: ComponentLogger
+  state: StickyState
+  store: StickyStore
+  loader: StateLoader
+  committers: Pick<Committers, 'get' | 'flush' | 'stats'>
+  history: Pick<SnapshotHistory, 'full'>
+  recovery: Pick<Recovery, 'state' | 'recoverNow'>
+  pushes: Pick<PushChannel, 'pushesDropped'>
+  renewals: Pick<Renewals, 'start' | 'stop' | 'rejected' | 'malformed'>
+  sweeper: Pick<Sweeper, 'sweep' | 'stored' | 'totals'>
+  restartRepair: Pick<RestartRepair, 'run' | 'cancel' | 'stats'>
+  readiness: Pick<QuorumReadiness, 'isReady' | 'waitUntilReady' | 'update'>
+  subscriptions: Pick<Subscriptions, 'has' | 'open' | 'unsubscribeAll'>
+  /** per-publisher publish rate on this node */
+  publishLimiter: Pick<RateLimiter, 'take'>
 }
 
 /**
@@ -69,144 +68,43 @@ export interface StickyDeps {
  * the wait (not the commit).
  */
 export interface PublishOptions { ttlMs?: number, signal?: AbortSignal }
-/** Options of a sticky subscription. */
-export interface SubscribeOptions {
-  /** Receives each message once: the history first (oldest first), then live ones. */
-  onMessage: (m: StickyMessage) => void | Promise<void>
-  /** deliver the unexpired history first. @default true */
-  receiveHistory?: boolean
-  /** deliver only messages added after this version (resume after a restart). @default null */
-  lastSeenVersion?: number | null
-  ttlMs?: number
-  /** renew before expiry (at renewAtFraction of the TTL) until unsubscribed. @default true */
-  autoRenew?: boolean
-  signal?: AbortSignal
-}
 
 /** A sticky topic's current state, read from its replicas. */
 export interface TopicInfo { version: number, messageCount: number, subscriberCount: number, lastModified: number, state: string, retired: boolean }
 
-export interface StickyEvents {
-  /** a topic's channel state as this node sees it changed (RECOVERING while recovery runs, FAILED if it found nothing) */
-  'channel-state': [{ topic: string, state: ChannelState }]
-  /** a batch was committed: how long it took from the first attempt to the acknowledgement */
-  commit: [{ topic: string, version: number, items: number, durationMs: number }]
-  /** enough replica-capable peers are connected to reach the write quorum (see isReady) */
-  ready: []
-  /** no longer enough replica-capable peers for the write quorum */
-  'not-ready': []
-}
-
 /** the first sweep after start runs after about this long (or sweepIntervalMs when shorter) */
 const FIRST_SWEEP_MS = 5_000
-/** subscribe() on a node that is not sticky-ready waits this long for readiness before going on without it */
-const SUBSCRIBE_READY_WAIT_MS = 5_000
 
 /**
  * Sticky topics of one database (`db.sticky`): messages persist in the network with a TTL, and late
  * subscribers get the history. See the README's "Sticky topics".
  */
-export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTopics {
+export class StickyPubSub implements StickyTopics {
+  /** the replica network's records of this database (tests and tools read it) */
   readonly store: StickyStore
   readonly loader: StateLoader
-  private readonly subs = new Map<string, StickySubscription>()
-  private closed = false
-  /** set when close() starts: no new publishes while the queued ones are flushed */
-  private closing = false
   rateLimited = 0
-  private readonly committers: Committers
-  private readonly history: SnapshotHistory
-  private readonly recovery: Recovery
-  private readonly pushes: PushChannel
-  private readonly repair: ReplicaRepair
-  private readonly renewals: Renewals
-  private readonly sweeper: Sweeper
   private sweepTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly publishLimiter: RateLimiter
-  private readonly restartRepair: RestartRepair
-  private readonly readiness: QuorumReadiness
 
-  constructor (private readonly deps: StickyDeps, readonly options: StickyOptions) {
-    super()
-    this.store = new StickyStore({
-      net: deps.net,
-      datastore: deps.datastore,
-      selfPeerId: deps.selfPeerId,
-      policy: deps.policy,
-      logger: deps.logger.child('component', 'sticky-store'),
-      onReplicasGained: (topic) => { this.repair.replicasGained(topic) }
-    }, deps.db, options)
-    this.loader = new StateLoader(this.store)
-    this.history = new SnapshotHistory(this.store)
-    this.recovery = new Recovery({
-      store: this.store,
-      loader: this.loader,
-      selfPeerId: deps.selfPeerId,
-      onState: (topic, state) => { this.channelStateChanged(topic, state) },
-      logger: deps.logger
-    })
-    this.pushes = new PushChannel({
-      db: deps.db,
-      pubsub: deps.pubsub,
-      router: deps.router,
-      policy: deps.policy,
-      idOf: this.loader.idOf,
-      subscription: (topic) => this.subs.get(topic),
-      logger: deps.logger
-    }, options)
-    this.committers = new Committers({
-      db: deps.db,
-      store: this.store,
-      loader: this.loader,
-      signer: deps.signer,
-      verified: deps.policy.verified,
-      walkHistory: async (topic, id, depth) => await this.history.walk(topic, id, depth),
-      recover: async (topic, isBroken) => await this.recovery.find(topic, isBroken),
-      onWritten: (topic, r) => { this.pushes.send(topic, r) },
-      onCommitted: (topic, r, info) => { this.emit('commit', { topic, version: r.version, ...info }) },
-      isSubscribed: (topic) => this.subs.has(topic),
-      logger: deps.logger
-    }, options)
-    this.repair = new ReplicaRepair({
-      store: this.store,
-      loader: this.loader,
-      committerOf: (topic) => this.committers.existing(topic),
-      isClosed: () => this.closed,
-      logger: deps.logger
-    })
-    this.renewals = new Renewals({
-      db: deps.db,
-      net: deps.renewalNet,
-      selfPeerId: deps.selfPeerId,
-      signer: deps.signer,
-      policy: deps.policy,
-      store: this.store,
-      loader: this.loader,
-      committer: (topic) => this.committers.get(topic),
-      assertOpen: () => { this.assertOpen() },
-      isClosing: () => this.closing,
-      logger: deps.logger
-    }, options)
-    this.publishLimiter = new RateLimiter(options.publishRatePerSecond, options.publishBurst)
-    this.sweeper = new Sweeper({ datastore: deps.datastore, store: this.store, db: deps.db, selfPeerId: deps.selfPeerId, compact: deps.compact, logger: deps.logger.child('component', 'sticky-sweep') }, { republishAfterMs: options.republishAfterMs })
-    this.restartRepair = new RestartRepair({ datastore: deps.datastore, store: this.store, loader: this.loader, db: deps.db, logger: deps.logger.child('component', 'sticky-restart-repair') })
-    this.readiness = new QuorumReadiness({ replicaPeers: deps.replicaPeers, writeQuorum: options.writeQuorum, logger: deps.logger })
-    // becoming ready (after start, a restart with a data dir, a partition healing) starts a
-    // restart-repair pass shortly after (see restart-repair.ts)
-    this.readiness.on('ready', () => { this.restartRepair.schedule(); this.emit('ready') })
-    this.readiness.on('not-ready', () => { this.restartRepair.cancel(); this.emit('not-ready') })
+  constructor (private readonly parts: StickyParts, readonly options: StickyOptions) {
+    this.store = parts.store
+    this.loader = parts.loader
   }
+
+  on<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.on(event, listener as any); return this }
+  once<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.once(event, listener as any); return this }
+  off<E extends keyof StickyEvents> (event: E, listener: (...args: StickyEvents[E]) => void): this { this.parts.state.off(event, listener as any); return this }
 
   /** Starts serving renewal requests and the periodic sweep. */
   async start (): Promise<void> {
-    await this.renewals.start()
+    await this.parts.renewals.start()
     const tick = (first: boolean): void => {
       // jittered so the nodes of a cluster do not sweep in step; the first sweep comes early, so
       // records that expired while the node was down leave the disk and the stored-bytes figures
       // are known
       const delay = first ? Math.min(this.options.sweepIntervalMs, FIRST_SWEEP_MS) : this.options.sweepIntervalMs
       this.sweepTimer = setTimeout(() => {
-        void this.sweeper.sweep().catch((err: unknown) => { this.deps.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.closed) tick(false) })
+        void this.parts.sweeper.sweep().catch((err: unknown) => { this.parts.logger.debug('sticky sweep failed', 'error', err) }).finally(() => { if (!this.parts.state.closed) tick(false) })
       }, delay * (0.75 + Math.random() / 2))
       this.sweepTimer.unref?.()
     }
@@ -215,22 +113,22 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
   }
 
   /** Enough replica-capable peers are connected for the write quorum (see quorum-readiness.ts). */
-  isReady (): boolean { return this.readiness.isReady }
+  isReady (): boolean { return this.parts.readiness.isReady }
 
   /** Resolves once isReady() is true; rejects with AbortedError when `signal` aborts. */
-  async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> { await this.readiness.waitUntilReady(options.signal) }
+  async waitUntilReady (options: { signal?: AbortSignal } = {}): Promise<void> { await this.parts.readiness.waitUntilReady(options.signal) }
 
   /** The set of connected peers changed: recomputes readiness. */
-  peersChanged (): void { if (!this.closed) this.readiness.update() }
+  peersChanged (): void { if (!this.parts.state.closed) this.parts.readiness.update() }
 
   /** Runs a restart-repair pass now (see restart-repair.ts); also runs each time the node becomes ready. */
-  async repairHeld (signal?: AbortSignal): Promise<void> { await this.restartRepair.run(signal) }
+  async repairHeld (signal?: AbortSignal): Promise<void> { await this.parts.restartRepair.run(signal) }
 
   /** Records and bytes this node stores for the database, by record kind, as of the last sweep. */
-  storedByKind (): StoredByKind { return this.sweeper.stored }
+  storedByKind (): StoredByKind { return this.parts.sweeper.stored }
 
   /** pushes dropped by validation (malformed, unsigned, forged or unauthorized) */
-  get pushesDropped (): number { return this.pushes.pushesDropped }
+  get pushesDropped (): number { return this.parts.pushes.pushesDropped }
 
   /**
    * Publishes a JSON value to a sticky topic; resolves once it is on a quorum of the topic's replicas.
@@ -239,8 +137,8 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
    * {@link NotAuthorizedError}, {@link MessageTooLargeError}, {@link TooManyTopicsError}
    */
   async publish (topic: string, data: unknown, options: PublishOptions = {}): Promise<{ messageId: string, version: number, publisherSequence: number }> {
-    this.assertOpen()
-    if (this.closing) throw new DisconnectedError()
+    this.parts.state.assertOpen()
+    if (this.parts.state.closing) throw new DisconnectedError()
     validateTopicName(topic)
     let size: number
     try {
@@ -250,12 +148,12 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
     }
     if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
     // checked here, not in the batch: a bad TTL must fail this call only, not everyone's commit
-    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
+    const ttlMs = checkTtlMs(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
     this.assertAuthorized()
-    if (this.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
-    const committer = this.committers.get(topic)
-    const wait = this.publishLimiter.take(this.deps.signer.wallet)
+    if (this.parts.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
+    const committer = this.parts.committers.get(topic)
+    const wait = this.parts.publishLimiter.take(this.parts.wallet)
     if (wait > 0) { this.rateLimited++; throw new RateLimitedError(`sticky publish to ${JSON.stringify(topic)}`, wait) }
     const committed = committer.publish(data, ttlMs)
     if (options.signal == null) return await committed
@@ -270,61 +168,12 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
    * history (unless `receiveHistory: false`), then live messages. Resolves after the history.
    */
   async subscribe (topic: string, options: SubscribeOptions): Promise<StickySubscription> {
-    this.assertOpen()
+    this.parts.state.assertOpen()
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
-    if (this.subs.has(topic)) throw new AlreadySubscribedError(topic)
+    if (this.parts.subscriptions.has(topic)) throw new AlreadySubscribedError(topic)
     this.assertAuthorized()
-    const ttlMs = checkTtl(options.ttlMs ?? this.options.defaultSubscriptionTtlMs, this.options.maxSubscriptionTtlMs)
-    const log = this.deps.logger.child('component', 'sticky-sub', 'topic', topic)
-    const sub = new StickySubscription({
-      store: this.store,
-      loader: this.loader,
-      topic,
-      onMessage: options.onMessage,
-      logger: log,
-      onClose: async () => { await this.closeSubscription(topic) },
-      renew: async (ttl) => await this.renewals.request(topic, ttl)
-    }, {
-      receiveHistory: options.receiveHistory ?? true,
-      lastSeenVersion: options.lastSeenVersion ?? null,
-      pollIntervalMs: this.options.pollIntervalMs,
-      ttlMs,
-      expiresAt: Date.now() + ttlMs,
-      autoRenew: options.autoRenew ?? true,
-      renewAtFraction: this.options.renewAtFraction
-    })
-    this.subs.set(topic, sub)
-    this.pushes.open(topic)
-    const record = async (): Promise<void> => {
-      const now = Date.now()
-      await this.committers.get(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now + ttlMs, updatedAt: now })
-      sub.expiresAt = now + ttlMs
-    }
-    try {
-      // right after connecting, identify may still be running on the peers that make the quorum
-      if (!this.isReady()) await this.waitUntilReady({ signal: deadlineSignal(Math.min(SUBSCRIBE_READY_WAIT_MS, this.options.commitDeadlineMs), 'not ready') }).catch(() => {})
-      if (this.isReady()) {
-        await record()
-      } else {
-        // Without enough replicas the entry could not be acknowledged (NoQuorumError after
-        // commitDeadlineMs): history and live delivery start now, the entry is recorded once the
-        // node is sticky-ready.
-        this.deps.logger.info('sticky not ready: the subscription is recorded in the topic once enough replicas are connected', 'topic', topic)
-        this.once('ready', () => {
-          if (this.subs.get(topic) !== sub) return
-          record().catch((err: unknown) => { this.deps.logger.warn('could not record the subscription in the topic', 'topic', topic, 'error', err) })
-        })
-      }
-      await sub.start()
-      options.signal?.addEventListener('abort', () => { void sub.unsubscribe() }, { once: true })
-      if (options.signal?.aborted === true) await sub.unsubscribe()
-    } catch (err) {
-      this.subs.delete(topic)
-      this.pushes.close(topic)
-      throw err
-    }
-    return sub
+    return await this.parts.subscriptions.open(topic, options)
   }
 
   /** A connected peer went away (see StickyStore.peerDisconnected). */
@@ -339,7 +188,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
       messageCount: [...merged.entries.values()].filter((e) => e.m.expiresAt > now).length,
       subscriberCount: liveSubscribers(merged.subs, now).length,
       lastModified: Math.max(0, ...heads.map((h) => h.head.lastModified)),
-      state: this.recovery.state(topic) ?? (heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'),
+      state: this.parts.recovery.state(topic) ?? (heads.some((h) => h.head.state === 'FAILED') ? 'FAILED' : heads.some((h) => h.head.state === 'RECOVERING') ? 'RECOVERING' : 'ACTIVE'),
       retired: heads.length > 0 && heads.every((h) => h.head.retired)
     }
   }
@@ -375,7 +224,7 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
    * loaded ends the walk).
    */
   async loadFullHistory (head: HeadRecord, maxDepth = 10): Promise<string[]> {
-    return await this.history.full(head, maxDepth)
+    return await this.parts.history.full(head, maxDepth)
   }
 
   /**
@@ -386,30 +235,30 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
    * commitDeadlineMs.
    */
   async recover (topic: string, options: { signal?: AbortSignal } = {}): Promise<{ version: number }> {
-    this.assertOpen()
+    this.parts.state.assertOpen()
     validateTopicName(topic)
-    return await this.recovery.recoverNow(topic, this.committers.get(topic), options.signal)
+    return await this.parts.recovery.recoverNow(topic, this.parts.committers.get(topic), options.signal)
   }
 
   /** Runs one sweep of this node's stored records now (it also runs every sweepIntervalMs). */
-  async sweep (now = Date.now()): Promise<SweepResult> { return await this.sweeper.sweep(now) }
+  async sweep (now = Date.now()): Promise<SweepResult> { return await this.parts.sweeper.sweep(now) }
 
   /** Waits for every queued publish to be committed (used on shutdown). */
-  async flush (): Promise<void> { await this.committers.flush() }
+  async flush (): Promise<void> { await this.parts.committers.flush() }
 
   /** Counters of the sticky layer (commits, retries, replica traffic...), for monitoring. */
   stats (): Record<string, number> {
     return {
       ...this.store.stats,
-      ...this.committers.stats(),
-      pushesDropped: this.pushes.pushesDropped,
+      ...this.parts.committers.stats(),
+      pushesDropped: this.parts.pushes.pushesDropped,
       rateLimited: this.rateLimited,
-      renewalsRejected: this.renewals.rejected,
-      renewalsMalformed: this.renewals.malformed,
-      sweptDeleted: this.sweeper.totals.deleted,
-      sweptRepublished: this.sweeper.totals.republished,
-      sweptMalformed: this.sweeper.totals.malformed,
-      restored: this.restartRepair.stats.restored
+      renewalsRejected: this.parts.renewals.rejected,
+      renewalsMalformed: this.parts.renewals.malformed,
+      sweptDeleted: this.parts.sweeper.totals.deleted,
+      sweptRepublished: this.parts.sweeper.totals.republished,
+      sweptMalformed: this.parts.sweeper.totals.malformed,
+      restored: this.parts.restartRepair.stats.restored
     }
   }
 
@@ -419,44 +268,19 @@ export class StickyPubSub extends EventEmitter<StickyEvents> implements StickyTo
    * never resolves), subscriptions end locally.
    */
   async close (flushTimeoutMs = this.options.commitDeadlineMs): Promise<void> {
-    if (this.closed) return
-    this.closing = true
+    if (this.parts.state.closed) return
+    this.parts.state.closing = true
     clearTimeout(this.sweepTimer)
-    this.restartRepair.cancel()
-    await this.renewals.stop()
-    if (!await settlesWithin(flushTimeoutMs, this.flush())) this.deps.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
-    this.closed = true
-    for (const sub of [...this.subs.values()]) await sub.unsubscribe().catch(() => {})
+    this.parts.restartRepair.cancel()
+    await this.parts.renewals.stop()
+    if (!await settlesWithin(flushTimeoutMs, this.flush())) this.parts.logger.warn('sticky close: queued commits not finished in time; abandoning them', 'waitedMs', flushTimeoutMs)
+    this.parts.state.closed = true
+    await this.parts.subscriptions.unsubscribeAll()
   }
-
-  private channelStateChanged (topic: string, state: ChannelState): void {
-    this.subs.get(topic)?.setChannelState(state)
-    this.emit('channel-state', { topic, state })
-  }
-
-  private async closeSubscription (topic: string): Promise<void> {
-    this.subs.delete(topic)
-    this.pushes.close(topic)
-    if (this.closed) return
-    const now = Date.now()
-    await this.committers.get(topic).updateSubscriber({ client: this.deps.signer.wallet, subscribedAt: now, expiresAt: now, updatedAt: now + 1 }).catch((err: unknown) => {
-      this.deps.logger.warn('could not remove the subscription from the coordinator; it will expire', 'topic', topic, 'error', err)
-    })
-  }
-
-  private assertOpen (): void { if (this.closed) throw new DisconnectedError() }
 
   private assertAuthorized (): void {
-    if (!this.deps.policy.isAuthorized(this.deps.db, this.deps.signer.wallet)) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
+    if (!this.parts.isAuthorized(this.parts.wallet)) throw new NotAuthorizedError(this.parts.wallet, this.parts.db)
   }
 }
 
-/** A `ttlMs` argument: an integer number of milliseconds 1-max, else ConfigError naming `ttlMs`. */
-function checkTtl (ttlMs: unknown, max: number): number {
-  if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > max) {
-    throw new ConfigError('ttlMs', `expected an integer number of milliseconds 1-${max}, got ${String(ttlMs)}`)
-  }
-  return ttlMs
-}
-
-export type { StickyMessage, StickySubscription, HeadWithId }
+export type { StickyMessage, StickySubscription, HeadWithId, StickyEvents, SubscribeOptions }

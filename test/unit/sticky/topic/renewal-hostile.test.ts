@@ -4,17 +4,13 @@
  * memory is bounded, and the clock-skew window is documented and tested both ways.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryDatastore } from 'datastore-core'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Keypair } from '@solana/web3.js'
-import { StickyPubSub } from '../../../../src/sticky/topic/sticky.js'
-import { STICKY_DEFAULTS } from '../../../../src/sticky/options.js'
-import { MergingDatastore } from '../../../../src/sticky/replica/merging-datastore.js'
+import type { StickyPubSub } from '../../../../src/sticky/topic/sticky.js'
+import { loneSticky } from '../../../fixtures/lone-sticky.js'
 import { checkRenewal, renewalSignedText, type RenewalRequest } from '../../../../src/sticky/core/renewal.js'
 import { RateLimiter } from '../../../../src/sticky/core/rate-limit.js'
-import { ComponentLogger, silentLogger } from '../../../../src/logger.js'
-import { ed25519Signer } from '../../../../src/sticky/core/signing.js'
 import { LIMITS } from '../../../../src/sticky/core/records.js'
 
 async function client (): Promise<{ peerId: string, wallet: string, sign: (text: string) => Promise<string> }> {
@@ -28,22 +24,9 @@ async function client (): Promise<{ peerId: string, wallet: string, sign: (text:
 }
 
 function servingNode (): StickyPubSub {
-  const kp = Keypair.generate()
   // nothing here reaches the network: every request below is refused or fails before it would
   const unreachable = { closestPeers: async () => { throw new Error('no network in this test') }, put: async () => {}, get: async () => undefined, isConnected: () => false }
-  return new StickyPubSub({
-    db: 'testdb',
-    net: unreachable,
-    datastore: new MergingDatastore(new MemoryDatastore()),
-    pubsub: {} as any,
-    router: {} as any,
-    signer: ed25519Signer(kp.publicKey.toBase58(), kp.secretKey),
-    selfPeerId: 'self',
-    policy: { servesDatabase: () => true, isAuthorized: () => true },
-    replicaPeers: () => 0,
-    renewalNet: {} as any,
-    logger: new ComponentLogger(silentLogger)
-  }, { ...STICKY_DEFAULTS, requestTimeoutMs: 50 })
+  return loneSticky(unreachable, { requestTimeoutMs: 50 })
 }
 
 describe('renewal requests from a hostile peer', () => {
@@ -52,11 +35,11 @@ describe('renewal requests from a hostile peer', () => {
     const c = await client()
     for (let i = 0; i < 50; i++) {
       const forged: RenewalRequest = { v: 1, topic: 't', client: c.peerId, timestamp: Date.now() + i, ttlMs: 60_000, sig: Buffer.alloc(64, i + 1).toString('base64') }
-      expect(await (node as any).renewals.serve(forged)).toEqual({ ok: false, error: 'bad signature' })
+      expect(await (node as any).parts.renewals.serve(forged)).toEqual({ ok: false, error: 'bad signature' })
     }
     const timestamp = Date.now() + 100
     const genuine: RenewalRequest = { v: 1, topic: 't', client: c.peerId, timestamp, ttlMs: 60_000, sig: await c.sign(renewalSignedText('testdb', 't', c.peerId, timestamp, 60_000)) }
-    const answer = await (node as any).renewals.serve(genuine)
+    const answer = await (node as any).parts.renewals.serve(genuine)
     // it passes every check before the coordinator read (which has no network here)
     expect(answer.ok).toBe(false)
     expect(answer.ok === false && answer.error).not.toMatch(/rate limited|signature/)
