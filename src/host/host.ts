@@ -20,7 +20,6 @@ import { PEER_SCORE_PARAMS } from './gossip-score.js'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { GO_MAX_RPC_BYTES, goMessageId, limitRpcFrames } from './gossip-wire.js'
-import { quicFirst } from './address-sorter.js'
 
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
@@ -123,9 +122,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
       // libp2p refuses every new one once the count is full (default 10, each held up to 10 s): a
       // few silent sockets locked everyone out. Room for more, held for less; the gater caps each IP.
       maxIncomingPendingConnections: 128,
-      inboundUpgradeTimeout: 5_000,
-      // QUIC first, TCP fallback, for every dial (libp2p's default dials TCP first): address-sorter.ts
-      addressSorter: quicFirst
+      inboundUpgradeTimeout: 5_000
     },
     // libp2p pings every connection every 10 s and aborts it when a ping misses its adaptive deadline
     // (default at least 5 s). A busy event loop missed that deadline for every connection at once: with
