@@ -29,6 +29,7 @@ describe(`${SIZE} nodes on one IP`, () => {
     const received = cluster.nodes.map(() => [] as Event[])
     await Promise.all(cluster.nodes.map(async (n, i) => { await n.subscribe('rt', (e) => { received[i]!.push(e) }) }))
     await waitFor(() => cluster.nodes.every((n) => n.libp2p.services.pubsub.getSubscribers('testdb_rt').length >= Math.min(n.connectedPeers().length, 4)) && cluster.nodes[0]!.libp2p.services.pubsub.getSubscribers('testdb_rt').length >= 16, 30_000, 'subscribers')
+      .catch((err) => { throw new Error(`${(err as Error).message}: subscribers/peers/connections ${cluster.nodes.map((n) => `${n.libp2p.services.pubsub.getSubscribers('testdb_rt').length}/${n.connectedPeers().length}/${n.libp2p.getConnections().length}`).join(' ')}`) })
     const publishers = cluster.nodes.slice(1, 1 + PUBLISHERS)
     const sent: Event[] = []
     await Promise.all(publishers.map(async (p, pi) => {
