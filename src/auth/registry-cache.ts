@@ -8,7 +8,9 @@
  * more than `maxShrinkFraction` of the set (an RPC node that lost its index answers an empty list)
  * is held back until a second read a moment later confirms it; smaller removals apply at once, so
  * revoking a wallet still takes effect within one refresh. A large registry is read in slices that
- * let the event loop run in between. Pure: no libp2p imports.
+ * let the event loop run in between (each entry gets an allocation-free base58 check, known entries
+ * none), and so is every pass over a whole set; the new set is swapped in whole at the end, so a
+ * reader never sees a half-loaded registry. Pure: no libp2p imports.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { normalizeWalletAddress, type WalletLike } from '../identity.js'
@@ -122,31 +124,34 @@ export class AuthorizedWalletCache {
       const { next, kept } = await this.readList(list)
       if (this.stopped && reason !== 'initial') return
       const current = this.wallets
+      // every pass over a whole set below runs in slices too: a 1,000,000-wallet set copied in one
+      // turn blocked the loop for hundreds of ms. The new set is swapped in at the end, complete.
+      const slicer = new Slicer()
       // a held-back removal that this read confirms (those wallets are still absent) applies now
       let base = current
       if (this.heldRemovals != null) {
-        const confirmed = [...this.heldRemovals].filter((w) => !next.has(w))
-        this.deps.logger.warn(confirmed.length > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
-          'confirmed', confirmed.length, 'held', this.heldRemovals.size)
+        const confirmed = await slicer.collect(this.heldRemovals, (w) => !next.has(w))
+        this.deps.logger.warn(confirmed.size > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
+          'confirmed', confirmed.size, 'held', this.heldRemovals.size)
         this.heldRemovals = undefined
-        if (confirmed.length > 0) {
-          base = new Set(current)
-          for (const w of confirmed) (base as Set<string>).delete(w)
-        }
+        if (confirmed.size > 0) base = await slicer.collect(current, (w) => !confirmed.has(w))
       }
-      let removed = base.size - kept
-      if (base !== current) { removed = 0; for (const w of base) if (!next.has(w)) removed++ }
-      if (removed > 0 && removed > base.size * this.options.maxShrinkFraction) {
+      const removedSet = base === current ? undefined : await slicer.collect(base, (w) => !next.has(w))
+      const removed = removedSet?.size ?? base.size - kept
+      let wallets: ReadonlySet<string> = next
+      const holdBack = removed > 0 && removed > base.size * this.options.maxShrinkFraction
+      if (holdBack) {
         // held back: additions apply, removals wait for a second read
-        this.heldRemovals = new Set([...base].filter((w) => !next.has(w)))
+        this.heldRemovals = removedSet ?? await slicer.collect(base, (w) => !next.has(w))
         this.stats.shrinksHeld++
         this.deps.logger.warn('registry shrank suddenly; holding the removals back until a second read confirms them',
           'reason', reason, 'wallets', base.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
-        this.wallets = next.size > 0 && [...next].some((w) => !base.has(w)) ? new Set([...base, ...next]) : base
-        this.scheduleConfirmation()
-      } else {
-        this.wallets = next
+        const added = await slicer.collect(next, (w) => !base.has(w))
+        wallets = added.size > 0 ? await slicer.union(base, added) : base
       }
+      if (this.stopped && reason !== 'initial') return
+      this.wallets = wallets
+      if (holdBack) this.scheduleConfirmation()
       this.stats.refreshes++
       this.stats.lastSuccessAt = this.now()
       this.stats.lastDurationMs = this.now() - started
@@ -177,13 +182,10 @@ export class AuthorizedWalletCache {
     let kept = 0
     let seen = 0
     let invalid = 0
-    let sliceStart = performance.now()
+    const slicer = new Slicer()
     for (const entry of list as Iterable<unknown>) {
       if (++seen > MAX_REGISTRY_ENTRIES) throw new RangeError(`registry answered more than ${MAX_REGISTRY_ENTRIES} entries`)
-      if (seen % SLICE_ENTRIES === 0 || (seen % 64 === 0 && performance.now() - sliceStart > SLICE_MS)) {
-        await nextTurn()
-        sliceStart = performance.now()
-      }
+      if (slicer.due()) await slicer.yield()
       let wallet: string
       if (typeof entry === 'string' && current.has(entry)) {
         wallet = entry
@@ -208,6 +210,7 @@ export class AuthorizedWalletCache {
   /** The second read that confirms (or drops) a held-back shrink. */
   private scheduleConfirmation (): void {
     clearTimeout(this.confirmTimer)
+    if (this.stopped) return
     this.confirmTimer = setTimeout(() => { void this.refresh('confirm shrink') }, this.options.missIntervalMs)
     this.confirmTimer.unref?.()
   }
@@ -221,6 +224,48 @@ export class AuthorizedWalletCache {
   }
 
   private now (): number { return (this.deps.now ?? Date.now)() }
+}
+
+/**
+ * Splits a long loop into slices of at most SLICE_ENTRIES items or SLICE_MS, with a turn of the
+ * event loop (setImmediate: timers and I/O run) between two slices.
+ */
+class Slicer {
+  private count = 0
+  private sliceStart = performance.now()
+
+  /** Call once per item: true when the loop should `await yield()` base this item. */
+  due (): boolean {
+    const n = ++this.count
+    return n % SLICE_ENTRIES === 0 || (n % 64 === 0 && performance.now() - this.sliceStart > SLICE_MS)
+  }
+
+  async yield (): Promise<void> {
+    await nextTurn()
+    this.sliceStart = performance.now()
+  }
+
+  /** A new set of the items passing `keep`, built in slices. */
+  async collect (items: Iterable<string>, keep: (item: string) => boolean): Promise<Set<string>> {
+    const out = new Set<string>()
+    for (const item of items) {
+      if (this.due()) await this.yield()
+      if (keep(item)) out.add(item)
+    }
+    return out
+  }
+
+  /** A new set of `a`'s items then `b`'s, built in slices. */
+  async union (a: Iterable<string>, b: Iterable<string>): Promise<Set<string>> {
+    const out = new Set<string>()
+    for (const items of [a, b]) {
+      for (const item of items) {
+        if (this.due()) await this.yield()
+        out.add(item)
+      }
+    }
+    return out
+  }
 }
 
 function describe (value: unknown): string {
