@@ -127,22 +127,26 @@ export class AuthorizedWalletCache {
       // every pass over a whole set below runs in slices too: a 1,000,000-wallet set copied in one
       // turn blocked the loop for hundreds of ms. The new set is swapped in at the end, complete.
       const slicer = new Slicer()
-      // a held-back removal that this read confirms (those wallets are still absent) applies now
-      let base = current
-      if (this.heldRemovals != null) {
-        const confirmed = await slicer.collect(this.heldRemovals, (w) => !next.has(w))
-        this.deps.logger.warn(confirmed.size > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
-          'confirmed', confirmed.size, 'held', this.heldRemovals.size)
-        this.heldRemovals = undefined
-        if (confirmed.size > 0) base = await slicer.collect(current, (w) => !confirmed.has(w))
+      // held-back removals that this read confirms (those wallets are still absent) apply now
+      const held = this.heldRemovals
+      this.heldRemovals = undefined
+      let confirmed = 0
+      if (held != null) {
+        confirmed = await slicer.count(held, (w) => !next.has(w))
+        this.deps.logger.warn(confirmed > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
+          'confirmed', confirmed, 'held', held.size)
       }
-      const removedSet = base === current ? undefined : await slicer.collect(base, (w) => !next.has(w))
-      const removed = removedSet?.size ?? base.size - kept
+      // `base` is the current set minus the confirmed removals. It is built only when this read is a
+      // new large shrink: the confirmed wallets are in the current set and absent from this read, so
+      // what this read removes from `base` is what it removes from the current set less those.
+      const baseSize = current.size - confirmed
+      const removed = current.size - kept - confirmed
       let wallets: ReadonlySet<string> = next
-      const holdBack = removed > 0 && removed > base.size * this.options.maxShrinkFraction
+      const holdBack = removed > 0 && removed > baseSize * this.options.maxShrinkFraction
       if (holdBack) {
         // held back: additions apply, removals wait for a second read
-        this.heldRemovals = removedSet ?? await slicer.collect(base, (w) => !next.has(w))
+        const base = confirmed === 0 ? current : await slicer.collect(current, (w) => held?.has(w) !== true || next.has(w))
+        this.heldRemovals = await slicer.collect(base, (w) => !next.has(w))
         this.stats.shrinksHeld++
         this.deps.logger.warn('registry shrank suddenly; holding the removals back until a second read confirms them',
           'reason', reason, 'wallets', base.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
@@ -231,18 +235,28 @@ export class AuthorizedWalletCache {
  * event loop (setImmediate: timers and I/O run) between two slices.
  */
 class Slicer {
-  private count = 0
+  private seen = 0
   private sliceStart = performance.now()
 
   /** Call once per item: true when the loop should `await yield()` base this item. */
   due (): boolean {
-    const n = ++this.count
+    const n = ++this.seen
     return n % SLICE_ENTRIES === 0 || (n % 64 === 0 && performance.now() - this.sliceStart > SLICE_MS)
   }
 
   async yield (): Promise<void> {
     await nextTurn()
     this.sliceStart = performance.now()
+  }
+
+  /** How many items pass `test`, in slices. */
+  async count (items: Iterable<string>, test: (item: string) => boolean): Promise<number> {
+    let n = 0
+    for (const item of items) {
+      if (this.due()) await this.yield()
+      if (test(item)) n++
+    }
+    return n
   }
 
   /** A new set of the items passing `keep`, built in slices. */
