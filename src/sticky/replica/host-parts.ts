@@ -40,6 +40,9 @@ export class StickyHostParts {
     this.validate = createStickyValidator(this.policy)
   }
 
+  /** Opens the parts before libp2p starts: the quota counts the records already stored (a data dir's). */
+  async open (): Promise<{ records: number, bytes: number }> { return await this.datastore.restoreQuota() }
+
   /** kad-dht validators by key namespace: sticky records are checked before kad-dht stores them. */
   get dhtValidators (): Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>> { return { [STICKY_NAMESPACE]: this.validate } }
   /** kad-dht selectors by key namespace. */

@@ -11,7 +11,7 @@
 import { BaseDatastore } from 'datastore-core'
 import { Key, type Datastore, type Pair, type Query, type KeyQuery } from 'interface-datastore'
 import { Libp2pRecord } from '@libp2p/record'
-import { recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
+import { DHT_RECORD_PREFIX, recordDatastoreKey, recordKeyOf } from '../../host/internals.js'
 import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
@@ -21,6 +21,8 @@ import { checkHeadSet } from '../core/records.js'
 
 /** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
 const KAD_DHT_OWNER = 'kad-dht'
+/** the owner of records found in the store when it opened (who put them is not stored) */
+const RESTORED_OWNER = 'restored'
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -54,6 +56,28 @@ export class MergingDatastore extends BaseDatastore {
   setQuota (limits: QuotaLimits): void { this.quota.limits = limits }
 
   get quotaStats (): { refused: number, totalBytes: number } { return { refused: this.quota.refused, totalBytes: this.quota.totalBytes } }
+
+  /**
+   * Charges the sticky records already in the store to the quota; called once when the host opens,
+   * before any put. With a data dir those are the records kept from before a restart: without this
+   * a restarted node counted from zero while its disk still held them, and peers could fill it past
+   * `storageQuotaBytes` again after every restart. Who put a record is not stored, so these count in
+   * the total (not in any peer's share) until they are rewritten or deleted (the sweep deletes
+   * expired ones). Memory-only stores are empty at this point.
+   */
+  async restoreQuota (): Promise<{ records: number, bytes: number }> {
+    let records = 0
+    let bytes = 0
+    for await (const { key, value } of this.inner.query({ prefix: DHT_RECORD_PREFIX })) {
+      const k = key.toString()
+      const recordKey = recordKeyOf(k)
+      if (recordKey == null || parseKey(recordKey) == null) continue
+      this.quota.stored(k, value.length, RESTORED_OWNER)
+      records++
+      bytes += value.length
+    }
+    return { records, bytes }
+  }
 
   /**
    * `options.owner`: the peer whose put this is (charged to its quota); `options.own`: this node's
