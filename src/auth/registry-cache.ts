@@ -238,7 +238,7 @@ class Slicer {
   private seen = 0
   private sliceStart = performance.now()
 
-  /** Call once per item: true when the loop should `await yield()` base this item. */
+  /** Call once per item: true when the loop should `await yield()` before this item. */
   due (): boolean {
     const n = ++this.seen
     return n % SLICE_ENTRIES === 0 || (n % 64 === 0 && performance.now() - this.sliceStart > SLICE_MS)
