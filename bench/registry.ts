@@ -52,17 +52,21 @@ const idleFor = async (ms: number): Promise<Probe> => await probe(async () => { 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
 const rows: Array<Record<string, string | number>> = []
 for (const size of sizes.length > 0 ? sizes : [100_000, 1_000_000]) {
-  const wallets = Array.from({ length: size }, () => bs58.encode(randomBytes(32)))
+  // the answer as a JSON-RPC client hands it over: parsed from JSON (flat strings, not the
+  // concatenation trees bs58.encode builds, which a Set flattens on first use)
+  const asAnswer = (list: string[]): string[] => JSON.parse(JSON.stringify(list)) as string[]
+  const random = randomBytes(32 * size)
+  const wallets = asAnswer(Array.from({ length: size }, (_, i) => bs58.encode(random.subarray(32 * i, 32 * i + 32))))
   let answer = wallets
   const cache = new AuthorizedWalletCache({ logger: silentLogger, fetch: async () => answer },
     { refreshIntervalMs: 3_600_000, timeoutMs: 600_000, missIntervalMs: 3_600_000, maxShrinkFraction: 0.5 })
   const first = await probe(async () => { await cache.start() })
   rows.push(row(size, 'first load', first, await idleFor(first.ms)))
-  answer = [...wallets.slice(10), ...Array.from({ length: 10 }, () => bs58.encode(randomBytes(32)))]
+  answer = asAnswer([...wallets.slice(10), ...Array.from({ length: 10 }, () => bs58.encode(randomBytes(32)))])
   const steady = await probe(async () => { await cache.refresh('bench') })
   rows.push(row(size, 'steady refresh', steady, await idleFor(steady.ms)))
   // a shrink to 40 %: held back (removals wait), then the confirming read applies it
-  answer = answer.slice(0, Math.floor(size * 0.4))
+  answer = asAnswer(answer.slice(0, Math.floor(size * 0.4)))
   const held = await probe(async () => { await cache.refresh('bench shrink') })
   rows.push(row(size, 'shrink held', held, await idleFor(held.ms)))
   const confirmed = await probe(async () => { await cache.refresh('confirm shrink') })
