@@ -37,6 +37,15 @@ async function node (registry: TestRegistry, o: { wallet?: Wallet, name: string,
   return db
 }
 
+/** `from` puts a validly signed message record of about 60 KB (publisher `wallet`) on `to` over the replica protocol; the refusal reason, or null when stored. */
+async function putMessage (from: Database, to: Database, wallet: Wallet, seq: number): Promise<string | null> {
+  const now = Date.now()
+  const record = await signRecord({ t: 'msg', db: 'testdb', topic: 'peer', publisher: wallet.address, seq, data: { payload: 'y'.repeat(60_000) }, publishedAt: now, expiresAt: now + 3_600_000 } as any, ed25519Signer(wallet.address, wallet.secretKey))
+  const value = encodeRecord(record)
+  const [answer] = await sendReplicaRequest(from.libp2p, to.libp2p.peerId, 'put', [{ key: blobKey('testdb', contentId(value)), value }], AbortSignal.timeout(10_000))
+  return answer ?? null
+}
+
 describe('sticky write quorum', () => {
   it('a lone node and a node with one peer reject with ERR_NO_QUORUM within the deadline; writeQuorum 1 acknowledges alone', async () => {
     const registry = new TestRegistry()
@@ -135,13 +144,36 @@ describe('dataDir', () => {
     const peerWallet = newWallet()
     const peer = await node(registry, { wallet: peerWallet, name: 'quota-peer', boot: db, sticky: { writeQuorum: 1 } })
     await waitFor(() => db.connectedPeers().length === 1, 10_000, 'the peer connected')
-    const now = Date.now()
-    const record = await signRecord({ t: 'msg', db: 'testdb', topic: 'peer', publisher: peerWallet.address, seq: 1, data: { payload: 'y'.repeat(60_000) }, publishedAt: now, expiresAt: now + 3_600_000 } as any, ed25519Signer(peerWallet.address, peerWallet.secretKey))
-    const value = encodeRecord(record)
-    const [refusal] = await sendReplicaRequest(peer.libp2p, db.libp2p.peerId, 'put', [{ key: blobKey('testdb', contentId(value)), value }], AbortSignal.timeout(10_000))
-    expect(refusal).toMatch(/storage quota exceeded/)
+    expect(await putMessage(peer, db, peerWallet, 1)).toMatch(/storage quota exceeded: this node holds/)
     expect(db.stats().replicaService.overQuota).toBe(1)
     expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
+  }, 60_000)
+
+  it("a peer's share of the storage quota survives the node's restart", async () => {
+    const registry = new TestRegistry()
+    const wallet = newWallet()
+    const dir = dataDir()
+    const sticky = { writeQuorum: 1, storageQuotaBytes: 4 * 1024 * 1024, storageQuotaPerPeerBytes: 1024 * 1024 }
+    let db = await node(registry, { wallet, name: 'share', dir, sticky })
+    const peerWallet = newWallet()
+    let peer = await node(registry, { wallet: peerWallet, name: 'share-peer', boot: db, sticky: { writeQuorum: 1 } })
+    await waitFor(() => db.connectedPeers().length === 1, 10_000, 'the peer connected')
+    // the peer fills its 1 MiB share with 60 KB records until one is refused
+    let seq = 0
+    let refusal: string | null = null
+    while (refusal == null && seq < 30) refusal = await putMessage(peer, db, peerWallet, ++seq)
+    expect(refusal).toMatch(/this peer's records take/)
+    const filled = datastoreOf(db).quotaStats.totalBytes
+    await Promise.all([db, peer].map(async (d) => { await d.disconnect(); open.splice(open.indexOf(d), 1) }))
+    db = await node(registry, { wallet, name: 'share-restarted', dir, sticky })
+    expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
+    peer = await node(registry, { wallet: peerWallet, name: 'share-peer-again', boot: db, sticky: { writeQuorum: 1 } })
+    const other = newWallet()
+    const third = await node(registry, { wallet: other, name: 'share-third', boot: db, sticky: { writeQuorum: 1 } })
+    await waitFor(() => db.connectedPeers().length === 2, 10_000, 'both peers connected')
+    // the same peer is still at its share after the restart; another peer is not (the total has room)
+    expect(await putMessage(peer, db, peerWallet, ++seq)).toMatch(/this peer's records take/)
+    expect(await putMessage(third, db, other, 1)).toBeNull()
   }, 60_000)
 
   it('a replica restarted with its data dir repairs what it missed while down, without a new write', async () => {

@@ -27,7 +27,7 @@ export class StickyHostParts {
 
   /** `disk`: the data dir's store, where records go when set (else memory) */
   constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, quota: QuotaLimits = { totalBytes: Infinity, perPeerBytes: Infinity }, disk?: Datastore) {
-    this.datastore = new MergingDatastore(new RecordDatastore(disk))
+    this.datastore = new MergingDatastore(new RecordDatastore(disk), disk != null)
     this.signer = ed25519Signer(wallet, secretKey)
     this.datastore.setPolicy(policy)
     this.datastore.setQuota(quota)

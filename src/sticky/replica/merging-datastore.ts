@@ -21,8 +21,16 @@ import { checkHeadSet } from '../core/records.js'
 
 /** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
 const KAD_DHT_OWNER = 'kad-dht'
-/** the owner of records found in the store when it opened (who put them is not stored) */
+/** the owner of records found in the store when it opened without a note of who put them (this node's own) */
 const RESTORED_OWNER = 'restored'
+/**
+ * With a data dir, who put each record of a peer (its peer id, or "kad-dht") is noted under this
+ * prefix + the record's datastore key, so the per-peer quota survives a restart.
+ */
+const OWNER_PREFIX = '/depin/record-owner'
+const ownerKey = (datastoreKey: string): Key => new Key(`${OWNER_PREFIX}${datastoreKey}`, false)
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
 export class MergingDatastore extends BaseDatastore {
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -31,7 +39,8 @@ export class MergingDatastore extends BaseDatastore {
   private now: () => number = Date.now
   private readonly quota = new StorageQuota()
 
-  constructor (private readonly inner: Datastore) {
+  /** `persistOwners`: note who put each record in `inner` too (a data dir), for restoreQuota after a restart */
+  constructor (private readonly inner: Datastore, private readonly persistOwners = false) {
     super()
     this.inclusion = new LocalInclusion(this.localRecords(), () => true)
   }
@@ -61,21 +70,26 @@ export class MergingDatastore extends BaseDatastore {
    * Charges the sticky records already in the store to the quota; called once when the host opens,
    * before any put. With a data dir those are the records kept from before a restart: without this
    * a restarted node counted from zero while its disk still held them, and peers could fill it past
-   * `storageQuotaBytes` again after every restart. Who put a record is not stored, so these count in
-   * the total (not in any peer's share) until they are rewritten or deleted (the sweep deletes
-   * expired ones). Memory-only stores are empty at this point.
+   * its quota again after every restart. A record of a peer is charged to that peer again (its
+   * owner note); one without a note (this node's own, or written by a version that kept no notes)
+   * counts in the total only. Memory-only stores are empty at this point.
    */
   async restoreQuota (): Promise<{ records: number, bytes: number }> {
+    const owners = new Map<string, string>()
+    for await (const { key, value } of this.inner.query({ prefix: `${OWNER_PREFIX}/` })) owners.set(key.toString().slice(OWNER_PREFIX.length), decoder.decode(value))
     let records = 0
     let bytes = 0
     for await (const { key, value } of this.inner.query({ prefix: DHT_RECORD_PREFIX })) {
       const k = key.toString()
       const recordKey = recordKeyOf(k)
       if (recordKey == null || parseKey(recordKey) == null) continue
-      this.quota.stored(k, value.length, RESTORED_OWNER)
+      this.quota.stored(k, value.length, owners.get(k) ?? RESTORED_OWNER)
+      owners.delete(k)
       records++
       bytes += value.length
     }
+    // notes whose record is gone (a crash between the two deletes): dropped
+    for (const k of owners.keys()) await this.dropNote(k)
     return { records, bytes }
   }
 
@@ -108,7 +122,12 @@ export class MergingDatastore extends BaseDatastore {
   private async write (key: Key, value: Uint8Array, owner?: string): Promise<Key> {
     const k = key.toString()
     this.quota.check(k, value.length, owner)
+    const previous = this.quota.ownerOf(k)
+    // the owner note first, without fsync: the record's synced write after it makes both durable
+    // (LevelDB has one log, written in order), so a record on disk never lacks its note
+    if (this.persistOwners && owner != null && owner !== previous) await this.inner.put(ownerKey(k), encoder.encode(owner), { sync: false } as any)
     const out = await this.inner.put(key, value)
+    if (this.persistOwners && owner == null && previous != null && previous !== '') await this.dropNote(k)
     this.quota.stored(k, value.length, owner)
     return out
   }
@@ -133,11 +152,19 @@ export class MergingDatastore extends BaseDatastore {
     })
   }
 
+  /** Deletes a record's owner note (without fsync: a note left behind is dropped at the next open). */
+  private async dropNote (datastoreKey: string): Promise<void> {
+    try { await this.inner.delete(ownerKey(datastoreKey), { sync: false } as any) } catch {}
+  }
+
   override async get (key: Key, options?: any): Promise<Uint8Array> { return await this.inner.get(key, options) }
   override async has (key: Key, options?: any): Promise<boolean> { return await this.inner.has(key, options) }
   override async delete (key: Key, options?: any): Promise<void> {
     await this.inner.delete(key, options)
-    this.quota.release(key.toString())
+    const k = key.toString()
+    const owner = this.quota.ownerOf(k)
+    if (this.persistOwners && owner != null && owner !== '') await this.dropNote(k)
+    this.quota.release(k)
   }
   override query (q: Query, options?: any): AsyncIterable<Pair> { return toAsync(this.inner.query(q, options)) }
   override queryKeys (q: KeyQuery, options?: any): AsyncIterable<Key> { return toAsync(this.inner.queryKeys(q, options)) }
