@@ -170,8 +170,10 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
     totalBytes: options.sticky?.storageQuotaBytes ?? STICKY_DEFAULTS.storageQuotaBytes,
     perPeerBytes: options.sticky?.storageQuotaPerPeerBytes ?? STICKY_DEFAULTS.storageQuotaPerPeerBytes
   }, dataDir?.store)
-  const restored = await sticky.open()
-  if (dataDir != null) logger.info('storage quota counts the records on disk', 'records', restored.records, 'bytes', restored.bytes)
+  // not awaited: reading a large data dir takes seconds; puts and deletes wait for it instead
+  sticky.open().then((restored) => {
+    if (dataDir != null) logger.info('storage quota counts the records on disk', 'records', restored.records, 'bytes', restored.bytes)
+  }, (err: unknown) => { logger.warn('storage quota could not count the records on disk', 'error', err) })
   const libp2p = await createHost({
     // started below, once the replica protocol is registered: peers identifying us must see it
     start: false,

@@ -139,6 +139,7 @@ describe('dataDir', () => {
     const filled = datastoreOf(db).quotaStats.totalBytes
     await db.disconnect()
     db = await node(registry, { wallet, name: 'quota-restarted', dir, sticky })
+    await waitFor(() => datastoreOf(db).quotaStats.totalBytes >= filled, 10_000, 'the records on disk counted')
     expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
     // a peer puts a valid, signed 60 KB message record over the replica protocol
     const peerWallet = newWallet()
@@ -166,6 +167,7 @@ describe('dataDir', () => {
     const filled = datastoreOf(db).quotaStats.totalBytes
     await Promise.all([db, peer].map(async (d) => { await d.disconnect(); open.splice(open.indexOf(d), 1) }))
     db = await node(registry, { wallet, name: 'share-restarted', dir, sticky })
+    await waitFor(() => datastoreOf(db).quotaStats.totalBytes >= filled, 10_000, 'the records on disk counted')
     expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
     peer = await node(registry, { wallet: peerWallet, name: 'share-peer-again', boot: db, sticky: { writeQuorum: 1 } })
     const other = newWallet()

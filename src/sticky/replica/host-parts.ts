@@ -40,8 +40,11 @@ export class StickyHostParts {
     this.validate = createStickyValidator(this.policy)
   }
 
-  /** Opens the parts before libp2p starts: the quota counts the records already stored (a data dir's). */
-  async open (): Promise<{ records: number, bytes: number }> { return await this.datastore.restoreQuota() }
+  /**
+   * Opens the parts before libp2p starts: the quota starts counting the records already stored (a
+   * data dir's) in the background; puts and deletes wait for it. Resolves when it is done.
+   */
+  async open (): Promise<{ records: number, bytes: number }> { return await this.datastore.startRestoreQuota() }
 
   /** kad-dht validators by key namespace: sticky records are checked before kad-dht stores them. */
   get dhtValidators (): Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>> { return { [STICKY_NAMESPACE]: this.validate } }
