@@ -8,7 +8,9 @@
  * more than `maxShrinkFraction` of the set (an RPC node that lost its index answers an empty list)
  * is held back until a second read a moment later confirms it; smaller removals apply at once, so
  * revoking a wallet still takes effect within one refresh. A large registry is read in slices that
- * let the event loop run in between. Pure: no libp2p imports.
+ * let the event loop run in between (each entry gets an allocation-free base58 check, known entries
+ * none), and so is every pass over a whole set; the new set is swapped in whole at the end, so a
+ * reader never sees a half-loaded registry. Pure: no libp2p imports.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { normalizeWalletAddress, type WalletLike } from '../identity.js'
@@ -122,31 +124,38 @@ export class AuthorizedWalletCache {
       const { next, kept } = await this.readList(list)
       if (this.stopped && reason !== 'initial') return
       const current = this.wallets
-      // a held-back removal that this read confirms (those wallets are still absent) applies now
-      let base = current
-      if (this.heldRemovals != null) {
-        const confirmed = [...this.heldRemovals].filter((w) => !next.has(w))
-        this.deps.logger.warn(confirmed.length > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
-          'confirmed', confirmed.length, 'held', this.heldRemovals.size)
-        this.heldRemovals = undefined
-        if (confirmed.length > 0) {
-          base = new Set(current)
-          for (const w of confirmed) (base as Set<string>).delete(w)
-        }
+      // every pass over a whole set below runs in slices too: a 1,000,000-wallet set copied in one
+      // turn blocked the loop for hundreds of ms. The new set is swapped in at the end, complete.
+      const slicer = new Slicer()
+      // held-back removals that this read confirms (those wallets are still absent) apply now
+      const held = this.heldRemovals
+      this.heldRemovals = undefined
+      let confirmed = 0
+      if (held != null) {
+        confirmed = await slicer.count(held, (w) => !next.has(w))
+        this.deps.logger.warn(confirmed > 0 ? 'registry shrink confirmed by a second read' : 'registry shrink not confirmed; removals dropped',
+          'confirmed', confirmed, 'held', held.size)
       }
-      let removed = base.size - kept
-      if (base !== current) { removed = 0; for (const w of base) if (!next.has(w)) removed++ }
-      if (removed > 0 && removed > base.size * this.options.maxShrinkFraction) {
+      // `base` is the current set minus the confirmed removals. It is built only when this read is a
+      // new large shrink: the confirmed wallets are in the current set and absent from this read, so
+      // what this read removes from `base` is what it removes from the current set less those.
+      const baseSize = current.size - confirmed
+      const removed = current.size - kept - confirmed
+      let wallets: ReadonlySet<string> = next
+      const holdBack = removed > 0 && removed > baseSize * this.options.maxShrinkFraction
+      if (holdBack) {
         // held back: additions apply, removals wait for a second read
-        this.heldRemovals = new Set([...base].filter((w) => !next.has(w)))
+        const base = confirmed === 0 ? current : await slicer.collect(current, (w) => held?.has(w) !== true || next.has(w))
+        this.heldRemovals = await slicer.collect(base, (w) => !next.has(w))
         this.stats.shrinksHeld++
         this.deps.logger.warn('registry shrank suddenly; holding the removals back until a second read confirms them',
           'reason', reason, 'wallets', base.size, 'removed', removed, 'maxShrinkFraction', this.options.maxShrinkFraction)
-        this.wallets = next.size > 0 && [...next].some((w) => !base.has(w)) ? new Set([...base, ...next]) : base
-        this.scheduleConfirmation()
-      } else {
-        this.wallets = next
+        const added = await slicer.collect(next, (w) => !base.has(w))
+        wallets = added.size > 0 ? await slicer.union(base, added) : base
       }
+      if (this.stopped && reason !== 'initial') return
+      this.wallets = wallets
+      if (holdBack) this.scheduleConfirmation()
       this.stats.refreshes++
       this.stats.lastSuccessAt = this.now()
       this.stats.lastDurationMs = this.now() - started
@@ -177,13 +186,10 @@ export class AuthorizedWalletCache {
     let kept = 0
     let seen = 0
     let invalid = 0
-    let sliceStart = performance.now()
+    const slicer = new Slicer()
     for (const entry of list as Iterable<unknown>) {
       if (++seen > MAX_REGISTRY_ENTRIES) throw new RangeError(`registry answered more than ${MAX_REGISTRY_ENTRIES} entries`)
-      if (seen % SLICE_ENTRIES === 0 || (seen % 64 === 0 && performance.now() - sliceStart > SLICE_MS)) {
-        await nextTurn()
-        sliceStart = performance.now()
-      }
+      if (slicer.due()) await slicer.yield()
       let wallet: string
       if (typeof entry === 'string' && current.has(entry)) {
         wallet = entry
@@ -208,6 +214,7 @@ export class AuthorizedWalletCache {
   /** The second read that confirms (or drops) a held-back shrink. */
   private scheduleConfirmation (): void {
     clearTimeout(this.confirmTimer)
+    if (this.stopped) return
     this.confirmTimer = setTimeout(() => { void this.refresh('confirm shrink') }, this.options.missIntervalMs)
     this.confirmTimer.unref?.()
   }
@@ -221,6 +228,58 @@ export class AuthorizedWalletCache {
   }
 
   private now (): number { return (this.deps.now ?? Date.now)() }
+}
+
+/**
+ * Splits a long loop into slices of at most SLICE_ENTRIES items or SLICE_MS, with a turn of the
+ * event loop (setImmediate: timers and I/O run) between two slices.
+ */
+class Slicer {
+  private seen = 0
+  private sliceStart = performance.now()
+
+  /** Call once per item: true when the loop should `await yield()` before this item. */
+  due (): boolean {
+    const n = ++this.seen
+    return n % SLICE_ENTRIES === 0 || (n % 64 === 0 && performance.now() - this.sliceStart > SLICE_MS)
+  }
+
+  async yield (): Promise<void> {
+    await nextTurn()
+    this.sliceStart = performance.now()
+  }
+
+  /** How many items pass `test`, in slices. */
+  async count (items: Iterable<string>, test: (item: string) => boolean): Promise<number> {
+    let n = 0
+    for (const item of items) {
+      if (this.due()) await this.yield()
+      if (test(item)) n++
+    }
+    return n
+  }
+
+  /** A new set of the items passing `keep`, built in slices. */
+  async collect (items: Iterable<string>, keep: (item: string) => boolean): Promise<Set<string>> {
+    const out = new Set<string>()
+    for (const item of items) {
+      if (this.due()) await this.yield()
+      if (keep(item)) out.add(item)
+    }
+    return out
+  }
+
+  /** A new set of `a`'s items then `b`'s, built in slices. */
+  async union (a: Iterable<string>, b: Iterable<string>): Promise<Set<string>> {
+    const out = new Set<string>()
+    for (const items of [a, b]) {
+      for (const item of items) {
+        if (this.due()) await this.yield()
+        out.add(item)
+      }
+    }
+    return out
+  }
 }
 
 function describe (value: unknown): string {

@@ -164,6 +164,10 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
   }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
   (conn) => inboundLimits.admit(conn))
   const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, options.sticky, dataDir?.store)
+  // not awaited: reading a large data dir takes seconds; puts and deletes wait for it instead
+  sticky.open().then((restored) => {
+    if (dataDir != null) logger.info('storage quota counts the records on disk', 'records', restored.records, 'bytes', restored.bytes)
+  }, (err: unknown) => { logger.warn('storage quota could not count the records on disk', 'error', err) })
   const libp2p = await createHost({
     // started below, once the replica protocol is registered: peers identifying us must see it
     start: false,

@@ -2,7 +2,8 @@
  * The on-disk datastore under the records (sticky heads and content, kad-dht values): LevelDB
  * through `datastore-level` (the store Helia and js-ipfs use), opened here so that:
  *   - every put and delete is a synchronous write (LevelDB appends to its log and fsyncs before the
- *     call resolves), so a record acknowledged to a writer survives a SIGKILL and a power cut;
+ *     call resolves), so a record acknowledged to a writer survives a SIGKILL and a power cut
+ *     (a caller may pass `sync: false` for a write the next synced one covers);
  *     LevelDB checksums each log entry and drops a torn one at the tail on reopen, so a half-written
  *     record is never read back (and every sticky record is validated again when read: content ids,
  *     signatures);
@@ -15,6 +16,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LevelDatastore } from 'datastore-level'
 import type { Key } from 'interface-datastore'
+import type { AbortOptions } from '@libp2p/interface'
 import { DataDirLockedError, DataDirError } from '../errors.js'
 
 export class DiskDatastore extends LevelDatastore {
@@ -33,13 +35,14 @@ export class DiskDatastore extends LevelDatastore {
     }
   }
 
-  override async put (key: Key, value: Uint8Array): Promise<Key> {
-    await this.db.put(key.toString(), value, { sync: true })
+  /** `sync: false` skips the fsync: for a write that the next synced one makes durable (one log, in order) */
+  override async put (key: Key, value: Uint8Array, options?: AbortOptions & { sync?: boolean }): Promise<Key> {
+    await this.db.put(key.toString(), value, { sync: options?.sync !== false })
     return key
   }
 
-  override async delete (key: Key): Promise<void> {
-    await this.db.del(key.toString(), { sync: true })
+  override async delete (key: Key, options?: AbortOptions & { sync?: boolean }): Promise<void> {
+    await this.db.del(key.toString(), { sync: options?.sync !== false })
   }
 
   /** Compacts the keys under `prefix` so space freed by deletes is returned to the file system. */

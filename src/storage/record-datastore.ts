@@ -8,8 +8,8 @@
 import { BaseDatastore, MemoryDatastore } from 'datastore-core'
 import type { Datastore, Key, KeyQuery, Pair, Query } from 'interface-datastore'
 
-/** Key prefixes whose values are written to the data dir. */
-export const DURABLE_PREFIXES = ['/dht/record/', '/dht-lan/record/']
+/** Key prefixes whose values are written to the data dir (the last: who put each sticky record, see merging-datastore.ts). */
+export const DURABLE_PREFIXES = ['/dht/record/', '/dht-lan/record/', '/depin/record-owner/']
 
 export class RecordDatastore extends BaseDatastore {
   private readonly memory = new MemoryDatastore()

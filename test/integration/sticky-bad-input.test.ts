@@ -9,7 +9,7 @@ import { Keypair } from '@solana/web3.js'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { startCluster, waitFor, type Cluster } from '../../support/cluster.js'
 import { lpStream } from 'it-length-prefixed-stream'
-import { MAX_ITEMS, REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
+import { MAX_ITEMS, MAX_KEY_BYTES, REPLICA_PROTOCOL, sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 import type { Database } from '../../src/index.js'
 import { contentId, encodeRecord } from '../../src/sticky/core/codec.js'
 import { blobKey, headKey } from '../../src/sticky/core/keys.js'
@@ -120,7 +120,7 @@ describe('sticky records: bad input from the network', () => {
     }
   })
 
-  it('the replica protocol drops malformed requests (bad header, unknown op, item counts out of range, truncated, garbage) and keeps serving', async () => {
+  it('the replica protocol drops malformed requests (bad header, unknown op, item counts out of range, over-long keys, truncated, garbage) and keeps serving', async () => {
     const [attacker, victim] = cluster.nodes as Database[]
     const pid = victim!.libp2p.peerId
     const send = async (frames: Uint8Array[]): Promise<void> => {
@@ -140,7 +140,10 @@ describe('sticky records: bad input from the network', () => {
     await send([json({ op: 'get', n: MAX_ITEMS + 1 })])
     await send([json({ op: 'put', n: 1.5 })])
     await send([json(null)])
-    expect(victim!.stats().replicaService.malformed - before).toBe(6)
+    // key frames longer than any sticky key (a get keeps its keys until it answers)
+    await send([json({ op: 'get', n: 2 }), blobKey('testdb', 'x'), new Uint8Array(MAX_KEY_BYTES + 1)])
+    await send([json({ op: 'put', n: 1 }), new Uint8Array(MAX_KEY_BYTES + 1), json('x')])
+    expect(victim!.stats().replicaService.malformed - before).toBe(8)
     await send([json({ op: 'put', n: 2 }), blobKey('testdb', 'x')]) // truncated: the stream ends early
     await send([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])]) // a broken length prefix
 

@@ -2,8 +2,8 @@
  * Durable sticky history on real in-process nodes: the write quorum never shrinks with the network
  * (a lone node and a node with one peer get ERR_NO_QUORUM within the deadline; writeQuorum 1 is the
  * single-node escape hatch), sticky readiness and its events, the dataDir host option and its lock,
- * the sweep returning disk space, and a replica restarted with its data dir repairing what it missed
- * without any new write.
+ * the sweep returning disk space, the storage quota counting the records on disk after a restart,
+ * and a replica restarted with its data dir repairing what it missed without any new write.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync } from 'node:fs'
@@ -12,7 +12,11 @@ import { join } from 'node:path'
 import { bootstrapEntry, freePorts, newWallet, startNode, TestRegistry, waitFor, type Wallet } from '../../support/cluster.js'
 import type { Database, StickyMessage } from '../../src/index.js'
 import { directoryBytes } from '../../src/storage/disk-datastore.js'
-import { storedRecords } from '../fixtures/sticky-records.js'
+import { datastoreOf, storedRecords } from '../fixtures/sticky-records.js'
+import { signRecord, ed25519Signer } from '../../src/sticky/core/signing.js'
+import { contentId, encodeRecord } from '../../src/sticky/core/codec.js'
+import { blobKey } from '../../src/sticky/core/keys.js'
+import { sendReplicaRequest } from '../../src/sticky/replica/replica-protocol.js'
 
 const open: Database[] = []
 afterEach(async () => { await Promise.allSettled(open.splice(0).map(async (d) => { await d.disconnect({ flushTimeoutMs: 500 }) })) })
@@ -31,6 +35,15 @@ async function node (registry: TestRegistry, o: { wallet?: Wallet, name: string,
   })
   open.push(db)
   return db
+}
+
+/** `from` puts a validly signed message record of about 60 KB (publisher `wallet`) on `to` over the replica protocol; the refusal reason, or null when stored. */
+async function putMessage (from: Database, to: Database, wallet: Wallet, seq: number): Promise<string | null> {
+  const now = Date.now()
+  const record = await signRecord({ t: 'msg', db: 'testdb', topic: 'peer', publisher: wallet.address, seq, data: { payload: 'y'.repeat(60_000) }, publishedAt: now, expiresAt: now + 3_600_000 } as any, ed25519Signer(wallet.address, wallet.secretKey))
+  const value = encodeRecord(record)
+  const [answer] = await sendReplicaRequest(from.libp2p, to.libp2p.peerId, 'put', [{ key: blobKey('testdb', contentId(value)), value }], AbortSignal.timeout(10_000))
+  return answer ?? null
 }
 
 describe('sticky write quorum', () => {
@@ -113,6 +126,57 @@ describe('dataDir', () => {
     expect((await storedRecords(db, 'kept')).length).toBeGreaterThan(0)
     expect(await db.dataDirBytes()).toBe(after)
   }, 30_000)
+
+  it("a restarted node's storage quota counts the records on its disk: a peer's put beyond the quota is still refused", async () => {
+    const registry = new TestRegistry()
+    const wallet = newWallet()
+    const dir = dataDir()
+    const quota = 1024 * 1024
+    const sticky = { writeQuorum: 1, storageQuotaBytes: quota, storageQuotaPerPeerBytes: quota }
+    let db = await node(registry, { wallet, name: 'quota', dir, sticky })
+    // this node's own writes are counted (never refused): fill to within 40 KB of the quota
+    for (let i = 0; datastoreOf(db).quotaStats.totalBytes < quota - 40_000; i++) await db.sticky.publish('fill', { i, payload: 'x'.repeat(30_000) })
+    const filled = datastoreOf(db).quotaStats.totalBytes
+    await db.disconnect()
+    db = await node(registry, { wallet, name: 'quota-restarted', dir, sticky })
+    await waitFor(() => datastoreOf(db).quotaStats.totalBytes >= filled, 10_000, 'the records on disk counted')
+    expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
+    // a peer puts a valid, signed 60 KB message record over the replica protocol
+    const peerWallet = newWallet()
+    const peer = await node(registry, { wallet: peerWallet, name: 'quota-peer', boot: db, sticky: { writeQuorum: 1 } })
+    await waitFor(() => db.connectedPeers().length === 1, 10_000, 'the peer connected')
+    expect(await putMessage(peer, db, peerWallet, 1)).toMatch(/storage quota exceeded: this node holds/)
+    expect(db.stats().replicaService.overQuota).toBe(1)
+    expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
+  }, 60_000)
+
+  it("a peer's share of the storage quota survives the node's restart", async () => {
+    const registry = new TestRegistry()
+    const wallet = newWallet()
+    const dir = dataDir()
+    const sticky = { writeQuorum: 1, storageQuotaBytes: 4 * 1024 * 1024, storageQuotaPerPeerBytes: 1024 * 1024 }
+    let db = await node(registry, { wallet, name: 'share', dir, sticky })
+    const peerWallet = newWallet()
+    let peer = await node(registry, { wallet: peerWallet, name: 'share-peer', boot: db, sticky: { writeQuorum: 1 } })
+    await waitFor(() => db.connectedPeers().length === 1, 10_000, 'the peer connected')
+    // the peer fills its 1 MiB share with 60 KB records until one is refused
+    let seq = 0
+    let refusal: string | null = null
+    while (refusal == null && seq < 30) refusal = await putMessage(peer, db, peerWallet, ++seq)
+    expect(refusal).toMatch(/this peer's records take/)
+    const filled = datastoreOf(db).quotaStats.totalBytes
+    await Promise.all([db, peer].map(async (d) => { await d.disconnect(); open.splice(open.indexOf(d), 1) }))
+    db = await node(registry, { wallet, name: 'share-restarted', dir, sticky })
+    await waitFor(() => datastoreOf(db).quotaStats.totalBytes >= filled, 10_000, 'the records on disk counted')
+    expect(datastoreOf(db).quotaStats.totalBytes).toBe(filled)
+    peer = await node(registry, { wallet: peerWallet, name: 'share-peer-again', boot: db, sticky: { writeQuorum: 1 } })
+    const other = newWallet()
+    const third = await node(registry, { wallet: other, name: 'share-third', boot: db, sticky: { writeQuorum: 1 } })
+    await waitFor(() => db.connectedPeers().length === 2, 10_000, 'both peers connected')
+    // the same peer is still at its share after the restart; another peer is not (the total has room)
+    expect(await putMessage(peer, db, peerWallet, ++seq)).toMatch(/this peer's records take/)
+    expect(await putMessage(third, db, other, 1)).toBeNull()
+  }, 60_000)
 
   it('a replica restarted with its data dir repairs what it missed while down, without a new write', async () => {
     const registry = new TestRegistry()

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { Keypair } from '@solana/web3.js'
 import bs58 from 'bs58'
-import { walletPrivateKey, walletToPeerId, peerIdToWallet, normalizeWalletAddress } from '../../src/identity.js'
+import fc from 'fast-check'
+import { walletPrivateKey, walletToPeerId, peerIdToWallet, normalizeWalletAddress, isWalletAddressText } from '../../src/identity.js'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 
@@ -55,5 +56,22 @@ describe('identity', () => {
     expect(peerIdToWallet('garbage')).toBeUndefined()
     expect(() => normalizeWalletAddress(bs58.encode(new Uint8Array(31)))).toThrow(/expected 32/)
     expect(() => walletToPeerId('0OIl')).toThrow()
+  })
+
+  it('isWalletAddressText agrees with bs58.decode(text).length === 32 (its allocation-free stand-in)', () => {
+    const bs58Says = (text: string): boolean => { try { return bs58.decode(text).length === 32 } catch { return false } }
+    // the edges: 31/32/33 bytes, runs of leading zero bytes (leading '1's), the largest values, bad characters
+    const edges: string[] = ['', '1', '1'.repeat(31), '1'.repeat(32), '1'.repeat(33), '1'.repeat(44), 'z'.repeat(44), 'z'.repeat(43), '2'.repeat(45), '0OIl', VECTOR.address + ' ', `${VECTOR.address.slice(0, 20)}é${VECTOR.address.slice(21)}`]
+    for (let len = 30; len <= 34; len++) {
+      for (const fill of [0, 1, 255]) {
+        for (let zeros = 0; zeros <= len; zeros += 7) edges.push(bs58.encode(new Uint8Array(len).fill(fill).fill(0, 0, zeros)))
+      }
+    }
+    for (const text of edges) expect(isWalletAddressText(text), text).toBe(bs58Says(text))
+    const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl+/ '
+    const encoded = fc.tuple(fc.integer({ min: 0, max: 34 }), fc.integer({ min: 0, max: 34 }), fc.uint8Array({ minLength: 34, maxLength: 34 }))
+      .map(([len, zeros, bytes]) => bs58.encode(bytes.subarray(0, len).fill(0, 0, Math.min(zeros, len))))
+    const text = fc.oneof(encoded, fc.string({ unit: fc.constantFrom(...alphabet), minLength: 28, maxLength: 48 }))
+    fc.assert(fc.property(text, (t) => isWalletAddressText(t) === bs58Says(t)), { numRuns: 20_000, seed: 14 })
   })
 })

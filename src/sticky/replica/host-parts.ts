@@ -36,7 +36,7 @@ export class StickyHostParts {
 
   /** `disk`: the data dir's store, where records go when set (else memory) */
   constructor (policy: RecordPolicy, wallet: string, secretKey: Uint8Array, options: StickyHostOptions, disk?: Datastore) {
-    this.datastore = new MergingDatastore(new RecordDatastore(disk))
+    this.datastore = new MergingDatastore(new RecordDatastore(disk), disk != null)
     this.signer = ed25519Signer(wallet, secretKey)
     this.datastore.setPolicy(policy)
     this.datastore.setQuota({ totalBytes: options.storageQuotaBytes, perPeerBytes: options.storageQuotaPerPeerBytes })
@@ -48,6 +48,12 @@ export class StickyHostParts {
     }
     this.validate = createStickyValidator(this.policy)
   }
+
+  /**
+   * Opens the parts before libp2p starts: the quota starts counting the records already stored (a
+   * data dir's) in the background; puts and deletes wait for it. Resolves when it is done.
+   */
+  async open (): Promise<{ records: number, bytes: number }> { return await this.datastore.startRestoreQuota() }
 
   /** kad-dht validators by key namespace: sticky records are checked before kad-dht stores them. */
   get dhtValidators (): Record<string, (key: Uint8Array, value: Uint8Array) => Promise<void>> { return { [STICKY_NAMESPACE]: this.validate } }

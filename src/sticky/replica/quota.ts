@@ -3,7 +3,9 @@
  * or last grew a record) and in total. Authorized is not trusted: any peer of the database can put
  * records here, so what one peer can make this node hold is bounded (`storageQuotaPerPeerBytes`),
  * and so is everything together (`storageQuotaBytes`). This node's own writes are counted but never
- * refused. Bytes are released when a record is deleted (the sweep deletes expired records). Pure.
+ * refused. Bytes are released when a record is deleted (the sweep deletes expired records). With a
+ * data dir the counts are rebuilt from the records on disk when the host opens (merging-datastore.ts
+ * restoreQuota). Pure.
  */
 
 /** A put that would take a peer (or the node) over its storage quota. */
@@ -54,4 +56,7 @@ export class StorageQuota {
 
   /** bytes charged to a peer */
   bytesOf (owner: string): number { return this.usage.get(owner) ?? 0 }
+
+  /** whom the record under `key` is charged to ('' for this node), if it is counted */
+  ownerOf (key: string): string | undefined { return this.records.get(key)?.owner }
 }

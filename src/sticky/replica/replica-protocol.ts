@@ -30,6 +30,12 @@ export const REPLICA_PROTOCOL = '/depin/sticky/replica/1.0.0'
 export const MAX_ITEMS = 256
 /** largest frame: a record plus room for its key */
 export const MAX_FRAME_BYTES = MAX_RECORD_BYTES + 1024
+/**
+ * largest key frame: a sticky key is `/dps/<database, at most 64 characters>/<h|b>/<22-character id>`
+ * (under 100 bytes). A get request keeps its keys until it answers, so without this a request of
+ * MAX_ITEMS key frames of MAX_FRAME_BYTES each held about 135 MB per stream.
+ */
+export const MAX_KEY_BYTES = 512
 /** a get answer is written in slices of about this many bytes */
 const WRITE_SLICE_BYTES = 1024 * 1024
 /** time limit for serving one request */
@@ -86,7 +92,7 @@ export class ReplicaService {
         this.stats.putRequests++
         const results: Array<string | null> = []
         for (let i = 0; i < header.n; i++) {
-          const key = (await lp.read({ signal })).subarray()
+          const key = readKey((await lp.read({ signal })).subarray())
           const value = (await lp.read({ signal })).subarray()
           results.push(await this.store(key, value, from))
         }
@@ -94,7 +100,7 @@ export class ReplicaService {
       } else {
         this.stats.getRequests++
         const keys: Uint8Array[] = []
-        for (let i = 0; i < header.n; i++) keys.push((await lp.read({ signal })).subarray())
+        for (let i = 0; i < header.n; i++) keys.push(readKey((await lp.read({ signal })).subarray()))
         // answered in slices of about a megabyte, so a request for many large pages is not one buffer
         let slice: Uint8Array[] = []
         let bytes = 0
@@ -142,6 +148,12 @@ export class ReplicaService {
 }
 
 class MalformedRequest extends Error {}
+
+/** A key frame, refused when longer than any sticky key can be. */
+function readKey (frame: Uint8Array): Uint8Array {
+  if (frame.length > MAX_KEY_BYTES) throw new MalformedRequest(`key frame of ${frame.length} bytes (at most ${MAX_KEY_BYTES})`)
+  return frame
+}
 
 /** Checks a request header: `{ op, n }` with a known op and 1..MAX_ITEMS items. */
 export function parseHeader (v: unknown): { op: ReplicaOp, n: number } | string {

@@ -247,4 +247,51 @@ describe('authorized wallet cache: hostile sizes', () => {
     expect(ticks).toBeGreaterThanOrEqual(10)
     console.log(`100k registry: refresh ${took.toFixed(0)} ms, ${ticks} timer ticks in between, longest event-loop block ${maxGap.toFixed(1)} ms`)
   })
+
+  it('swaps sets atomically: a reader between two slices sees the old set or the new one, never part of one (load, held shrink, confirmed shrink)', async () => {
+    const n = 30_000
+    const wallets = Array.from({ length: n }, () => bs58.encode(randomBytes(32)))
+    let answer: string[] = wallets.slice(0, n / 3)
+    const cache = new AuthorizedWalletCache({ logger: silentLogger, fetch: async () => answer },
+      { refreshIntervalMs: 3_600_000, timeoutMs: 60_000, missIntervalMs: 3_600_000, maxShrinkFraction: 0.5 })
+    await cache.start()
+    // reads the cache at every turn of the event loop while `work` runs; returns the sizes seen and the turns
+    const watch = async (work: () => Promise<void>): Promise<{ sizes: Set<number>, turns: number }> => {
+      const sizes = new Set<number>()
+      let turns = 0
+      let running = true
+      const look = (): void => {
+        if (!running) return
+        turns++
+        sizes.add(cache.size)
+        // membership agrees with the size: the last wallet of the grown list is in exactly the grown sets
+        expect(cache.has(wallets[n - 1]!)).toBe(cache.size >= n)
+        setImmediate(look)
+      }
+      setImmediate(look)
+      await work()
+      running = false
+      sizes.add(cache.size)
+      return { sizes, turns }
+    }
+    // grows from 10,000 to 30,000: every entry is new, so all are decoded over many slices
+    answer = wallets
+    const load = await watch(async () => { await cache.refresh('grow') })
+    expect(load.turns).toBeGreaterThan(3)
+    const sorted = (sizes: Set<number>): number[] => [...sizes].sort((a, b) => a - b)
+    expect(sorted(load.sizes)).toEqual([n / 3, n])
+    expect(wallets.every((w) => cache.has(w))).toBe(true)
+    // shrinks to 3,000 plus 1,000 new: held back (additions apply, removals wait)
+    const fresh = Array.from({ length: 1_000 }, () => bs58.encode(randomBytes(32)))
+    answer = [...wallets.slice(0, 3_000), ...fresh]
+    const held = await watch(async () => { await cache.refresh('shrink') })
+    expect(cache.stats.shrinksHeld).toBe(1)
+    expect(sorted(held.sizes)).toEqual([n, n + 1_000])
+    // the confirming read applies the removals
+    const confirmed = await watch(async () => { await cache.refresh('confirm shrink') })
+    expect(sorted(confirmed.sizes)).toEqual([4_000, n + 1_000])
+    expect(answer.every((w) => cache.has(w))).toBe(true)
+    expect(cache.has(wallets[3_000]!)).toBe(false)
+    cache.stop()
+  })
 })
