@@ -5,7 +5,10 @@
  * CPU (share of one core) and RSS per node, connections per node, real-time delivery (every node
  * gets every event? ratio, p50/p99 latency from the publisher's stdin write to each node's stdout),
  * sticky delivery with 10 publishers on different nodes (throughput to the last acknowledgement,
- * nodes that got every message), RSS under that load. The same idle figures for plain js-libp2p
+ * nodes that got every message), RSS under that load, a late joiner's read of a BENCH_HISTORY-message
+ * (default 10,000) sticky history, and how long inspecting a fresh topic takes (its replica-set
+ * lookup, from the routing table up to 20 peers and by a DHT query beyond, plus one read of its
+ * heads). The same idle figures for plain js-libp2p
  * nodes with the same services (bench/plain-node.mjs), each dialled to all others, in the same run.
  * All processes share this machine's two cores. Prints a table, writes bench/results/scale.json.
  * Not a test: nothing here asserts.
@@ -26,6 +29,7 @@ const RT_EVENTS = Number(process.env.BENCH_RT_EVENTS ?? 50) // ten a second
 const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
 const CLK_TCK = 100
+const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000)
 
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number }
 
@@ -92,7 +96,8 @@ async function stopAll (procs: Proc[]): Promise<void> {
 }
 
 async function benchDaemons (n: number, dir: string): Promise<Record<string, unknown>> {
-  const specs = await Promise.all(Array.from({ length: n }, async (_, i) => {
+  // one wallet more than n: the late joiner's, in the registry from the start
+  const specs = await Promise.all(Array.from({ length: n + 1 }, async (_, i) => {
     const kp = Keypair.generate()
     const keyFile = join(dir, `key${i}.json`)
     writeFileSync(keyFile, JSON.stringify([...kp.secretKey]), { mode: 0o600 })
@@ -105,13 +110,15 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
   const config = join(dir, 'node.yaml')
   writeFileSync(config, `database: scale\nlisten:\n  host: 127.0.0.1\nregistry:\n  file: ${registry}\nbootstrap:\n  file: ${bootstrap}\ntopics:\n  realtime: [rt]\n  sticky: [st]\nstdin: true\nlog:\n  level: warn\n`)
   const t0 = performance.now()
-  const procs = specs.map((s) => spawnLines(process.execPath, [CLI, 'start', '--config', config], {
+  const late = specs.pop()!
+  const inspectPort = (await freePorts()).tcp
+  const procs = specs.map((s, i) => spawnLines(process.execPath, [CLI, 'start', '--config', config], {
     DEPIN_KEY_FILE: s.keyFile,
     DEPIN_QUIC_PORT: String(s.ports.quic),
     DEPIN_TCP_PORT: String(s.ports.tcp),
     DEPIN_HTTP_PORT: String(s.http),
     DEPIN_HTTP_HOST: '127.0.0.1',
-    DEPIN_INSPECT_PORT: '0'
+    DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
   }, s.http))
   const out: Record<string, unknown> = { nodes: n }
   try {
@@ -187,6 +194,47 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyThroughput = acks() / stAckS
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
     out.loadRssMedianMB = MB(rssLoad)
+
+    // topic inspection on node 1 for a topic nobody used: replica-set lookup + one read of its heads
+    const inspectMs: number[] = []
+    for (let k = 0; k < 5; k++) {
+      const t0 = performance.now()
+      const r = await httpGet(inspectPort, `/topics/fresh-${k}`)
+      if (r.status === 200) inspectMs.push(performance.now() - t0)
+    }
+    out.inspectFreshTopicMedianMs = median(inspectMs)
+
+    // late join: the publishers write HISTORY messages to 'hist' (nobody subscribed), then a new
+    // daemon subscribing to 'hist' with history starts: time until it has printed every one
+    const histAcks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.topic === 'hist').length))
+    const histErrors = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length))
+    const errorsBefore = histErrors()
+    const hT0 = performance.now()
+    for (let k = 0; k < HISTORY; k++) publishers[k % publishers.length]!.child.stdin!.write(JSON.stringify({ topic: 'hist', sticky: true, data: { k } }) + '\n')
+    await waitUntil(() => histAcks() + histErrors() - errorsBefore >= HISTORY, 600_000, 1000)
+    out.historyAcked = histAcks()
+    out.historyWriteS = (performance.now() - hT0) / 1000
+    const lateConfig = join(dir, 'late.yaml')
+    writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
+    const lT0 = performance.now()
+    const joiner = spawnLines(process.execPath, [CLI, 'start', '--config', lateConfig], {
+      DEPIN_KEY_FILE: late.keyFile,
+      DEPIN_QUIC_PORT: String(late.ports.quic),
+      DEPIN_TCP_PORT: String(late.ports.tcp),
+      DEPIN_HTTP_PORT: String(late.http),
+      DEPIN_HTTP_HOST: '127.0.0.1',
+      DEPIN_INSPECT_PORT: '0'
+    }, late.http)
+    procs.push(joiner)
+    const histGot = (): number => new Set(joiner.lines.filter((l) => l.v.type === 'sticky' && l.v.topic === 'hist').map((l) => l.v.message.messageId)).size
+    let lateReadyS = NaN
+    await waitUntil(async () => {
+      if (Number.isNaN(lateReadyS) && (await httpGet(late.http, '/readyz')).status === 200) lateReadyS = (performance.now() - lT0) / 1000
+      return histGot() >= (out.historyAcked as number)
+    }, 300_000, 100)
+    out.lateJoinReadyS = lateReadyS
+    out.lateJoinAllS = histGot() >= (out.historyAcked as number) ? (performance.now() - lT0) / 1000 : null
+    out.lateJoinGot = histGot()
   } finally {
     const stopT0 = performance.now()
     await stopAll(procs)
@@ -227,11 +275,11 @@ for (const n of SIZES) {
 }
 
 const f = (v: unknown, d = 1): string => typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(d) : '-') : String(v ?? '-')
-console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt publish ack p50, delivery p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | stop all s, exit codes |')
-console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt publish ack p50, delivery p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | late join: history acked, written in s; joiner ready s, all read s | fresh-topic inspection ms | stop all s, exit codes |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (const { daemon: d, plain: p } of results) {
   const cpuD = d.idleCpuMedian as number; const cpuP = p.idleCpuMedian as number
-  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
+  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.historyAcked, 0)}/${HISTORY}, ${f(d.historyWriteS)}; ${f(d.lateJoinReadyS)}, ${f(d.lateJoinAllS)} (${f(d.lateJoinGot, 0)} read) | ${f(d.inspectFreshTopicMedianMs, 0)} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
 writeFileSync(join(ROOT, 'bench', 'results', 'scale.json'), JSON.stringify({ at: new Date().toISOString(), sizes: SIZES, results }, null, 2))
