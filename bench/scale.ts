@@ -31,12 +31,18 @@ const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
 const CLK_TCK = 100
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000)
 
-interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number }
+interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number, stderrTail: string[] }
 
 function spawnLines (program: string, args: string[], env: NodeJS.ProcessEnv, http = 0): Proc {
-  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', process.env.BENCH_DEBUG === '1' ? 'inherit' : 'ignore'] })
+  const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   child.stdin!.on('error', () => {})
-  const p: Proc = { child, lines: [], http }
+  const p: Proc = { child, lines: [], http, stderrTail: [] }
+  // the last stderr lines (warn and above: the daemons log at warn), printed if the process dies early
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (process.env.BENCH_DEBUG === '1') process.stderr.write(chunk)
+    p.stderrTail.push(...chunk.toString().split('\n').filter((l) => l.length > 0))
+    p.stderrTail.splice(0, Math.max(0, p.stderrTail.length - 20))
+  })
   let buf = ''
   child.stdout!.on('data', (chunk: Buffer) => {
     const at = performance.now()
@@ -65,8 +71,9 @@ async function idleFigures (pids: number[], ms: number): Promise<{ cpu: number[]
   const t0 = performance.now()
   await sleep(ms)
   const elapsed = (performance.now() - t0) / 1000
-  const after = pids.map(procStat)
-  return { cpu: after.map((a, i) => (a.ticks - before[i]!) / CLK_TCK / elapsed), rss: after.map((a) => a.rss) }
+  const after = pids.map((p) => { try { return procStat(p) } catch { return undefined } }) // a process that died meanwhile
+  const alive = after.flatMap((a, i) => (a == null ? [] : [{ a, i }]))
+  return { cpu: alive.map(({ a, i }) => (a.ticks - before[i]!) / CLK_TCK / elapsed), rss: alive.map(({ a }) => a.rss) }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -120,7 +127,15 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     DEPIN_HTTP_HOST: '127.0.0.1',
     DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
   }, s.http))
-  const out: Record<string, unknown> = { nodes: n }
+  const out: Record<string, unknown> = { nodes: n, earlyExits: 0 }
+  let stopping = false
+  for (const [i, p] of procs.entries()) {
+    p.child.once('exit', (code, signal) => {
+      if (stopping) return
+      out.earlyExits = (out.earlyExits as number) + 1
+      console.error(`[scale] daemon ${i} of ${n} exited on its own (code ${code}, signal ${signal}); its last stderr lines:\n${p.stderrTail.join('\n')}`)
+    })
+  }
   try {
     const readyAt: number[] = Array(n).fill(NaN)
     await waitUntil(async () => {
@@ -236,6 +251,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.lateJoinAllS = histGot() >= (out.historyAcked as number) ? (performance.now() - lT0) / 1000 : null
     out.lateJoinGot = histGot()
   } finally {
+    stopping = true
     const stopT0 = performance.now()
     await stopAll(procs)
     out.stopAllS = (performance.now() - stopT0) / 1000

@@ -18,6 +18,10 @@ import type { StickySubscription } from '../sticky/topic/subscription.js'
 import type { Logger } from '../logger.js'
 import type { DaemonMetrics } from './metrics.js'
 import { ResumeStore } from './resume-store.js'
+import { sleep } from '../abort.js'
+
+/** sticky subscription failures that pass: too few replicas for now, a busy or recovering topic */
+const RETRYABLE = new Set(['ERR_NO_QUORUM', 'ERR_STICKY_COMMIT_TIMEOUT', 'ERR_CHANNEL_FAILED', 'ERR_RATE_LIMITED', 'ERR_TOO_MANY_SUBSCRIBERS'])
 
 /** most stdin lines being published at once; reading pauses above it */
 const MAX_IN_FLIGHT = 64
@@ -54,6 +58,9 @@ export class Bridge {
   private stdoutBlocked = false
   private readonly maxBacklog: number
   private resumeStore: ResumeStore | undefined
+  /** sticky topics still being subscribed in the background (see start) */
+  private readonly retries: Array<Promise<void>> = []
+  private readonly stopRetries = new AbortController()
 
   constructor (private readonly deps: BridgeDeps) {
     this.maxBacklog = deps.maxStdoutBacklogBytes ?? DEFAULT_MAX_STDOUT_BACKLOG_BYTES
@@ -77,21 +84,52 @@ export class Bridge {
       this.realtimeTopics.push(topic)
     }
     for (const topic of topics.sticky) {
-      const lastSeenVersion = resume?.versionOf(topic) ?? null
-      if (lastSeenVersion != null) this.deps.logger.info('resuming sticky topic', 'topic', topic, 'afterVersion', lastSeenVersion)
-      this.stickySubs.push(await db.sticky.subscribe(topic, {
-        receiveHistory: true,
-        lastSeenVersion,
-        onMessage: (message) => {
-          this.write('sticky', { type: 'sticky', topic, message })
-          resume?.touch()
-        }
-      }))
+      try {
+        await this.subscribeSticky(topic, resume)
+      } catch (err) {
+        // A subscription is a sticky commit: while too few replicas answer (a network still
+        // forming, 30 daemons starting on two cores) it fails after the commit deadline. That is no
+        // reason to exit (it did: exit code 1, one daemon after another in bench:scale's 30-node
+        // run); the topic is subscribed in the background instead, retrying until it works.
+        if (!RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
+        this.deps.logger.warn('sticky topic not subscribed yet; retrying in the background', 'topic', topic, 'error', (err as Error).message)
+        this.retries.push(this.retrySticky(topic, resume))
+      }
     }
     if (readStdin && this.deps.stdin != null) {
       this.reader = new LineReader(this.deps.stdin, this.deps.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
         (line) => { this.onLine(line) },
         (limit) => { this.fail(++this.lineNo, new LineTooLongError(limit), 'invalid') })
+    }
+  }
+
+  private async subscribeSticky (topic: string, resume: ResumeStore | undefined): Promise<void> {
+    const lastSeenVersion = resume?.versionOf(topic) ?? null
+    if (lastSeenVersion != null) this.deps.logger.info('resuming sticky topic', 'topic', topic, 'afterVersion', lastSeenVersion)
+    this.stickySubs.push(await this.deps.db.sticky.subscribe(topic, {
+      receiveHistory: true,
+      lastSeenVersion,
+      onMessage: (message) => {
+        this.write('sticky', { type: 'sticky', topic, message })
+        resume?.touch()
+      }
+    }))
+  }
+
+  /** Subscribes `topic` again every few seconds (5 s, doubling to 60 s) until it works or the bridge stops. */
+  private async retrySticky (topic: string, resume: ResumeStore | undefined): Promise<void> {
+    for (let delay = 5_000; ; delay = Math.min(delay * 2, 60_000)) {
+      if (!(await sleep(delay, this.stopRetries.signal))) return
+      try {
+        await this.subscribeSticky(topic, resume)
+        this.deps.logger.info('sticky topic subscribed', 'topic', topic)
+        return
+      } catch (err) {
+        if (this.stopRetries.signal.aborted) return
+        const retry = RETRYABLE.has((err as { code?: string }).code ?? '')
+        this.deps.logger[retry ? 'warn' : 'error']('sticky topic still not subscribed', 'topic', topic, 'error', (err as Error).message, 'retrying', retry)
+        if (!retry) return
+      }
     }
   }
 
@@ -108,6 +146,8 @@ export class Bridge {
 
   /** Ends the bridged subscriptions (sticky ones leave the topic's subscriber collection). */
   async unsubscribeAll (): Promise<void> {
+    this.stopRetries.abort()
+    await Promise.allSettled(this.retries)
     this.saveResume()
     await Promise.allSettled([
       ...this.stickySubs.map(async (s) => { await s.unsubscribe() }),
