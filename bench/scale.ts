@@ -65,14 +65,17 @@ function procStat (pid: number): { ticks: number, rss: number } {
   return { ticks: Number(f[11]) + Number(f[12]), rss }
 }
 
-/** per process: share of one core over `ms`, and RSS at the end */
+/** RSS of the processes still running */
+const liveRss = (procs: Proc[]): number[] => procs.flatMap((p) => { try { return [procStat(p.child.pid!).rss] } catch { return [] } })
+
+/** per process: share of one core over `ms`, and RSS at the end (processes that died are left out) */
 async function idleFigures (pids: number[], ms: number): Promise<{ cpu: number[], rss: number[] }> {
-  const before = pids.map((p) => procStat(p).ticks)
+  const before = pids.map((p) => { try { return procStat(p).ticks } catch { return NaN } })
   const t0 = performance.now()
   await sleep(ms)
   const elapsed = (performance.now() - t0) / 1000
   const after = pids.map((p) => { try { return procStat(p) } catch { return undefined } }) // a process that died meanwhile
-  const alive = after.flatMap((a, i) => (a == null ? [] : [{ a, i }]))
+  const alive = after.flatMap((a, i) => (a == null || Number.isNaN(before[i]) ? [] : [{ a, i }]))
   return { cpu: alive.map(({ a, i }) => (a.ticks - before[i]!) / CLK_TCK / elapsed), rss: alive.map(({ a }) => a.rss) }
 }
 
@@ -197,13 +200,13 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const total = publishers.length * STICKY_EACH
     const acks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.sticky === true).length))
     let rssLoad = 0
-    const sampler = setInterval(() => { try { rssLoad = Math.max(rssLoad, median(procs.map((p) => procStat(p.child.pid!).rss))) } catch {} }, 1000)
+    const sampler = setInterval(() => { rssLoad = Math.max(rssLoad, median(liveRss(procs))) }, 1000)
     await waitUntil(() => acks() >= total || sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length)) + acks() >= total, 120_000)
     const stAckS = (performance.now() - stT0) / 1000
     const stGot = (p: Proc): number => new Set(p.lines.filter((l) => l.v.type === 'sticky' && l.v.topic === 'st').map((l) => l.v.message.messageId)).size
     await waitUntil(() => procs.every((p) => stGot(p) >= acks()), 60_000)
     clearInterval(sampler)
-    rssLoad = Math.max(rssLoad, median(procs.map((p) => procStat(p.child.pid!).rss)))
+    rssLoad = Math.max(rssLoad, median(liveRss(procs)))
     out.stickyAcked = acks()
     out.stickyMessages = total
     out.stickyThroughput = acks() / stAckS

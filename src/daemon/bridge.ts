@@ -20,8 +20,14 @@ import type { DaemonMetrics } from './metrics.js'
 import { ResumeStore } from './resume-store.js'
 import { sleep } from '../abort.js'
 
-/** sticky subscription failures that pass: too few replicas for now, a busy or recovering topic */
-const RETRYABLE = new Set(['ERR_NO_QUORUM', 'ERR_STICKY_COMMIT_TIMEOUT', 'ERR_CHANNEL_FAILED', 'ERR_RATE_LIMITED', 'ERR_TOO_MANY_SUBSCRIBERS'])
+/**
+ * Sticky subscription failures that trying again cannot fix (configuration, authorization); any
+ * other failure (too few replicas for now, a commit timing out or refused under load, a recovering
+ * topic) is retried. Seen ending daemons in bench:scale's 30-node run before: ERR_NO_QUORUM, and a
+ * commit refused with "head timestamps in the future or out of order".
+ */
+const PERMANENT = new Set(['ERR_NOT_AUTHORIZED', 'ERR_INVALID_TOPIC', 'ERR_INVALID_CONFIG', 'ERR_ALREADY_SUBSCRIBED', 'ERR_TOPIC_COLLISION', 'ERR_DISCONNECTED', 'ERR_ABORTED'])
+const retryable = (err: unknown): boolean => !PERMANENT.has((err as { code?: string } | undefined)?.code ?? '')
 
 /** most stdin lines being published at once; reading pauses above it */
 const MAX_IN_FLIGHT = 64
@@ -91,7 +97,7 @@ export class Bridge {
         // forming, 30 daemons starting on two cores) it fails after the commit deadline. That is no
         // reason to exit (it did: exit code 1, one daemon after another in bench:scale's 30-node
         // run); the topic is subscribed in the background instead, retrying until it works.
-        if (!RETRYABLE.has((err as { code?: string }).code ?? '')) throw err
+        if (!retryable(err)) throw err
         this.deps.logger.warn('sticky topic not subscribed yet; retrying in the background', 'topic', topic, 'error', (err as Error).message)
         this.retries.push(this.retrySticky(topic, resume))
       }
@@ -126,7 +132,7 @@ export class Bridge {
         return
       } catch (err) {
         if (this.stopRetries.signal.aborted) return
-        const retry = RETRYABLE.has((err as { code?: string }).code ?? '')
+        const retry = retryable(err)
         this.deps.logger[retry ? 'warn' : 'error']('sticky topic still not subscribed', 'topic', topic, 'error', (err as Error).message, 'retrying', retry)
         if (!retry) return
       }
