@@ -107,6 +107,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
         this.authorizesPeerIdCached(peerId),
       dial: async (peer, signal) => { await host.libp2p.dial(peer.id as any, { signal }) },
       connectionCount: () => host.libp2p.getConnections().length,
+      nothingToFind: () => this.nothingToFind(options.connectionLimits.low),
       isReady: () => this.readiness.ready,
       logger: log.child('component', 'discovery')
     }, {
@@ -325,6 +326,16 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
 
   private authorizedConnectedPeers (): string[] {
     return this.connectedPeers().map((p) => p.peerId)
+  }
+
+  /** connected to every other wallet of the registry, or to `low` peers: a discovery lookup could dial nobody */
+  private nothingToFind (low: number): boolean {
+    const connections = this.host.libp2p.getConnections()
+    if (connections.length >= low) return true
+    const connected = new Set(connections.map((c) => c.remotePeer.toString()))
+    let authorized = 0
+    for (const peerId of connected) if (this.authorizesPeerIdCached(peerId)) authorized++
+    return authorized >= this.registry.size - (this.registry.has(this.host.wallet) ? 1 : 0)
   }
 
   private authorizesPeerIdCached (peerId: string): boolean {

@@ -19,6 +19,7 @@ describe('discovery rounds', () => {
       wantsPeer: () => false,
       dial: async () => {},
       connectionCount: () => connections,
+      nothingToFind: () => false,
       isReady: () => true,
       logger: silentLogger
     }, { databaseName: 'db', advertiseIntervalMs: 1_000, lookupIntervalMs: 60_000_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
@@ -34,6 +35,32 @@ describe('discovery rounds', () => {
     await vi.advanceTimersByTimeAsync(16_000) // the round already scheduled
     await vi.advanceTimersByTimeAsync(1_000 + 2_000)
     expect(gaps(before - 1).slice(1, 3)).toEqual([1_000, 2_000])
+    discovery.stop()
+  })
+
+  it('skips lookups while there is nobody left to find, and looks up again once there is', async () => {
+    const lookups: number[] = []
+    let nothingToFind = false
+    const discovery = new Discovery({
+      provide: async () => {},
+      findProviders: async function * () { lookups.push(Date.now()) },
+      wantsPeer: () => false,
+      dial: async () => {},
+      connectionCount: () => 3,
+      nothingToFind: () => nothingToFind,
+      isReady: () => true,
+      logger: silentLogger
+    }, { databaseName: 'db', advertiseIntervalMs: 60_000_000, lookupIntervalMs: 1_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
+    discovery.start()
+    await vi.advanceTimersByTimeAsync(10)
+    expect(lookups).toHaveLength(1)
+    nothingToFind = true
+    await vi.advanceTimersByTimeAsync(20_000)
+    expect(lookups).toHaveLength(1)
+    expect(discovery.rounds.skipped).toBeGreaterThanOrEqual(10)
+    nothingToFind = false // a wallet joined the registry (or a peer left)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(lookups).toHaveLength(2)
     discovery.stop()
   })
 })
