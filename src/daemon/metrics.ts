@@ -112,7 +112,7 @@ export function createDaemonMetrics (): DaemonMetrics {
   counter('depin_sticky_swept_total', 'Stored sticky records handled by the sweep, by action', ['action'], labelled((s) =>
     [[{ action: 'deleted' }, s.sticky.sweptDeleted ?? 0], [{ action: 'republished' }, s.sticky.sweptRepublished ?? 0], [{ action: 'malformed' }, s.sticky.sweptMalformed ?? 0]]))
   counter('depin_sticky_replica_records_total', 'Sticky records other nodes asked this node to store or serve, by result', ['result'], labelled(({ replicaService: r }) =>
-    [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'over_quota' }, r.overQuota], [{ result: 'served' }, r.served]]))
+    [[{ result: 'stored' }, r.stored], [{ result: 'refused' }, r.refused], [{ result: 'over_quota' }, r.overQuota], [{ result: 'over_budget' }, r.overBudget], [{ result: 'served' }, r.served]]))
   counter('depin_sticky_replica_requests_total', 'Replica protocol requests served, by operation', ['op'], labelled(({ replicaService: r }) =>
     [[{ op: 'put' }, r.putRequests], [{ op: 'get' }, r.getRequests]]))
   counter('depin_sticky_replica_requests_malformed_total', 'Malformed replica protocol requests dropped', [], one((s) => s.replicaService.malformed))

@@ -3,11 +3,13 @@
  * (the peers closest to the coordinator key; the store caches and refreshes it); records move over
  * the replica protocol (replica-protocol.ts). Single put/get calls made close together to the same
  * peer are coalesced into one request: a commit's pages, root and subscriber collection travel in
- * one stream per replica, and a history load asks each replica for many records at once.
+ * one stream per replica, and a history load asks each replica for many records at once. At most
+ * MAX_REQUESTS_PER_PEER requests to one peer are open at once (a replica resets inbound streams
+ * past its own limit); later batches wait their turn.
  */
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { PeerId } from '@libp2p/interface'
-import { MAX_ITEMS, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
+import { MAX_ITEMS, MAX_REQUESTS_PER_PEER, RecordRefusedError, sendReplicaRequest, type ReplicaProtocolNetwork } from './replica-protocol.js'
 import { deadlineSignal } from '../../abort.js'
 import { routingTableOf } from '../../host/internals.js'
 import { isProtocolRefusal } from './replica-peers.js'
@@ -63,11 +65,34 @@ export function replicaNetwork (deps: {
   const open = new Map<string, Batch>()
   let scheduled = false
 
+  // requests open per peer, and the batches waiting for one of them to end
+  const inFlight = new Map<string, number>()
+  const waitingBatches = new Map<string, Batch[]>()
+  const done = (peer: string): void => {
+    const queue = waitingBatches.get(peer)
+    const next = queue?.shift()
+    if (queue?.length === 0) waitingBatches.delete(peer)
+    const n = (inFlight.get(peer) ?? 1) - 1
+    if (n > 0) inFlight.set(peer, n)
+    else inFlight.delete(peer)
+    if (next != null) send(next)
+  }
+
   const send = (batch: Batch): void => {
-    const signal = deadlineSignal(options.requestTimeoutMs, 'replica request timed out')
     const live = batch.items.filter((item) => item.signal?.aborted !== true)
     for (const item of batch.items) if (item.signal?.aborted === true) item.reject(item.signal.reason)
     if (live.length === 0) return
+    const peer = batch.peer.toString()
+    const requests = inFlight.get(peer) ?? 0
+    if (requests >= MAX_REQUESTS_PER_PEER) {
+      batch.items = live
+      const queue = waitingBatches.get(peer)
+      if (queue == null) waitingBatches.set(peer, [batch])
+      else queue.push(batch)
+      return
+    }
+    inFlight.set(peer, requests + 1)
+    const signal = deadlineSignal(options.requestTimeoutMs, 'replica request timed out')
     const request = batch.op === 'put'
       ? sendReplicaRequest(deps.libp2p, batch.peer, 'put', live as Array<{ key: Uint8Array, value: Uint8Array }>, signal)
       : sendReplicaRequest(deps.libp2p, batch.peer, 'get', live, signal)
@@ -81,7 +106,7 @@ export function replicaNetwork (deps: {
     }, (err: unknown) => {
       if (isProtocolRefusal(err)) deps.refusedReplica(batch.peer)
       for (const item of live) item.reject(err)
-    })
+    }).finally(() => { done(peer) })
   }
 
   const flushAll = (): void => {

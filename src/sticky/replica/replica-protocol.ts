@@ -14,6 +14,9 @@
  * kad-dht stores them (`/dht/record/<base32 key>` through the merging datastore), so kad-dht keeps
  * serving them to anyone. Only sticky keys are served. A malformed request is answered with an
  * error or the stream is reset, counted and logged at debug; nothing here can throw into libp2p.
+ * What a peer can make this node hold is bounded: MAX_INBOUND_STREAMS streams per connection, each
+ * served within SERVE_TIMEOUT_MS, and every frame read (and every answer slice) reserved in the
+ * process's inbound byte budget first (inbound-budget.ts); a stream that would pass it is reset.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
@@ -24,6 +27,7 @@ import { parseKey } from '../core/keys.js'
 import { MAX_RECORD_BYTES } from '../core/validation.js'
 import type { Logger } from '../../logger.js'
 import { deadlineSignal } from '../../abort.js'
+import { inboundBudget, OverBudgetError, StreamHold, type InboundBudget } from './inbound-budget.js'
 
 export const REPLICA_PROTOCOL = '/depin/sticky/replica/1.0.0'
 /** items one request may carry */
@@ -36,10 +40,18 @@ export const MAX_FRAME_BYTES = MAX_RECORD_BYTES + 1024
  * MAX_ITEMS key frames of MAX_FRAME_BYTES each held about 135 MB per stream.
  */
 export const MAX_KEY_BYTES = 512
-/** a get answer is written in slices of about this many bytes */
-const WRITE_SLICE_BYTES = 1024 * 1024
+/** a get answer is written in slices of about this many bytes (each held until written) */
+const WRITE_SLICE_BYTES = 256 * 1024
 /** time limit for serving one request */
 const SERVE_TIMEOUT_MS = 15_000
+/**
+ * inbound replica streams one connection may have open at once (libp2p resets the ones past it). A
+ * client coalesces its calls to one peer into few requests and keeps at most MAX_REQUESTS_PER_PEER
+ * open (replica-network.ts); the margin covers streams still closing.
+ */
+export const MAX_INBOUND_STREAMS = 32
+/** requests a client keeps open to one peer at once; more wait their turn */
+export const MAX_REQUESTS_PER_PEER = 16
 
 export type ReplicaOp = 'put' | 'get'
 
@@ -50,7 +62,8 @@ export interface ReplicaProtocolNetwork {
   dialProtocol(peer: PeerId, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>
 }
 
-export interface ReplicaServiceStats { putRequests: number, getRequests: number, stored: number, refused: number, served: number, malformed: number, overQuota: number }
+/** `refused` counts refused records and requests refused as over the inbound budget (also in `overBudget`) */
+export interface ReplicaServiceStats { putRequests: number, getRequests: number, stored: number, refused: number, served: number, malformed: number, overQuota: number, overBudget: number }
 
 /** A replica's answer refusing a record (validation failed there): not a network failure. */
 export class RecordRefusedError extends Error {
@@ -62,7 +75,7 @@ const encoder = new TextEncoder()
 
 /** Serves the replica protocol for every database this host has open. */
 export class ReplicaService {
-  readonly stats: ReplicaServiceStats = { putRequests: 0, getRequests: 0, stored: 0, refused: 0, served: 0, malformed: 0, overQuota: 0 }
+  readonly stats: ReplicaServiceStats = { putRequests: 0, getRequests: 0, stored: 0, refused: 0, served: 0, malformed: 0, overQuota: 0, overBudget: 0 }
 
   constructor (private readonly deps: {
     net: ReplicaProtocolNetwork
@@ -72,10 +85,12 @@ export class ReplicaService {
     /** this node serves the database */
     servesDatabase: (db: string) => boolean
     logger: Logger
+    /** the inbound byte budget (default: the process's) */
+    budget?: InboundBudget
   }) {}
 
   async start (): Promise<void> {
-    await this.deps.net.handle(REPLICA_PROTOCOL, ({ stream, connection }) => { void this.onStream(stream, connection?.remotePeer.toString() ?? 'unknown') }, { maxInboundStreams: 256, maxOutboundStreams: 256 })
+    await this.deps.net.handle(REPLICA_PROTOCOL, ({ stream, connection }) => { void this.onStream(stream, connection?.remotePeer.toString() ?? 'unknown') }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: 256 })
   }
 
   async stop (): Promise<void> {
@@ -84,39 +99,50 @@ export class ReplicaService {
 
   private async onStream (stream: Stream, from: string): Promise<void> {
     const signal = deadlineSignal(SERVE_TIMEOUT_MS, 'replica request took too long')
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    const hold = new StreamHold(this.deps.budget ?? inboundBudget, from)
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, lengthDecoder: hold.lengthDecoder(MAX_FRAME_BYTES) })
+    const read = async (): Promise<Uint8Array> => (await lp.read({ signal })).subarray()
     try {
-      const header = parseHeader(decodeJson((await lp.read({ signal })).subarray()))
+      const frame = await read()
+      const header = parseHeader(decodeJson(frame))
+      hold.give(frame.length)
       if (typeof header === 'string') throw new MalformedRequest(header)
       if (header.op === 'put') {
         this.stats.putRequests++
         const results: Array<string | null> = []
         for (let i = 0; i < header.n; i++) {
-          const key = readKey((await lp.read({ signal })).subarray())
-          const value = (await lp.read({ signal })).subarray()
+          const key = readKey(await read())
+          const value = await read()
           results.push(await this.store(key, value, from))
+          hold.give(key.length + value.length)
         }
         await lp.write(encoder.encode(JSON.stringify({ r: results })), { signal })
       } else {
         this.stats.getRequests++
         const keys: Uint8Array[] = []
-        for (let i = 0; i < header.n; i++) keys.push(readKey((await lp.read({ signal })).subarray()))
-        // answered in slices of about a megabyte, so a request for many large pages is not one buffer
+        for (let i = 0; i < header.n; i++) keys.push(readKey(await read()))
+        // answered in slices, so a request for many large pages is not one buffer; each slice is
+        // reserved in the budget until written (the muxer may still hold one slice while sending)
         let slice: Uint8Array[] = []
         let bytes = 0
         for (const key of keys) {
           const value = await this.load(key)
+          hold.take(value.length)
           slice.push(value)
           bytes += value.length
-          if (bytes >= WRITE_SLICE_BYTES) { await lp.writeV(slice, { signal }); slice = []; bytes = 0 }
+          if (bytes >= WRITE_SLICE_BYTES) { await lp.writeV(slice, { signal }); hold.give(bytes); slice = []; bytes = 0 }
         }
         if (slice.length > 0) await lp.writeV(slice, { signal })
       }
+      hold.releaseAll()
       await stream.close({ signal })
     } catch (err) {
       if (err instanceof MalformedRequest) this.stats.malformed++
+      if (err instanceof OverBudgetError) { this.stats.overBudget++; this.stats.refused++ }
       this.deps.logger.debug('replica request failed', 'error', err)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      hold.releaseAll()
     }
   }
 

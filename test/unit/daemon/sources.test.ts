@@ -111,6 +111,12 @@ describe('registry and bootstrap sources', () => {
       expect((await lastGood.fetch(signal)).length).toBe(3)
       expect(lastGood.failures).toBe(1)
       expect(() => new SolanaRegistrySource({ rpcUrl: rpc.url, programId, accountSize: 32, walletOffset: 8, commitment: 'confirmed' })).toThrow(/exceeds accountSize/)
+      rpc.delayMs = 0
+      rpc.failing = true
+      await expect(src.fetch(signal)).rejects.toThrow(/HTTP 500/)
+      rpc.failing = false
+      const otherMethod = new SolanaRegistrySource({ rpcUrl: rpc.url, programId: 'not base58 0OIl', accountSize: 72, walletOffset: 8, commitment: 'confirmed' })
+      await expect(otherMethod.fetch(signal)).rejects.toThrow()
     } finally { await rpc.stop() }
   })
 
