@@ -17,6 +17,7 @@ import type { BootstrapNode } from '../config.js'
 import { normalizeWalletAddress } from '../identity.js'
 import type { Logger } from '../logger.js'
 import { maskUrl } from './redact.js'
+import { RpcAnswerError, readAccountData } from './rpc-accounts.js'
 
 export interface ListSource<T> {
   readonly name: string
@@ -121,7 +122,8 @@ export class SolanaRegistrySource implements ListSource<string> {
    * One getProgramAccounts call made directly (JSON-RPC over fetch), not through @solana/web3.js:
    * web3.js validates the answer with superstruct, which took 17-20 s of one event-loop turn for
    * 100,000 accounts. Each account's 32-byte slice is base64 in the answer; it is decoded and
-   * base58-encoded in slices. Parsing the answer's JSON stays one turn (about 22 MB for 100,000).
+   * base58-encoded in slices. A large answer (about 22 MB for 100,000 accounts) is read as it
+   * streams in rather than parsed whole (rpc-accounts.ts).
    */
   async fetch (signal: AbortSignal): Promise<string[]> {
     normalizeWalletAddress(this.options.programId)
@@ -142,20 +144,28 @@ export class SolanaRegistrySource implements ListSource<string> {
       signal
     })
     if (!res.ok) throw new Error(`Solana RPC ${maskUrl(this.options.rpcUrl)} answered HTTP ${res.status}`)
-    const body = await res.json() as { result?: unknown, error?: { code?: unknown, message?: unknown } } | null
-    if (body?.error != null) throw new Error(`Solana RPC error ${String(body.error.code)}: ${String(body.error.message)}`)
-    if (!Array.isArray(body?.result)) throw new TypeError('Solana RPC answer to getProgramAccounts has no result list')
+    if (res.body == null) throw new RpcAnswerError('Solana RPC answer to getProgramAccounts is empty')
+    // decoded at once: a matched base64 string is a slice of its whole network chunk and would keep it
+    const keys: Buffer[] = []
+    await readAccountData(textChunks(res.body), (base64) => { keys.push(Buffer.from(base64, 'base64')) })
     const wallets: string[] = []
     const slicer = new Slicer()
-    for (const entry of body.result as unknown[]) {
+    for (const key of keys) {
       if (slicer.due()) await slicer.yield()
-      const data = (entry as { account?: { data?: unknown } } | null)?.account?.data
-      if (!Array.isArray(data) || typeof data[0] !== 'string' || data[1] !== 'base64') continue
-      const key = Buffer.from(data[0], 'base64')
       if (key.length === 32) wallets.push(bs58.encode(key))
     }
     return wallets
   }
+}
+
+/** A response body's text, chunk by chunk as it arrives. */
+async function * textChunks (body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  try {
+    for (let r = await reader.read(); r.done !== true; r = await reader.read()) yield decoder.decode(r.value, { stream: true })
+    yield decoder.decode()
+  } finally { reader.cancel().catch(() => {}) } // an answer we stopped reading (an error) frees its connection
 }
 
 export class StaticSource<T> implements ListSource<T> {
