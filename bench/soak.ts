@@ -12,10 +12,11 @@
  * after SOAK_WARMUP_MIN (default 10): the least-squares slope of the heap samples from then on and
  * the first and last third of them (MiB per 10 minutes). Each sample also shows the sticky records
  * the four nodes hold (as of their last sweep) and the bytes outside the heap (record values are
- * Uint8Arrays, whose bytes are not in heapUsed).
+ * Uint8Arrays, whose bytes are not in heapUsed). SOAK_SNAPSHOT_MIN=12,28 writes heap snapshots then.
  */
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeHeapSnapshot } from 'node:v8'
 import { startCluster } from '../support/cluster.js'
 import { DEFAULT_OPTIONS, type ConnectOptions, type Database, type StickySubscription } from '../src/index.js'
 
@@ -24,6 +25,8 @@ const SAMPLE_S = Number(process.env.SOAK_SAMPLE_S ?? 30)
 const RATE = Number(process.env.SOAK_RATE ?? 20) // publishes per second, all nodes together
 const TOPICS = Number(process.env.SOAK_TOPICS ?? 20) // live topics at a time; one rotates out every minute
 const WARMUP_MIN = Number(process.env.SOAK_WARMUP_MIN ?? 10)
+// heap snapshots to diff (Chrome DevTools, Memory tab), written at the first sample at or after each of these minutes
+const SNAPSHOT_MIN = (process.env.SOAK_SNAPSHOT_MIN ?? '').split(',').filter((x) => x !== '').map(Number)
 const gc = (globalThis as { gc?: () => void }).gc
 if (gc == null) console.warn('run with node --expose-gc for meaningful heap samples')
 
@@ -69,6 +72,10 @@ const sample = (): void => {
     recordsPerNode: perNode.join('/')
   }
   samples.push(s)
+  if (SNAPSHOT_MIN.length > 0 && s.minute >= SNAPSHOT_MIN[0]!) {
+    mkdirSync('bench/results', { recursive: true })
+    console.log(`heap snapshot ${writeHeapSnapshot(`bench/results/soak-${SNAPSHOT_MIN.shift()!}min.heapsnapshot`)}`)
+  }
   console.log(`t=${s.minute} min heap=${s.heapMiB} MiB arrayBuffers=${s.arrayBuffersMiB} MiB rss=${s.rssMiB} MiB published=${published} failed=${failed} in flight=${s.inFlight} delivered=${delivered} records=${s.recordsPerNode}`)
 }
 const started = Date.now()
