@@ -10,9 +10,13 @@
  * the grace period plus up to one sweep interval (subscriptions 120 + 30 + 30 s, messages 60 + 30 +
  * 30 s), and the verified-signature cache keeps two 5-minute generations. So the growth is reported
  * after SOAK_WARMUP_MIN (default 10): the least-squares slope of the heap samples from then on and
- * the first and last third of them (MiB per 10 minutes). Each sample also shows the sticky records
- * the four nodes hold (as of their last sweep) and the bytes outside the heap (record values are
- * Uint8Arrays, whose bytes are not in heapUsed). SOAK_SNAPSHOT_MIN=12,28 writes heap snapshots then.
+ * the first and last third of them (MiB per 10 minutes). Coordinator snapshots are the exception:
+ * they live one hour after creation (LIMITS.SNAPSHOT_TTL_MS) and a topic under this load cuts one
+ * every few commits, so they accumulate for 60 minutes plus one sweep before they level off; the
+ * `snapshots` column counts them (all nodes) apart from the other records. Each sample also shows
+ * the sticky records each node holds (as of its last sweep) and the bytes outside the heap (record
+ * values are Uint8Arrays, whose bytes are not in heapUsed). SOAK_SNAPSHOT_MIN=12,28 writes heap
+ * snapshots at those minutes.
  */
 import '../src/polyfills.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -53,13 +57,16 @@ async function openTopic (i: number): Promise<void> {
 }
 for (let i = 0; i < TOPICS; i++) await openTopic(i)
 
-interface Sample { minute: number, heapMiB: number, arrayBuffersMiB: number, rssMiB: number, published: number, inFlight: number, delivered: number, records: number, recordsPerNode: string }
+interface Sample { minute: number, heapMiB: number, arrayBuffersMiB: number, rssMiB: number, published: number, inFlight: number, delivered: number, records: number, recordsPerNode: string, snapshots: number, byKind: Record<string, number> }
 const samples: Sample[] = []
 const mib = (bytes: number): number => Number((bytes / 2 ** 20).toFixed(1))
 const sample = (): void => {
   gc?.()
   const m = process.memoryUsage()
-  const perNode = nodes.map((n) => Object.values(n.stats().stored).reduce((sum, k) => sum + k.records, 0))
+  const stored = nodes.map((n) => n.stats().stored)
+  const perNode = stored.map((byKind) => Object.values(byKind).reduce((sum, k) => sum + k.records, 0))
+  const byKind: Record<string, number> = {}
+  for (const kinds of stored) for (const [kind, k] of Object.entries(kinds)) byKind[kind] = (byKind[kind] ?? 0) + k.records
   const s: Sample = {
     minute: Number(((Date.now() - started) / 60_000).toFixed(1)),
     heapMiB: mib(m.heapUsed),
@@ -69,14 +76,16 @@ const sample = (): void => {
     inFlight: tick - published - failed,
     delivered,
     records: perNode.reduce((a, b) => a + b, 0),
-    recordsPerNode: perNode.join('/')
+    recordsPerNode: perNode.join('/'),
+    snapshots: byKind.snap ?? 0,
+    byKind
   }
   samples.push(s)
   if (SNAPSHOT_MIN.length > 0 && s.minute >= SNAPSHOT_MIN[0]!) {
     mkdirSync('bench/results', { recursive: true })
     console.log(`heap snapshot ${writeHeapSnapshot(`bench/results/soak-${SNAPSHOT_MIN.shift()!}min.heapsnapshot`)}`)
   }
-  console.log(`t=${s.minute} min heap=${s.heapMiB} MiB arrayBuffers=${s.arrayBuffersMiB} MiB rss=${s.rssMiB} MiB published=${published} failed=${failed} in flight=${s.inFlight} delivered=${delivered} records=${s.recordsPerNode}`)
+  console.log(`t=${s.minute} min heap=${s.heapMiB} MiB arrayBuffers=${s.arrayBuffersMiB} MiB rss=${s.rssMiB} MiB published=${published} failed=${failed} in flight=${s.inFlight} delivered=${delivered} records=${s.recordsPerNode} (all nodes by kind: ${JSON.stringify(byKind)})`)
 }
 const started = Date.now()
 sample()
@@ -117,7 +126,7 @@ if (steady.length >= 3) {
   thirdsPer10Min = ((avg(last) - avg(first)) / (mid(last) - mid(first))) * 10
   thirds = `first third ${avg(first).toFixed(1)} MiB, last third ${avg(last).toFixed(1)} MiB (${thirdsPer10Min.toFixed(2)} MiB per 10 min)`
 }
-console.table(samples)
+console.table(samples.map(({ byKind: _, ...row }) => row))
 console.log(`heap after the ${WARMUP_MIN}-minute warm-up (${steady.length} samples, ${steady[0]?.minute ?? '-'}-${steady.at(-1)?.minute ?? '-'} min): min ${Math.min(...steady.map((x) => x.heapMiB))} MiB, max ${Math.max(...steady.map((x) => x.heapMiB))} MiB, slope ${slopePer10Min.toFixed(2)} MiB per 10 min; ${thirds}`)
 console.log(`attempted ${tick}, published ${published}, failed ${failed}, delivered ${delivered}`)
 mkdirSync('bench/results', { recursive: true })
