@@ -71,7 +71,7 @@ export async function signMessage (m: Omit<MessageRecord, 'sig'>, signer: Signer
   return signed
 }
 
-const messageKey = (m: MessageRecord): string => `m:${messageId(m)}:${m.sig}`
+const messageKey = (m: MessageRecord): string => cacheKey('m', messageId(m), m.sig)
 
 export async function signHead (h: Omit<HeadRecord, 'sig'>, signer: Signer): Promise<HeadRecord> {
   return await signRecord<HeadRecord>(h, signer)
@@ -79,20 +79,62 @@ export async function signHead (h: Omit<HeadRecord, 'sig'>, signer: Signer): Pro
 
 /**
  * Signatures this node has already checked, so a record read again (a replica's page loaded by
- * the same node as a writer, a head seen on every replica) is not verified again. Keyed by what was
- * signed plus the signature, so a changed record or signature is a miss. One per node (host), never
- * shared between nodes. Bounded: cleared when full.
+ * the same node as a writer, a head seen on every replica) is not verified again. Keyed by the
+ * content id of what was signed plus the signature (22 characters), so a changed record or
+ * signature is a miss. One per node (host), never shared between nodes.
+ *
+ * Bounded in count and in time: two generations, the current one and the one before; a hit in the
+ * older one moves the key forward. A generation ends after `generationMs` or once it holds half of
+ * `max`, and the older one is then dropped, so a key not used for two generations is forgotten and
+ * the cache reaches its steady size after two generations of steady load, not after `max` distinct
+ * records (hours: each sticky record is checked once per node that reads it).
  */
 export class VerifiedSignatures {
-  private readonly seen = new Set<string>()
-  constructor (private readonly max = 200_000) {}
-  has (key: string): boolean { return this.seen.has(key) }
-  add (key: string): void {
-    if (this.seen.size >= this.max) this.seen.clear()
-    this.seen.add(key)
+  private current = new Set<string>()
+  private previous = new Set<string>()
+  private since: number
+
+  constructor (private readonly max = 100_000, private readonly generationMs = 5 * 60_000, private readonly now: () => number = Date.now) {
+    this.since = now()
   }
 
-  get size (): number { return this.seen.size }
+  has (key: string): boolean {
+    this.rotateIfDue()
+    if (this.current.has(key)) return true
+    if (!this.previous.has(key)) return false
+    this.add(key)
+    return true
+  }
+
+  add (key: string): void {
+    this.rotateIfDue()
+    if (this.current.size >= this.max / 2) this.rotate()
+    this.current.add(key)
+  }
+
+  get size (): number { return this.current.size + this.previous.size }
+
+  private rotateIfDue (): void {
+    if (this.now() - this.since >= this.generationMs) this.rotate()
+  }
+
+  private rotate (): void {
+    this.previous = this.current
+    this.current = new Set()
+    this.since = this.now()
+  }
+}
+
+/**
+ * A cache key for `signed` under signature `sig`: a content id over the signature (length first,
+ * so no other split of the same bytes gives the same key) and what was signed; short whatever the
+ * signature's length.
+ */
+function cacheKey (kind: string, signed: Uint8Array | string, sig: string): string {
+  const sigBytes = Buffer.from(sig)
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(sigBytes.length)
+  return kind + contentId(Buffer.concat([length, sigBytes, typeof signed === 'string' ? Buffer.from(signed) : signed]))
 }
 
 export function verifyMessage (m: MessageRecord, verified?: VerifiedSignatures): boolean {
@@ -106,7 +148,7 @@ export function verifyMessage (m: MessageRecord, verified?: VerifiedSignatures):
 /** Verifies a record signed by its `writer` (root, subscriber collection, snapshot). */
 export function verifyWriterSigned (r: { writer: string, sig: string }, verified?: VerifiedSignatures): boolean {
   const bytes = encodeRecord(unsigned(r))
-  const key = verified == null ? '' : `w:${contentId(bytes)}:${r.sig}`
+  const key = verified == null ? '' : cacheKey('w', bytes, r.sig)
   if (verified?.has(key) === true) return true
   const ok = verifySignature(r.writer, bytes, r.sig)
   if (ok) verified?.add(key)

@@ -13,6 +13,7 @@ import { silentLogger } from '../../../../src/logger.js'
 import { STICKY_DEFAULTS } from '../../../../src/sticky/options.js'
 import type { Entry, MessageRecord } from '../../../../src/sticky/core/records.js'
 import { DB, message, newSigner, page, TOPIC } from '../../../fixtures/sticky-forge.js'
+import { VerifiedSignatures } from '../../../../src/sticky/core/signing.js'
 
 afterEach(() => { vi.useRealTimers() })
 
@@ -51,5 +52,24 @@ describe('memory bounds', () => {
     expect(store.memory.cachedRecords).toBeLessThan(1_400)
     for (let i = 0; i < MAX_REPLICA_SETS + 500; i++) await store.replicas(`t${i}`)
     expect(store.memory.replicaSets).toBeLessThanOrEqual(MAX_REPLICA_SETS)
+  })
+
+  it('the verified-signature cache forgets keys unused for two generations: under steady load its size levels off', () => {
+    let now = 0
+    const verified = new VerifiedSignatures(100_000, 5 * 60_000, () => now)
+    verified.add('kept')
+    verified.add('unused')
+    const sizes: number[] = []
+    for (let minute = 1; minute <= 60; minute++) {
+      now = minute * 60_000
+      for (let i = 0; i < 1_000; i++) verified.add(`m${minute}-${i}`) // 1,000 new records a minute, each seen once
+      expect(verified.has('kept')).toBe(true) // a key in use stays
+      sizes.push(verified.size)
+    }
+    expect(verified.has('unused')).toBe(false)
+    expect(Math.max(...sizes.slice(10))).toBeLessThanOrEqual(10_002) // two 5-minute generations ('kept' in both)
+    expect(sizes.at(-1)).toBeLessThanOrEqual(sizes[14]!)
+    for (let i = 0; i < 300_000; i++) verified.add(`burst-${i}`) // a burst within one generation
+    expect(verified.size).toBeLessThanOrEqual(100_000)
   })
 })
