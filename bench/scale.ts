@@ -30,6 +30,8 @@ const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
 const CLK_TCK = 100
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000)
+/** daemons 0..BENCH_PROFILE-1 run with --cpu-prof (profiles under bench/results/prof-<n>/) */
+const PROFILE = Number(process.env.BENCH_PROFILE ?? 0)
 
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number, stderrTail: string[] }
 
@@ -105,6 +107,16 @@ async function stopAll (procs: Proc[]): Promise<void> {
   }))
 }
 
+/** every unlabelled sticky counter (and the commit duration's sum and count), summed over the daemons that answer /metrics */
+async function stickyCounters (procs: Proc[]): Promise<Record<string, number>> {
+  const texts = await Promise.all(procs.map(async (p) => (await httpGet(p.http, '/metrics')).body))
+  const out: Record<string, number> = {}
+  for (const text of texts) {
+    for (const m of text.matchAll(/^depin_sticky_(\w+?(?:_total|_seconds_sum|_seconds_count)) ([\d.e+-]+)$/gm)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2])
+  }
+  return out
+}
+
 async function benchDaemons (n: number, dir: string): Promise<Record<string, unknown>> {
   // one wallet more than n: the late joiner's, in the registry from the start
   const specs = await Promise.all(Array.from({ length: n + 1 }, async (_, i) => {
@@ -116,29 +128,47 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
   const registry = join(dir, 'registry.json')
   writeFileSync(registry, JSON.stringify(specs.map((s) => s.address)))
   const bootstrap = join(dir, 'bootstrap.json')
-  writeFileSync(bootstrap, JSON.stringify([{ publicKey: specs[0]!.address, ip: '127.0.0.1', quicPort: specs[0]!.ports.quic, tcpPort: specs[0]!.ports.tcp }]))
+  const writeBootstrap = (): void => { writeFileSync(bootstrap, JSON.stringify([{ publicKey: specs[0]!.address, ip: '127.0.0.1', quicPort: specs[0]!.ports.quic, tcpPort: specs[0]!.ports.tcp }])) }
+  writeBootstrap()
   const config = join(dir, 'node.yaml')
   writeFileSync(config, `database: scale\nlisten:\n  host: 127.0.0.1\nregistry:\n  file: ${registry}\nbootstrap:\n  file: ${bootstrap}\ntopics:\n  realtime: [rt]\n  sticky: [st]\nstdin: true\nlog:\n  level: warn\n`)
   const t0 = performance.now()
   const late = specs.pop()!
   const inspectPort = (await freePorts()).tcp
-  const procs = specs.map((s, i) => spawnLines(process.execPath, [CLI, 'start', '--config', config], {
-    DEPIN_KEY_FILE: s.keyFile,
-    DEPIN_QUIC_PORT: String(s.ports.quic),
-    DEPIN_TCP_PORT: String(s.ports.tcp),
-    DEPIN_HTTP_PORT: String(s.http),
-    DEPIN_HTTP_HOST: '127.0.0.1',
-    DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
-  }, s.http))
-  const out: Record<string, unknown> = { nodes: n, earlyExits: 0 }
+  const out: Record<string, unknown> = { nodes: n, earlyExits: 0, portRetries: 0 }
   let stopping = false
-  for (const [i, p] of procs.entries()) {
+  const procs: Proc[] = []
+  // a daemon that could not bind its ports (taken since they were picked) starts again on new ones
+  const launch = (i: number): void => {
+    const s = specs[i]!
+    const profile = i < PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', `prof-${n}`)] : []
+    const p = spawnLines(process.execPath, [...profile, CLI, 'start', '--config', config], {
+      DEPIN_KEY_FILE: s.keyFile,
+      DEPIN_QUIC_PORT: String(s.ports.quic),
+      DEPIN_TCP_PORT: String(s.ports.tcp),
+      DEPIN_HTTP_PORT: String(s.http),
+      DEPIN_HTTP_HOST: '127.0.0.1',
+      DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
+    }, s.http)
+    procs[i] = p
     p.child.once('exit', (code, signal) => {
       if (stopping) return
+      if (p.stderrTail.some((l) => l.includes('EADDRINUSE')) && (out.portRetries as number) < 3 * n) {
+        out.portRetries = (out.portRetries as number) + 1
+        console.error(`[scale] daemon ${i} of ${n}: a port was taken (EADDRINUSE); starting it again on new ports`)
+        void (async () => {
+          s.ports = await freePorts()
+          s.http = (await freePorts()).tcp
+          if (i === 0) writeBootstrap()
+          launch(i)
+        })()
+        return
+      }
       out.earlyExits = (out.earlyExits as number) + 1
       console.error(`[scale] daemon ${i} of ${n} exited on its own (code ${code}, signal ${signal}); its last stderr lines:\n${p.stderrTail.join('\n')}`)
     })
   }
+  for (let i = 0; i < n; i++) launch(i)
   try {
     const readyAt: number[] = Array(n).fill(NaN)
     await waitUntil(async () => {
@@ -211,6 +241,8 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyMessages = total
     out.stickyThroughput = acks() / stAckS
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
+    // the write path's work for those publishes, summed over every daemon's /metrics
+    out.stickyCounters = await stickyCounters(procs)
     out.loadRssMedianMB = MB(rssLoad)
 
     // topic inspection on node 1 for a topic nobody used: replica-set lookup + one read of its heads
@@ -283,7 +315,7 @@ for (const n of SIZES) {
   const dir = mkdtempSync(join(tmpdir(), `depin-scale-${n}-`))
   try {
     console.error(`[scale] ${n} plain js-libp2p nodes`)
-    const plain = await benchPlain(n)
+    const plain = process.env.BENCH_PLAIN === '0' ? { nodes: n } : await benchPlain(n)
     console.error(`[scale] ${n} daemons`)
     const daemon = await benchDaemons(n, dir)
     results.push({ daemon, plain })
