@@ -30,6 +30,8 @@ const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
 const CLK_TCK = 100
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000)
+/** daemons 0..BENCH_PROFILE-1 run with --cpu-prof (profiles under bench/results/prof-<n>/) */
+const PROFILE = Number(process.env.BENCH_PROFILE ?? 0)
 
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number, stderrTail: string[] }
 
@@ -105,6 +107,33 @@ async function stopAll (procs: Proc[]): Promise<void> {
   }))
 }
 
+/** Every depin_sticky_* sample of each daemon's /metrics (labels kept in the key), per daemon; {} for one that did not answer. */
+async function stickySamples (procs: Proc[]): Promise<Array<Record<string, number>>> {
+  return await Promise.all(procs.map(async (p) => {
+    const text = (await httpGet(p.http, '/metrics', 20_000)).body
+    const out: Record<string, number> = {}
+    for (const m of text.matchAll(/^depin_sticky_(\w+(?:\{[^}]*\})?) ([\d.e+-]+)$/gm)) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
+    return out
+  }))
+}
+
+/** what each series grew by between two stickySamples, summed over the daemons, plus the largest single daemon's growth */
+function growth (before: Array<Record<string, number>>, after: Array<Record<string, number>>): { sum: Record<string, number>, max: Record<string, number>, answered: number } {
+  const sumOf: Record<string, number> = {}
+  const maxOf: Record<string, number> = {}
+  let answered = 0
+  after.forEach((a, i) => {
+    if (Object.keys(a).length === 0) return
+    answered++
+    for (const [k, v] of Object.entries(a)) {
+      const d = v - (before[i]?.[k] ?? 0)
+      sumOf[k] = (sumOf[k] ?? 0) + d
+      maxOf[k] = Math.max(maxOf[k] ?? 0, d)
+    }
+  })
+  return { sum: sumOf, max: maxOf, answered }
+}
+
 async function benchDaemons (n: number, dir: string): Promise<Record<string, unknown>> {
   // one wallet more than n: the late joiner's, in the registry from the start
   const specs = await Promise.all(Array.from({ length: n + 1 }, async (_, i) => {
@@ -116,29 +145,47 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
   const registry = join(dir, 'registry.json')
   writeFileSync(registry, JSON.stringify(specs.map((s) => s.address)))
   const bootstrap = join(dir, 'bootstrap.json')
-  writeFileSync(bootstrap, JSON.stringify([{ publicKey: specs[0]!.address, ip: '127.0.0.1', quicPort: specs[0]!.ports.quic, tcpPort: specs[0]!.ports.tcp }]))
+  const writeBootstrap = (): void => { writeFileSync(bootstrap, JSON.stringify([{ publicKey: specs[0]!.address, ip: '127.0.0.1', quicPort: specs[0]!.ports.quic, tcpPort: specs[0]!.ports.tcp }])) }
+  writeBootstrap()
   const config = join(dir, 'node.yaml')
   writeFileSync(config, `database: scale\nlisten:\n  host: 127.0.0.1\nregistry:\n  file: ${registry}\nbootstrap:\n  file: ${bootstrap}\ntopics:\n  realtime: [rt]\n  sticky: [st]\nstdin: true\nlog:\n  level: warn\n`)
   const t0 = performance.now()
   const late = specs.pop()!
   const inspectPort = (await freePorts()).tcp
-  const procs = specs.map((s, i) => spawnLines(process.execPath, [CLI, 'start', '--config', config], {
-    DEPIN_KEY_FILE: s.keyFile,
-    DEPIN_QUIC_PORT: String(s.ports.quic),
-    DEPIN_TCP_PORT: String(s.ports.tcp),
-    DEPIN_HTTP_PORT: String(s.http),
-    DEPIN_HTTP_HOST: '127.0.0.1',
-    DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
-  }, s.http))
-  const out: Record<string, unknown> = { nodes: n, earlyExits: 0 }
+  const out: Record<string, unknown> = { nodes: n, earlyExits: 0, portRetries: 0 }
   let stopping = false
-  for (const [i, p] of procs.entries()) {
+  const procs: Proc[] = []
+  // a daemon that could not bind its ports (taken since they were picked) starts again on new ones
+  const launch = (i: number): void => {
+    const s = specs[i]!
+    const profile = i < PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', `prof-${n}`)] : []
+    const p = spawnLines(process.execPath, [...profile, CLI, 'start', '--config', config], {
+      DEPIN_KEY_FILE: s.keyFile,
+      DEPIN_QUIC_PORT: String(s.ports.quic),
+      DEPIN_TCP_PORT: String(s.ports.tcp),
+      DEPIN_HTTP_PORT: String(s.http),
+      DEPIN_HTTP_HOST: '127.0.0.1',
+      DEPIN_INSPECT_PORT: i === 1 ? String(inspectPort) : '0'
+    }, s.http)
+    procs[i] = p
     p.child.once('exit', (code, signal) => {
       if (stopping) return
+      if (p.stderrTail.some((l) => l.includes('EADDRINUSE')) && (out.portRetries as number) < 3 * n) {
+        out.portRetries = (out.portRetries as number) + 1
+        console.error(`[scale] daemon ${i} of ${n}: a port was taken (EADDRINUSE); starting it again on new ports`)
+        void (async () => {
+          s.ports = await freePorts()
+          s.http = (await freePorts()).tcp
+          if (i === 0) writeBootstrap()
+          launch(i)
+        })()
+        return
+      }
       out.earlyExits = (out.earlyExits as number) + 1
       console.error(`[scale] daemon ${i} of ${n} exited on its own (code ${code}, signal ${signal}); its last stderr lines:\n${p.stderrTail.join('\n')}`)
     })
   }
+  for (let i = 0; i < n; i++) launch(i)
   try {
     const readyAt: number[] = Array(n).fill(NaN)
     await waitUntil(async () => {
@@ -157,8 +204,9 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.idleCpuTotal = sum(idle.cpu)
     out.idleRssMedianMB = MB(median(idle.rss))
     const peers = await Promise.all(procs.map(async (p) => { try { return (JSON.parse((await httpGet(p.http, '/readyz')).body) as { peers: number }).peers } catch { return NaN } }))
-    out.peersMedian = median(peers)
+    out.peersMedian = median(peers.filter(Number.isFinite))
     out.peersMin = Math.min(...peers.filter(Number.isFinite))
+    out.peersAnswered = peers.filter(Number.isFinite).length
 
     // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
     const pub = procs[1]!
@@ -193,7 +241,9 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
 
     // sticky: 10 publishers on different nodes, STICKY_EACH messages each, all at once
     const publishers = procs.slice(1, 1 + Math.min(STICKY_PUBLISHERS, n - 1))
+    const beforeSticky = await stickySamples(procs)
     const stT0 = performance.now()
+    out.stickyStartedAt = Date.now()
     for (const [pi, p] of publishers.entries()) {
       for (let k = 0; k < STICKY_EACH; k++) p.child.stdin!.write(JSON.stringify({ topic: 'st', sticky: true, data: { pi, k } }) + '\n')
     }
@@ -211,6 +261,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyMessages = total
     out.stickyThroughput = acks() / stAckS
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
+    // the write path's work for those publishes, summed over every daemon's /metrics
+    out.stickyEndedAt = Date.now()
+    const afterSticky = await stickySamples(procs)
+    out.stickyCounters = growth(beforeSticky, afterSticky)
     out.loadRssMedianMB = MB(rssLoad)
 
     // topic inspection on node 1 for a topic nobody used: replica-set lookup + one read of its heads
@@ -227,11 +281,14 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const histAcks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.topic === 'hist').length))
     const histErrors = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length))
     const errorsBefore = histErrors()
+    const beforeHistory = await stickySamples(procs)
     const hT0 = performance.now()
+    out.historyStartedAt = Date.now()
     for (let k = 0; k < HISTORY; k++) publishers[k % publishers.length]!.child.stdin!.write(JSON.stringify({ topic: 'hist', sticky: true, data: { k } }) + '\n')
     await waitUntil(() => histAcks() + histErrors() - errorsBefore >= HISTORY, 600_000, 1000)
     out.historyAcked = histAcks()
     out.historyWriteS = (performance.now() - hT0) / 1000
+    out.historyCounters = growth(beforeHistory, await stickySamples(procs))
     const lateConfig = join(dir, 'late.yaml')
     writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
     const lT0 = performance.now()
@@ -253,6 +310,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.lateJoinReadyS = lateReadyS
     out.lateJoinAllS = histGot() >= (out.historyAcked as number) ? (performance.now() - lT0) / 1000 : null
     out.lateJoinGot = histGot()
+    // what each node stores once the history is written (the gauges are set by each node's sweep, every 60 s)
+    await sleep(Number(process.env.BENCH_STORED_WAIT_MS ?? 61_000))
+    const stored = await stickySamples(procs)
+    out.storedPerNode = stored.map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('stored_'))))
   } finally {
     stopping = true
     const stopT0 = performance.now()
@@ -283,7 +344,7 @@ for (const n of SIZES) {
   const dir = mkdtempSync(join(tmpdir(), `depin-scale-${n}-`))
   try {
     console.error(`[scale] ${n} plain js-libp2p nodes`)
-    const plain = await benchPlain(n)
+    const plain = process.env.BENCH_PLAIN === '0' ? { nodes: n } : await benchPlain(n)
     console.error(`[scale] ${n} daemons`)
     const daemon = await benchDaemons(n, dir)
     results.push({ daemon, plain })
@@ -299,6 +360,26 @@ console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (const { daemon: d, plain: p } of results) {
   const cpuD = d.idleCpuMedian as number; const cpuP = p.idleCpuMedian as number
   console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.historyAcked, 0)}/${HISTORY}, ${f(d.historyWriteS)}; ${f(d.lateJoinReadyS)}, ${f(d.lateJoinAllS)} (${f(d.lateJoinGot, 0)} read) | ${f(d.inspectFreshTopicMedianMs, 0)} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
+}
+// the sticky work behind those figures, from every daemon's /metrics (growth over each phase)
+console.log('')
+console.log('| nodes | daemons: running at the end / started (exited early, restarted on a taken port) | sticky phase: commits, attempts, conflicts, retries, failures | per commit: head reads, replica lookups, record cache misses, ms | replica requests served: total (busiest node) | 10k history: commits; replica requests served per message, total (busiest node) | sticky records stored per node after it: nodes holding any; median, max records; median, max KB |')
+console.log('|---|---|---|---|---|---|---|')
+for (const { daemon: d } of results) {
+  type G = { sum: Record<string, number>, max: Record<string, number> } | undefined
+  const st = d.stickyCounters as G; const hi = d.historyCounters as G
+  const g = (x: G, k: string, which: 'sum' | 'max' = 'sum'): number => x?.[which][k] ?? NaN
+  const commits = g(st, 'commits_total')
+  const served = (x: G, which: 'sum' | 'max'): number => g(x, 'replica_requests_total{op="put"}', which) + g(x, 'replica_requests_total{op="get"}', which)
+  const stored = ((d.storedPerNode ?? []) as Array<Record<string, number>>).map((s) => ({
+    records: sum(Object.entries(s).filter(([k]) => k.startsWith('stored_records')).map(([, v]) => v)),
+    bytes: sum(Object.entries(s).filter(([k]) => k.startsWith('stored_bytes')).map(([, v]) => v))
+  })).filter((s) => s.records > 0)
+  const histMsgs = d.historyAcked as number
+  console.log(`| ${d.nodes} | ${(d.nodes as number) - (d.earlyExits as number)} / ${d.nodes} (${f(d.earlyExits, 0)}, ${f(d.portRetries, 0)}) | ${f(commits, 0)}, ${f(g(st, 'commit_attempts_total'), 0)}, ${f(g(st, 'conflicts_total'), 0)}, ${f(g(st, 'retries_total'), 0)}, ${f(g(st, 'commit_failures_total'), 0)} | ` +
+    `${f(g(st, 'head_reads_total') / commits)}, ${f(g(st, 'replica_lookups_total') / commits)}, ${f(g(st, 'record_cache_misses_total') / commits)}, ${f(1000 * g(st, 'commit_duration_seconds_sum') / g(st, 'commit_duration_seconds_count'), 0)} | ` +
+    `${f(served(st, 'sum'), 0)} (${f(served(st, 'max'), 0)}) | ${f(g(hi, 'commits_total'), 0)}; ${f(served(hi, 'sum') / histMsgs, 2)} (${f(served(hi, 'max') / histMsgs, 2)}) | ` +
+    `${stored.length}; ${f(median(stored.map((s) => s.records)), 0)}, ${f(Math.max(...stored.map((s) => s.records)), 0)}; ${f(median(stored.map((s) => s.bytes)) / 1024, 0)}, ${f(Math.max(...stored.map((s) => s.bytes)) / 1024, 0)} |`)
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
 writeFileSync(join(ROOT, 'bench', 'results', 'scale.json'), JSON.stringify({ at: new Date().toISOString(), sizes: SIZES, results }, null, 2))

@@ -124,6 +124,7 @@ export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
   const rootId = await prepare({ t: 'root', db, topic, pages: pageIds, count: plan.entries.size, expiresAt: rootExpiry })
   const subsId = plan.subs.size > 0 ? await prepare({ t: 'subs', db, topic, subs: subList, expiresAt: subsExpiry }) : null
   const { snapshot, ...histories } = await compactHistories(input, rootId, subsId)
+  const createdAt = plan.merged.createdAt || now
   const head: Omit<HeadRecord, 'sig'> = {
     t: 'head',
     db,
@@ -134,8 +135,11 @@ export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
     ...histories,
     // a recovery head also supersedes the unloadable heads it replaces, so replicas drop them
     parents: [...new Set([...loaded.map((l) => l.id), ...input.supersede])].sort().slice(-LIMITS.MAX_PARENTS),
-    createdAt: plan.merged.createdAt || now,
-    lastModified: now,
+    createdAt,
+    // never before the topic's creation: `now` is read when the attempt starts, and a concurrent
+    // writer's first head (or one from a host whose clock runs ahead) stamped later may be loaded
+    // as a parent afterwards; a head dated before its own createdAt is refused by every replica
+    lastModified: Math.max(now, createdAt),
     state: 'ACTIVE',
     retired: isRetired(plan.entries.values(), plan.subs.values(), now),
     expiresAt: Math.max(rootExpiry, subsExpiry),

@@ -18,6 +18,13 @@ const SUSPECT_MS = 30_000
 export const MAX_REPLICA_SETS = 2_000
 /** an empty replica set is looked for again after this long */
 const EMPTY_SET_REFRESH_MS = 1_000
+/**
+ * A topic's DHT query runs at most this often; a lookup forced sooner reuses the last query's
+ * peers (suspects still left out). A commit waiting for its quorum forces a lookup every 250 ms,
+ * and beyond a routing table's worth of peers each lookup is a DHT query: 30 daemons on two cores
+ * ran hundreds of them a minute while starting, which slowed every request until they timed out.
+ */
+export const MIN_QUERY_INTERVAL_MS = 1_000
 
 export interface ReplicaSetOptions {
   /** remote replicas per topic. @default 5 */
@@ -35,6 +42,8 @@ export class ReplicaSets {
   private readonly sets = new Map<string, ReplicaSet>()
   /** peers whose last request failed or whose connection closed, and when */
   private readonly suspects = new Map<string, number>()
+  /** each topic's last DHT query: when it finished and the peers it found */
+  private readonly queried = new Map<string, { at: number, peers: PeerId[] }>()
 
   constructor (
     private readonly deps: {
@@ -87,7 +96,8 @@ export class ReplicaSets {
   private prune (): void {
     for (const [id, at] of this.suspects) if (Date.now() - at > SUSPECT_MS) this.suspects.delete(id)
     const idle = [...this.sets].filter(([, set]) => set.refreshing == null).sort(([, a], [, b]) => (a.used ?? a.at) - (b.used ?? b.at))
-    for (const [topic] of idle.slice(0, this.sets.size - Math.floor(MAX_REPLICA_SETS * 0.9))) this.sets.delete(topic)
+    for (const [topic] of idle.slice(0, this.sets.size - Math.floor(MAX_REPLICA_SETS * 0.9))) { this.sets.delete(topic); this.queried.delete(topic) }
+    for (const [topic, q] of this.queried) if (Date.now() - q.at >= MIN_QUERY_INTERVAL_MS) this.queried.delete(topic)
   }
 
   get size (): number { return this.sets.size }
@@ -125,8 +135,12 @@ export class ReplicaSets {
     this.stats.refreshes++
     const local = this.localCandidates()
     if (local != null) return this.closest(topic, local)
+    const last = this.queried.get(topic)
+    if (last != null && Date.now() - last.at < MIN_QUERY_INTERVAL_MS) return this.closest(topic, last.peers)
     const signal = deadlineSignal(this.options.requestTimeoutMs, 'replica lookup timed out')
-    return this.closest(topic, await this.deps.net.closestPeers(this.deps.keyOf(topic), signal))
+    const found = await this.deps.net.closestPeers(this.deps.keyOf(topic), signal)
+    this.queried.set(topic, { at: Date.now(), peers: found })
+    return this.closest(topic, found)
   }
 
   /**

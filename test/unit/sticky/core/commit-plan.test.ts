@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { contentId, encodeRecord } from '../../../../src/sticky/core/codec.js'
 import { planMerge, planRecords, snapshotLinks, type BatchItem, type PlanHead } from '../../../../src/sticky/core/commit-plan.js'
 import { liveSubscribers, type TopicState } from '../../../../src/sticky/core/merge.js'
-import { LIMITS, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../../../../src/sticky/core/records.js'
+import { LIMITS, checkTimes, type BlobRecord, type Entry, type HeadRecord, type MessageRecord, type SubscriberEntry } from '../../../../src/sticky/core/records.js'
 
 const NOW = 1_700_000_000_000
 const WRITER = 'Writer1111111111111111111111111111111111111'
@@ -125,6 +125,22 @@ describe('commit plan: records and head', () => {
       expect(head.expiresAt).toBeGreaterThanOrEqual(rootExpiry)
       expect(head.expiresAt).toBeGreaterThanOrEqual(NOW)
     }))
+  })
+
+  it('dates the head no earlier than the topic it continues: a parent created after this attempt read its clock is merged into a valid head', async () => {
+    // two writers create a topic at once: B's first head (created 40 ms after A's attempt began,
+    // e.g. while A waited for the heads on a loaded machine) is what A loads and continues
+    const parent = loadedHead(0, 1, [{ m: msg('B', 1), v: 1 }], [])
+    const bCreated = NOW + 40
+    parent.state.createdAt = bCreated
+    Object.assign(parent.head, { createdAt: bCreated, lastModified: bCreated })
+    const m = msg(WRITER, 1)
+    const plan = planMerge({ topic: 't', headVersions: [1], loaded: [parent], versionFloor: 0, batch: [{ kind: 'msg', id: idOf(m), record: m }], now: NOW, maxSubscribers: 10, idOf })
+    const { head } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded: [parent], supersede: [], chains: [], now: NOW, gcGraceMs: 0, prepare: recorder().prepare })
+    expect(head.createdAt).toBe(bCreated)
+    expect(head.lastModified).toBeGreaterThanOrEqual(head.createdAt)
+    // what a replica checks, with A's clock and with a clock that reads the same
+    expect(checkTimes({ ...head, sig: 'x' }, NOW)).toBeUndefined()
   })
 
   it('moves old history into a snapshot when the head would outgrow its target, losing none of it', async () => {

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createHash } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { ReplicaSets } from '../../../../src/sticky/replica/replica-sets.js'
+import { MIN_QUERY_INTERVAL_MS, ReplicaSets } from '../../../../src/sticky/replica/replica-sets.js'
 import { silentLogger } from '../../../../src/index.js'
 
 const KEY = (topic: string): Uint8Array => new TextEncoder().encode(`/dps/db/h/${topic}`)
@@ -90,4 +90,27 @@ describe('replica sets', () => {
     expect(sets.isSuspect(outsider)).toBe(false)
     expect(gained).toEqual([])
   })
+
+  it('run a topic\'s DHT query at most once per MIN_QUERY_INTERVAL_MS however often a lookup is forced (a commit waiting for its quorum forces one every 250 ms)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const all = await peers(6)
+    const { sets, queries, connected } = fixture(all, { tableHoldsAll: false })
+    for (let i = 0; i < 8; i++) {
+      await sets.get('t', true)
+      vi.advanceTimersByTime(250)
+    }
+    expect(queries).toHaveLength(Math.ceil(8 * 250 / MIN_QUERY_INTERVAL_MS))
+    // within the interval the last query's peers stand in, suspects still left out
+    const gone = (await sets.get('t'))[0]!
+    connected.delete(gone.toString())
+    sets.peerDisconnected(gone.toString())
+    const before = queries.length
+    expect((await sets.get('t', true)).map(String)).not.toContain(gone.toString())
+    expect(queries).toHaveLength(before)
+    vi.advanceTimersByTime(MIN_QUERY_INTERVAL_MS)
+    await sets.get('t', true)
+    expect(queries).toHaveLength(before + 1)
+  })
+
+  afterEach(() => { vi.useRealTimers() })
 })
