@@ -123,7 +123,8 @@ export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
   const subsExpiry = subscribersExpiry(subList, grace, now)
   const rootId = await prepare({ t: 'root', db, topic, pages: pageIds, count: plan.entries.size, expiresAt: rootExpiry })
   const subsId = plan.subs.size > 0 ? await prepare({ t: 'subs', db, topic, subs: subList, expiresAt: subsExpiry }) : null
-  const { snapshot, ...histories } = await compactHistories(input, rootId, subsId)
+  const expiresAt = Math.max(rootExpiry, subsExpiry)
+  const { snapshot, ...histories } = await compactHistories(input, rootId, subsId, expiresAt)
   const createdAt = plan.merged.createdAt || now
   const head: Omit<HeadRecord, 'sig'> = {
     t: 'head',
@@ -142,7 +143,7 @@ export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
     lastModified: Math.max(now, createdAt),
     state: 'ACTIVE',
     retired: isRetired(plan.entries.values(), plan.subs.values(), now),
-    expiresAt: Math.max(rootExpiry, subsExpiry),
+    expiresAt,
     writer: input.writer
   }
   return { head, snapshot }
@@ -155,7 +156,7 @@ export async function planRecords (input: RecordsInput): Promise<RecordsPlan> {
  * heads link different snapshots, their walked chains are joined into one snapshot, so no history
  * is lost.
  */
-async function compactHistories (input: RecordsInput, rootId: string, subsId: string | null): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'> & { snapshot: boolean }> {
+async function compactHistories (input: RecordsInput, rootId: string, subsId: string | null, headExpiresAt: number): Promise<Pick<HeadRecord, 'messageHistory' | 'subscriberHistory' | 'previous'> & { snapshot: boolean }> {
   const { plan, topic, now } = input
   const merged = plan.merged
   let messageHistory = appendHistory(merged.messageHistory, rootId, Infinity)
@@ -186,7 +187,10 @@ async function compactHistories (input: RecordsInput, rootId: string, subsId: st
     subscriberHistory: [...older.subscriberHistory, ...oldSubs],
     previous,
     createdAt: now,
-    expiresAt: now + LIMITS.SNAPSHOT_TTL_MS
+    // roots and subscriber collections are cumulative (each holds every live entry of the topic), so
+    // the older ones a snapshot lists hold nothing that outlives the new head's content: the snapshot
+    // expires with the head, and at most SNAPSHOT_TTL_MS after its creation
+    expiresAt: Math.min(now + LIMITS.SNAPSHOT_TTL_MS, headExpiresAt)
   })
   return { messageHistory, subscriberHistory, previous: snapId, snapshot: true }
 }

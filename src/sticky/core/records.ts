@@ -13,8 +13,8 @@
  * Format 2 (issue 14): root, subs and snap carry `writer` + `sig`; every kind refuses unknown fields.
  *
  * Every record but a message carries `expiresAt` (content-based: the latest expiry of what it holds
- * plus a grace period; snapshots: one hour after creation). Nodes refuse expired records, filter
- * them on read and delete them from their datastore on a periodic sweep.
+ * plus a grace period; snapshots: with the head that links them, at most one hour after creation).
+ * Nodes refuse expired records, filter them on read and delete them from their datastore on a periodic sweep.
  * Every decode* function returns a reason string instead of throwing, so malformed network input
  * is dropped and counted, never thrown through a DHT handler.
  */
@@ -96,7 +96,7 @@ export const LIMITS = {
   HEAD_TARGET_BYTES: 1024,
   /** history entries a head keeps after a snapshot */
   HISTORY_KEEP: 10,
-  /** snapshots expire this long after creation */
+  /** snapshots expire with the head that links them, and at most this long after creation */
   SNAPSHOT_TTL_MS: 3_600_000,
   /** parents one head may list (the union of every replica's set, read by one writer) */
   MAX_PARENTS: 64,

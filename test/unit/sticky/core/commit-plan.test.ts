@@ -151,10 +151,22 @@ describe('commit plan: records and head', () => {
     const { head, snapshot } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains: [], now: NOW, gcGraceMs: 0, prepare })
     expect(snapshot).toBe(true)
     const snap = records.get(head.previous!)
-    expect(snap).toMatchObject({ t: 'snap', previous: 'prevSnapshotId00000000', expiresAt: NOW + LIMITS.SNAPSHOT_TTL_MS })
+    // the content's 60 s TTL: the snapshot expires with the head, not an hour after its creation
+    expect(head.expiresAt).toBeLessThan(NOW + LIMITS.SNAPSHOT_TTL_MS)
+    expect(snap).toMatchObject({ t: 'snap', previous: 'prevSnapshotId00000000', expiresAt: head.expiresAt })
     if (snap?.t !== 'snap') return
     expect([...snap.messageHistory, ...head.messageHistory]).toEqual([...history, head.messages])
     expect(head.messageHistory.length).toBeLessThanOrEqual(LIMITS.HISTORY_KEEP)
+  })
+
+  it('a snapshot of long-lived content expires SNAPSHOT_TTL_MS after its creation, before the head', async () => {
+    const history = Array.from({ length: LIMITS.HISTORY_MAX }, (_, i) => contentId(encodeRecord({ i })))
+    const loaded = [loadedHead(0, 5, [{ m: msg('A', 1, NOW + 48 * 3_600_000), v: 1 }], [], null, history)]
+    const plan = planMerge({ topic: 't', headVersions: [5], loaded, versionFloor: 0, batch: [{ kind: 'touch' }], now: NOW, maxSubscribers: 10, idOf })
+    const { prepare, records } = recorder()
+    const { head } = await planRecords({ db: 'd', topic: 't', writer: WRITER, plan, loaded, supersede: [], chains: [], now: NOW, gcGraceMs: 0, prepare })
+    expect(head.expiresAt).toBe(NOW + 48 * 3_600_000)
+    expect(records.get(head.previous!)).toMatchObject({ t: 'snap', expiresAt: NOW + LIMITS.SNAPSHOT_TTL_MS })
   })
 
   it('joins the chains of heads that link different snapshots into one snapshot', async () => {
