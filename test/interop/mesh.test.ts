@@ -59,8 +59,8 @@ beforeAll(async () => {
     got.set(d.peerId, seen)
     await d.subscribe(TOPIC, (e) => { seen.add(e.id) })
   }
-  await waitFor(() => ts.every((d) => d.libp2p.services.pubsub.getSubscribers(`${DB}_${TOPIC}`).length === 2 * PER_SIDE - 1), 60_000, 'every TS node sees all subscribers')
-}, 180_000)
+  await waitFor(() => ts.every((d) => d.libp2p.services.pubsub.getSubscribers(`${DB}_${TOPIC}`).length === 2 * PER_SIDE - 1), 120_000, 'every TS node sees all subscribers')
+}, 300_000)
 
 afterAll(async () => {
   await Promise.allSettled([...ts.map(async (d) => { await d.disconnect() }), ...go.map(async (g) => { await g.stop() })])
