@@ -23,8 +23,9 @@ import { freePorts } from '../support/cluster.js'
 import { CLI, ROOT, buildDist, httpGet } from '../support/daemon-process.js'
 
 const SIZES = (process.env.BENCH_SIZES ?? (process.argv.includes('--50') ? '10,20,30,50' : '10,20,30')).split(',').map(Number)
-const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 15_000)
-const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 20_000)
+const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000)
+/** long enough to hold one of every periodic round (discovery lookups run every 60 s at most) */
+const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 60_000)
 const RT_EVENTS = Number(process.env.BENCH_RT_EVENTS ?? 50) // ten a second
 const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
@@ -107,15 +108,16 @@ async function stopAll (procs: Proc[]): Promise<void> {
   }))
 }
 
-/** Every depin_sticky_* sample of each daemon's /metrics (labels kept in the key), per daemon; {} for one that did not answer. */
-async function stickySamples (procs: Proc[]): Promise<Array<Record<string, number>>> {
+/** Every depin_<family>_* sample of each daemon's /metrics (labels kept in the key), per daemon; {} for one that did not answer. */
+async function metricSamples (procs: Proc[], family = 'sticky'): Promise<Array<Record<string, number>>> {
   return await Promise.all(procs.map(async (p) => {
     const text = (await httpGet(p.http, '/metrics', 20_000)).body
     const out: Record<string, number> = {}
-    for (const m of text.matchAll(/^depin_sticky_(\w+(?:\{[^}]*\})?) ([\d.e+-]+)$/gm)) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
+    for (const m of text.matchAll(new RegExp(`^depin_${family}_(\\w+(?:\\{[^}]*\\})?) ([\\d.e+-]+)$`, 'gm'))) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
     return out
   }))
 }
+const stickySamples = async (procs: Proc[]): Promise<Array<Record<string, number>>> => await metricSamples(procs, 'sticky')
 
 /** what each series grew by between two stickySamples, summed over the daemons, plus the largest single daemon's growth */
 function growth (before: Array<Record<string, number>>, after: Array<Record<string, number>>): { sum: Record<string, number>, max: Record<string, number>, answered: number } {
@@ -199,7 +201,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.readyNodes = readyAt.filter((t) => !Number.isNaN(t)).length
     await sleep(IDLE_SETTLE_MS)
     const pids = procs.map((p) => p.child.pid!)
+    const discoveryBefore = await metricSamples(procs, 'discovery')
     const idle = await idleFigures(pids, IDLE_WINDOW_MS)
+    // discovery rounds during the idle window, summed over the daemons (each is a DHT walk the others answer)
+    out.idleDiscovery = growth(discoveryBefore, await metricSamples(procs, 'discovery')).sum
     out.idleCpuMedian = median(idle.cpu)
     out.idleCpuTotal = sum(idle.cpu)
     out.idleRssMedianMB = MB(median(idle.rss))
@@ -207,6 +212,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.peersMedian = median(peers.filter(Number.isFinite))
     out.peersMin = Math.min(...peers.filter(Number.isFinite))
     out.peersAnswered = peers.filter(Number.isFinite).length
+    if (process.env.BENCH_IDLE_ONLY === '1') return out
 
     // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
     const pub = procs[1]!

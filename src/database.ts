@@ -39,6 +39,8 @@ export interface DatabaseStats {
   gater: GaterStats
   registry: RegistryCacheStats & { wallets: number }
   bootstrapAttempts: number
+  /** discovery rounds run (advertise, lookup), skipped (lookups with nobody left to find), and peers dialed by lookups */
+  discovery: { advertised: number, lookups: number, skipped: number, dialed: number }
   sticky: Record<string, number>
   /** enough replica-capable peers for the sticky write quorum (db.sticky.isReady()) */
   stickyReady: boolean
@@ -106,7 +108,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       wantsPeer: (peerId) => peerId !== host.peerId.toString() && host.libp2p.getConnections().every((c) => c.remotePeer.toString() !== peerId) &&
         this.authorizesPeerIdCached(peerId),
       dial: async (peer, signal) => { await host.libp2p.dial(peer.id as any, { signal }) },
-      connectionCount: () => host.libp2p.getConnections().length,
+      connectedPeers: () => this.authorizedConnections(),
       nothingToFind: () => this.nothingToFind(options.connectionLimits.low),
       isReady: () => this.readiness.ready,
       logger: log.child('component', 'discovery')
@@ -212,6 +214,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       gater: this.host.gaterStats,
       registry: { ...this.registry.stats, wallets: this.registry.size },
       bootstrapAttempts: this.bootstrapper.attempts,
+      discovery: { ...this.discovery.rounds },
       sticky: this.sticky.stats(),
       stickyReady: this.sticky.isReady(),
       stored: this.sticky.storedByKind(),
@@ -328,14 +331,20 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
     return this.connectedPeers().map((p) => p.peerId)
   }
 
-  /** connected to every other wallet of the registry, or to `low` peers: a discovery lookup could dial nobody */
+  /** peer ids this database authorizes with a connection open now (identified or not), each once */
+  private authorizedConnections (): Set<string> {
+    const out = new Set<string>()
+    for (const c of this.host.libp2p.getConnections()) {
+      const id = c.remotePeer.toString()
+      if (!out.has(id) && this.authorizesPeerIdCached(id)) out.add(id)
+    }
+    return out
+  }
+
+  /** connected to every other wallet of the registry, or to `low` authorized peers: a discovery lookup could dial nobody */
   private nothingToFind (low: number): boolean {
-    const connections = this.host.libp2p.getConnections()
-    if (connections.length >= low) return true
-    const connected = new Set(connections.map((c) => c.remotePeer.toString()))
-    let authorized = 0
-    for (const peerId of connected) if (this.authorizesPeerIdCached(peerId)) authorized++
-    return authorized >= this.registry.size - (this.registry.has(this.host.wallet) ? 1 : 0)
+    const authorized = this.authorizedConnections().size
+    return authorized >= low || authorized >= this.registry.size - (this.registry.has(this.host.wallet) ? 1 : 0)
   }
 
   private authorizesPeerIdCached (peerId: string): boolean {

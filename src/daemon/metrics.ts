@@ -75,6 +75,10 @@ export function createDaemonMetrics (): DaemonMetrics {
   gauge('depin_ready', '1 when the node has at least one authorized peer', [], one((s) => (s.ready ? 1 : 0)))
   gauge('depin_connected_peers', 'Authorized peers connected', [], one((s) => s.connectedPeers))
   counter('depin_bootstrap_attempts_total', 'Bootstrap rounds run', [], one((s) => s.bootstrapAttempts))
+  counter('depin_discovery_rounds_total', 'DHT discovery rounds: advertise and lookup run, lookup skipped (nobody left to find)', ['round'], labelled((s) => [
+    [{ round: 'advertise' }, s.discovery.advertised], [{ round: 'lookup' }, s.discovery.lookups], [{ round: 'skipped' }, s.discovery.skipped]
+  ]))
+  counter('depin_discovery_dialed_total', 'Peers dialed successfully after a discovery lookup found them', [], one((s) => s.discovery.dialed))
   const sticky = (key: string, name: string, help: string): void => { counter(name, help, [], one((s) => s.sticky[key] ?? 0)) }
   sticky('commits', 'depin_sticky_commits_total', 'Sticky batches committed (acknowledged by a quorum)')
   sticky('messages', 'depin_sticky_messages_committed_total', 'Sticky messages committed')
