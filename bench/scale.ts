@@ -1,5 +1,6 @@
 /*
- * `npm run bench:scale`: the daemon as separate processes on loopback (`node dist/cli.js start`,
+ * `npm run bench:scale`: the daemon as separate processes on loopback, started with the container's
+ * command (deploy/Dockerfile: `node --max-semi-space-size=2 dist/cli.js start`,
  * one shared registry file, node 0 the bootstrap of all), for 10, 20 and 30 nodes in one run
  * (`--50` adds 50; `BENCH_SIZES=10,20` overrides). Per size: time until every node is ready, idle
  * CPU (share of one core) and RSS per node, connections per node, real-time delivery (every node
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Keypair } from '@solana/web3.js'
 import { freePorts } from '../support/cluster.js'
-import { CLI, ROOT, buildDist, httpGet } from '../support/daemon-process.js'
+import { ROOT, buildDist, containerCommand, httpGet } from '../support/daemon-process.js'
 
 const SIZES = (process.env.BENCH_SIZES ?? (process.argv.includes('--50') ? '10,20,30,50' : '10,20,30')).split(',').map(Number)
 const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000)
@@ -161,7 +162,8 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
   const launch = (i: number): void => {
     const s = specs[i]!
     const profile = i < PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', `prof-${n}`)] : []
-    const p = spawnLines(process.execPath, [...profile, CLI, 'start', '--config', config], {
+    const cmd = containerCommand(config) // node's flags included, as the image runs it
+    const p = spawnLines(cmd.program, [...profile, ...cmd.args], {
       DEPIN_KEY_FILE: s.keyFile,
       DEPIN_QUIC_PORT: String(s.ports.quic),
       DEPIN_TCP_PORT: String(s.ports.tcp),
@@ -298,7 +300,8 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const lateConfig = join(dir, 'late.yaml')
     writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
     const lT0 = performance.now()
-    const joiner = spawnLines(process.execPath, [CLI, 'start', '--config', lateConfig], {
+    const joinerCmd = containerCommand(lateConfig)
+    const joiner = spawnLines(joinerCmd.program, joinerCmd.args, {
       DEPIN_KEY_FILE: late.keyFile,
       DEPIN_QUIC_PORT: String(late.ports.quic),
       DEPIN_TCP_PORT: String(late.ports.tcp),
