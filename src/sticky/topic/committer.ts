@@ -16,7 +16,7 @@ import { headId, signHead, signMessage, signRecord, type Signer, type VerifiedSi
 import type { StateLoader, LoadedHead } from './state-loader.js'
 import type { PreparedBlob, StickyStore } from '../replica/store.js'
 import type { Logger } from '../../logger.js'
-import { ChannelFailedError, NoQuorumError, StickyCommitError } from '../core/errors.js'
+import { ChannelFailedError, NoQuorumError, NotAuthorizedError, StickyCommitError } from '../core/errors.js'
 import type { HeadWithId } from '../core/validation.js'
 import type { HistoryLists } from './history.js'
 import { sleep } from '../../abort.js'
@@ -62,6 +62,12 @@ export interface CommitterDeps {
   onCommitted?: (result: CommitResult, info: { durationMs: number, items: number }) => void
   /** called once the first attempt's head is written, before the read-back (early push) */
   onWritten?: (result: CommitResult) => void
+  /**
+   * This node's wallet is authorized for the database now. Checked before every network step: once
+   * the registry drops the wallet, replicas refuse what it signs, so a queued commit fails at once
+   * with NotAuthorizedError instead of retrying until its deadline (and holding up disconnect()).
+   */
+  writerAuthorized?: () => boolean
   logger: Logger
 }
 
@@ -172,7 +178,10 @@ export class TopicCommitter {
       // The deadline is checked before every network step, not only between attempts: an attempt
       // takes several request rounds (each up to requestTimeoutMs), and one started just before the
       // deadline answered its publishers up to half a minute late (the chaos suite's slow links).
-      const due = (): void => { if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt) }
+      const due = (): void => {
+        this.assertWriter()
+        if (Date.now() > deadline) throw new StickyCommitError(this.deps.topic, attempt)
+      }
       this.stats.attempts++
       const now = Date.now()
       // Reusing the heads our own last read-back saw is safe even if they are stale: a head we do not
@@ -297,6 +306,10 @@ export class TopicCommitter {
    * again every QUORUM_POLL_MS); at the deadline, NoQuorumError naming how many it had. Nothing is
    * written before: a commit that cannot be acknowledged does not start.
    */
+  private assertWriter (): void {
+    if (this.deps.writerAuthorized?.() === false) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
+  }
+
   private async awaitQuorum (started: number, deadline: number): Promise<void> {
     // a replica lookup (a DHT query) may take longer than the deadline leaves: it does not extend it
     const lookup = async (refresh: boolean): Promise<{ need: number, have: number } | undefined> =>
@@ -306,6 +319,7 @@ export class TopicCommitter {
     if (q != null && q.have >= q.need) return
     this.deps.logger.debug('waiting for enough replicas for the write quorum', 'topic', this.deps.topic, 'have', q?.have, 'need', q?.need)
     while (q == null || q.have < q.need) {
+      this.assertWriter()
       if (q != null) last = q
       const left = deadline - Date.now()
       if (left <= 0) throw new NoQuorumError(this.deps.topic, last.have, last.need, Date.now() - started)

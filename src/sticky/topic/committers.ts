@@ -31,6 +31,8 @@ export interface CommittersDeps {
   onCommitted: (topic: string, result: CommitResult, info: { durationMs: number, items: number }) => void
   /** this node subscribes to the topic (its committer is never released) */
   isSubscribed: (topic: string) => boolean
+  /** this node's wallet is authorized for the database now (a queued commit of a removed wallet fails at once) */
+  writerAuthorized: () => boolean
   logger: ComponentLogger
 }
 
@@ -67,6 +69,7 @@ export class Committers {
         // commit is then not acknowledged they may have seen a message whose publish() failed
         onWritten: (r) => { deps.onWritten(topic, r) },
         onCommitted: (r, info) => { deps.onCommitted(topic, r, info) },
+        writerAuthorized: deps.writerAuthorized,
         logger: deps.logger.child('component', 'sticky-commit', 'topic', topic)
       }, { flushDelayMs: options.flushDelayMs, maxBatch: options.maxBatch, commitDeadlineMs: options.commitDeadlineMs, maxSubscribers: options.maxSubscribersPerTopic, gcGraceMs: options.gcGraceMs, recoveryAfterMs: options.recoveryAfterMs, writeQuorum: options.writeQuorum })
       this.committers.set(topic, c)

@@ -85,6 +85,7 @@ export function createStickyPubSub (deps: StickyDeps, options: StickyOptions): S
     onWritten: (topic, r) => { pushes.send(topic, r) },
     onCommitted: (topic, r, info) => { state.emit('commit', { topic, version: r.version, ...info }) },
     isSubscribed: (topic) => subscriptions.has(topic),
+    writerAuthorized: () => policy.isAuthorized(db, signer.wallet),
     logger
   }, options)
   const repair = new ReplicaRepair({ store, loader, committerOf: (topic) => committers.existing(topic), isClosed: () => state.closed, logger })

@@ -1,7 +1,9 @@
 /*
  * The commit deadline bounds a whole commit, not only the gaps between attempts: a read of the
  * heads that comes back after the deadline ends the commit there (ERR_STICKY_COMMIT_TIMEOUT), and
- * nothing is written. Fake clock; a store whose replicas answer slowly.
+ * nothing is written. A queued commit whose wallet leaves the registry fails with ERR_NOT_AUTHORIZED
+ * at its next step instead of retrying until the deadline. Fake clock; a store whose replicas
+ * answer slowly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { TopicCommitter, type CommitStore } from '../../../../src/sticky/topic/committer.js'
@@ -39,5 +41,40 @@ describe('commit deadline', () => {
     expect(await outcome).toBe('ERR_STICKY_COMMIT_TIMEOUT')
     expect(writes).toEqual([])
     expect(Date.now() - started).toBeLessThanOrEqual(70_000)
+  })
+
+  it('a commit waiting for its quorum fails with ERR_NOT_AUTHORIZED as soon as the wallet leaves the registry', async () => {
+    const writes: string[] = []
+    const store = {
+      readHeads: async () => [],
+      ensureReplicated: async () => { writes.push('ensureReplicated') },
+      prepareBlob: () => { throw new Error('not reached') },
+      putCommit: async () => { writes.push('putCommit') },
+      confirmBlobs: async () => true,
+      replicas: async () => []
+    } as unknown as CommitStore
+    let authorized = true
+    const committer = new TopicCommitter({
+      store,
+      loader: new StateLoader(store as any),
+      signer: { wallet: 'W' } as any,
+      db: 'db',
+      topic: 't',
+      quorum: async () => ({ need: 3, have: 1 }), // peers gone: the commit waits for replicas
+      recover: async () => undefined,
+      history: { walk: async () => { throw new Error('not reached') } },
+      writerAuthorized: () => authorized,
+      logger: silentLogger
+    }, { flushDelayMs: 2, maxBatch: 1000, commitDeadlineMs: 60_000, maxSubscribers: 1000, gcGraceMs: 3_600_000, recoveryAfterMs: 15_000, writeQuorum: 3 })
+    const started = Date.now()
+    let settledAt = 0
+    const outcome = committer.publish({ hello: 1 }, 60_000).then(() => 'acknowledged', (err: { code?: string }) => err.code).finally(() => { settledAt = Date.now() })
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(settledAt).toBe(0) // still waiting for its quorum
+    authorized = false
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(await outcome).toBe('ERR_NOT_AUTHORIZED')
+    expect(settledAt - started).toBeLessThan(10_000)
+    expect(writes).toEqual([])
   })
 })
