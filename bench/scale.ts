@@ -1,6 +1,6 @@
 /*
  * `npm run bench:scale`: the daemon as separate processes on loopback, started with the container's
- * command (deploy/Dockerfile: `node --max-semi-space-size=2 dist/cli.js start`,
+ * command (deploy/Dockerfile: `node dist/cli.js start`,
  * one shared registry file, node 0 the bootstrap of all), for 10, 20 and 30 nodes in one run
  * (`--50` adds 50; `BENCH_SIZES=10,20` overrides). Per size: time until every node is ready, idle
  * CPU (share of one core) and RSS per node, connections per node, real-time delivery (every node
@@ -162,7 +162,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
   const launch = (i: number): void => {
     const s = specs[i]!
     const profile = i < PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', `prof-${n}`)] : []
-    const cmd = containerCommand(config) // node's flags included, as the image runs it
+    const cmd = containerCommand(config) // as the image runs it (node flags included, if it sets any)
     const p = spawnLines(cmd.program, [...profile, ...cmd.args], {
       DEPIN_KEY_FILE: s.keyFile,
       DEPIN_QUIC_PORT: String(s.ports.quic),

@@ -15,7 +15,7 @@ i=0
 for n in a b c; do
   DEPIN_KEY_FILE="$dir/keys/$n.json" DEPIN_REGISTRY_FILE="$dir/registry.json" DEPIN_BOOTSTRAP_FILE="$dir/bootstrap.json" \
   DEPIN_LISTEN_HOST=127.0.0.1 DEPIN_QUIC_PORT=$((4001 + 10 * i)) DEPIN_TCP_PORT=$((4002 + 10 * i)) DEPIN_HTTP_PORT=$((9464 + i)) DEPIN_INSPECT_PORT=$((9470 + i)) DEPIN_DATA_DIR="$dir/data-$n" \
-    setsid node --max-semi-space-size=2 "$here/../dist/cli.js" start --config "$here/config.yaml" 2> "$dir/$n.log" > "$dir/$n.out" &
+    setsid node "$here/../dist/cli.js" start --config "$here/config.yaml" 2> "$dir/$n.log" > "$dir/$n.out" &
   pids+=($!)
   i=$((i + 1))
 done
