@@ -110,7 +110,7 @@ async function stopAll (procs: Proc[]): Promise<void> {
 }
 
 /** Every depin_<family>_* sample of each daemon's /metrics (labels kept in the key), per daemon; {} for one that did not answer. */
-async function metricSamples (procs: Proc[], family = 'sticky'): Promise<Array<Record<string, number>>> {
+async function metricSamples (procs: Proc[], family: 'sticky' | 'discovery'): Promise<Array<Record<string, number>>> {
   return await Promise.all(procs.map(async (p) => {
     const text = (await httpGet(p.http, '/metrics', 20_000)).body
     const out: Record<string, number> = {}
@@ -118,9 +118,8 @@ async function metricSamples (procs: Proc[], family = 'sticky'): Promise<Array<R
     return out
   }))
 }
-const stickySamples = async (procs: Proc[]): Promise<Array<Record<string, number>>> => await metricSamples(procs, 'sticky')
 
-/** what each series grew by between two stickySamples, summed over the daemons, plus the largest single daemon's growth */
+/** what each series grew by between two metricSamples, summed over the daemons, plus the largest single daemon's growth */
 function growth (before: Array<Record<string, number>>, after: Array<Record<string, number>>): { sum: Record<string, number>, max: Record<string, number>, answered: number } {
   const sumOf: Record<string, number> = {}
   const maxOf: Record<string, number> = {}
@@ -249,7 +248,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
 
     // sticky: 10 publishers on different nodes, STICKY_EACH messages each, all at once
     const publishers = procs.slice(1, 1 + Math.min(STICKY_PUBLISHERS, n - 1))
-    const beforeSticky = await stickySamples(procs)
+    const beforeSticky = await metricSamples(procs, 'sticky')
     const stT0 = performance.now()
     out.stickyStartedAt = Date.now()
     for (const [pi, p] of publishers.entries()) {
@@ -271,7 +270,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
     // the write path's work for those publishes, summed over every daemon's /metrics
     out.stickyEndedAt = Date.now()
-    const afterSticky = await stickySamples(procs)
+    const afterSticky = await metricSamples(procs, 'sticky')
     out.stickyCounters = growth(beforeSticky, afterSticky)
     out.loadRssMedianMB = MB(rssLoad)
 
@@ -289,14 +288,14 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const histAcks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.topic === 'hist').length))
     const histErrors = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length))
     const errorsBefore = histErrors()
-    const beforeHistory = await stickySamples(procs)
+    const beforeHistory = await metricSamples(procs, 'sticky')
     const hT0 = performance.now()
     out.historyStartedAt = Date.now()
     for (let k = 0; k < HISTORY; k++) publishers[k % publishers.length]!.child.stdin!.write(JSON.stringify({ topic: 'hist', sticky: true, data: { k } }) + '\n')
     await waitUntil(() => histAcks() + histErrors() - errorsBefore >= HISTORY, 600_000, 1000)
     out.historyAcked = histAcks()
     out.historyWriteS = (performance.now() - hT0) / 1000
-    out.historyCounters = growth(beforeHistory, await stickySamples(procs))
+    out.historyCounters = growth(beforeHistory, await metricSamples(procs, 'sticky'))
     const lateConfig = join(dir, 'late.yaml')
     writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
     const lT0 = performance.now()
@@ -321,7 +320,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.lateJoinGot = histGot()
     // what each node stores once the history is written (the gauges are set by each node's sweep, every 60 s)
     await sleep(Number(process.env.BENCH_STORED_WAIT_MS ?? 61_000))
-    const stored = await stickySamples(procs)
+    const stored = await metricSamples(procs, 'sticky')
     out.storedPerNode = stored.map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('stored_'))))
   } finally {
     stopping = true

@@ -331,14 +331,9 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
     return this.connectedPeers().map((p) => p.peerId)
   }
 
-  /** peer ids this database authorizes with a connection open now (identified or not), each once */
+  /** peer ids this database authorizes with a connection open now (identified or not) */
   private authorizedConnections (): Set<string> {
-    const out = new Set<string>()
-    for (const c of this.host.libp2p.getConnections()) {
-      const id = c.remotePeer.toString()
-      if (!out.has(id) && this.authorizesPeerIdCached(id)) out.add(id)
-    }
-    return out
+    return new Set(this.host.connectedPeers().filter((p) => this.access.mayConnect(p.wallet)).map((p) => p.peerId))
   }
 
   /** connected to every other wallet of the registry, or to `low` authorized peers: a discovery lookup could dial nobody */

@@ -49,7 +49,7 @@ export interface DiscoveryDeps {
   wantsPeer: (peerId: string) => boolean
   dial: (peer: DiscoveredPeer, signal: AbortSignal) => Promise<void>
   /** peer ids of the authorized peers connected now */
-  connectedPeers: () => Iterable<string>
+  connectedPeers: () => ReadonlySet<string>
   /** true when a lookup could not find anyone to dial: connected to every registry wallet, or at the peer target */
   nothingToFind: () => boolean
   isReady: () => boolean
@@ -128,7 +128,7 @@ export class Discovery {
       const id = peer.id.toString()
       if (seen.has(id) || !this.deps.wantsPeer(id)) return true
       seen.add(id)
-      if (count(this.deps.connectedPeers()) >= this.options.lowConnections) return false
+      if (this.deps.connectedPeers().size >= this.options.lowConnections) return false
       dials.push(this.deps.dial(peer, signal).then(() => true, (err: unknown) => {
         this.deps.logger.debug('dial to discovered peer failed', 'peer', id, 'error', err)
         return false
@@ -163,10 +163,4 @@ export class Discovery {
       }
     }
   }
-}
-
-function count (items: Iterable<unknown>): number {
-  let n = 0
-  for (const _ of items) n++
-  return n
 }

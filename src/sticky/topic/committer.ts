@@ -301,15 +301,16 @@ export class TopicCommitter {
     }
   }
 
+  /** NotAuthorizedError once this node's wallet has left the registry (see CommitterDeps.writerAuthorized) */
+  private assertWriter (): void {
+    if (this.deps.writerAuthorized?.() === false) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
+  }
+
   /**
    * Waits until the topic has enough replica-capable nodes for the quorum (looking for replicas
    * again every QUORUM_POLL_MS); at the deadline, NoQuorumError naming how many it had. Nothing is
    * written before: a commit that cannot be acknowledged does not start.
    */
-  private assertWriter (): void {
-    if (this.deps.writerAuthorized?.() === false) throw new NotAuthorizedError(this.deps.signer.wallet, this.deps.db)
-  }
-
   private async awaitQuorum (started: number, deadline: number): Promise<void> {
     // a replica lookup (a DHT query) may take longer than the deadline leaves: it does not extend it
     const lookup = async (refresh: boolean): Promise<{ need: number, have: number } | undefined> =>

@@ -5,8 +5,23 @@
  * lookups stop and advertising waits the full backoff.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Discovery } from '../../../src/host/discovery.js'
+import { Discovery, type DiscoveryDeps, type DiscoveryOptions } from '../../../src/host/discovery.js'
 import { silentLogger } from '../../../src/logger.js'
+
+/** A Discovery whose deps do nothing unless overridden; rounds an hour apart unless given. */
+function discoveryWith (deps: Partial<DiscoveryDeps>, options: Partial<DiscoveryOptions> = {}): Discovery {
+  return new Discovery({
+    provide: async () => {},
+    findProviders: async function * () {},
+    wantsPeer: () => false,
+    dial: async () => {},
+    connectedPeers: () => new Set(),
+    nothingToFind: () => false,
+    isReady: () => true,
+    logger: silentLogger,
+    ...deps
+  }, { databaseName: 'db', advertiseIntervalMs: 3_600_000, lookupIntervalMs: 3_600_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500, ...options })
+}
 
 describe('discovery rounds', () => {
   beforeEach(() => { vi.useFakeTimers() })
@@ -15,16 +30,10 @@ describe('discovery rounds', () => {
   it('advertising doubles its interval up to 16x while the network does not grow, and starts over when it grows by half', async () => {
     const provides: number[] = []
     let peers = ['a', 'b', 'c']
-    const discovery = new Discovery({
+    const discovery = discoveryWith({
       provide: async () => { provides.push(Date.now()) },
-      findProviders: async function * () {},
-      wantsPeer: () => false,
-      dial: async () => {},
-      connectedPeers: () => peers,
-      nothingToFind: () => false,
-      isReady: () => true,
-      logger: silentLogger
-    }, { databaseName: 'db', advertiseIntervalMs: 1_000, lookupIntervalMs: 60_000_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
+      connectedPeers: () => new Set(peers)
+    }, { advertiseIntervalMs: 1_000 })
     const start = Date.now()
     discovery.start()
     // peers leaving and coming back between rounds (a connection closing, a reconnect) is no change
@@ -51,16 +60,11 @@ describe('discovery rounds', () => {
   it('skips lookups while there is nobody left to find, and looks up again once there is', async () => {
     const lookups: number[] = []
     let nothingToFind = false
-    const discovery = new Discovery({
-      provide: async () => {},
+    const discovery = discoveryWith({
       findProviders: async function * () { lookups.push(Date.now()) },
-      wantsPeer: () => false,
-      dial: async () => {},
-      connectedPeers: () => ['a', 'b', 'c'],
-      nothingToFind: () => nothingToFind,
-      isReady: () => true,
-      logger: silentLogger
-    }, { databaseName: 'db', advertiseIntervalMs: 60_000_000, lookupIntervalMs: 1_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
+      connectedPeers: () => new Set(['a', 'b', 'c']),
+      nothingToFind: () => nothingToFind
+    }, { lookupIntervalMs: 1_000 })
     discovery.start()
     await vi.advanceTimersByTimeAsync(10)
     expect(lookups).toHaveLength(1)
@@ -78,16 +82,11 @@ describe('discovery rounds', () => {
     const provides: number[] = []
     let nothingToFind = true
     let peers = ['a']
-    const discovery = new Discovery({
+    const discovery = discoveryWith({
       provide: async () => { provides.push(Date.now()) },
-      findProviders: async function * () {},
-      wantsPeer: () => false,
-      dial: async () => {},
-      connectedPeers: () => peers,
-      nothingToFind: () => nothingToFind,
-      isReady: () => true,
-      logger: silentLogger
-    }, { databaseName: 'db', advertiseIntervalMs: 1_000, lookupIntervalMs: 60_000_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
+      connectedPeers: () => new Set(peers),
+      nothingToFind: () => nothingToFind
+    }, { advertiseIntervalMs: 1_000 })
     discovery.start()
     await vi.advanceTimersByTimeAsync(40_000)
     // at once, then every 16 s even though a peer connects in between
@@ -104,16 +103,12 @@ describe('discovery rounds', () => {
   it('stops dialing discovered peers at the peer target, counted in peers rather than connections', async () => {
     const dialed: string[] = []
     const peers = new Set(['a'])
-    const discovery = new Discovery({
-      provide: async () => {},
+    const discovery = discoveryWith({
       findProviders: async function * () { for (const id of ['x', 'y', 'z']) yield { id, multiaddrs: [] } },
       wantsPeer: (id) => !peers.has(id),
       dial: async (p) => { dialed.push(p.id.toString()); peers.add(p.id.toString()) },
-      connectedPeers: () => peers,
-      nothingToFind: () => false,
-      isReady: () => true,
-      logger: silentLogger
-    }, { databaseName: 'db', advertiseIntervalMs: 60_000_000, lookupIntervalMs: 60_000_000, maxDialsPerRound: 5, lowConnections: 3, roundTimeoutMs: 500 })
+      connectedPeers: () => peers
+    }, { lowConnections: 3 })
     expect(await discovery.lookup(new AbortController().signal)).toBe(2)
     expect(dialed).toEqual(['x', 'y'])
   })
@@ -122,16 +117,12 @@ describe('discovery rounds', () => {
     const lookups: number[] = []
     let offer: string[] = []
     const peers = new Set<string>()
-    const discovery = new Discovery({
-      provide: async () => {},
+    const discovery = discoveryWith({
       findProviders: async function * () { lookups.push(Date.now()); for (const id of offer) yield { id, multiaddrs: [] } },
       wantsPeer: (id) => !peers.has(id),
       dial: async (p) => { peers.add(p.id.toString()) },
-      connectedPeers: () => peers,
-      nothingToFind: () => false,
-      isReady: () => true,
-      logger: silentLogger
-    }, { databaseName: 'db', advertiseIntervalMs: 60_000_000, lookupIntervalMs: 1_000, maxDialsPerRound: 5, lowConnections: 100, roundTimeoutMs: 500 })
+      connectedPeers: () => peers
+    }, { lookupIntervalMs: 1_000 })
     discovery.start()
     await vi.advanceTimersByTimeAsync(20_000)
     const at = (from: number): number[] => lookups.slice(from).map((t) => t - lookups[from]!)

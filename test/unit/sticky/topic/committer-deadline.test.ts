@@ -6,35 +6,42 @@
  * answer slowly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { TopicCommitter, type CommitStore } from '../../../../src/sticky/topic/committer.js'
+import { TopicCommitter, type CommitStore, type CommitterDeps } from '../../../../src/sticky/topic/committer.js'
 import { StateLoader } from '../../../../src/sticky/topic/state-loader.js'
 import { silentLogger } from '../../../../src/logger.js'
+
+/** A committer on a store that records writes; `readHeads` and the deps given replace the defaults. */
+function committerWith (readHeads: () => Promise<unknown[]>, deps: Partial<CommitterDeps>, writeQuorum: number): { committer: TopicCommitter, writes: string[] } {
+  const writes: string[] = []
+  const store = {
+    readHeads,
+    ensureReplicated: async () => { writes.push('ensureReplicated') },
+    prepareBlob: () => { throw new Error('not reached') },
+    putCommit: async () => { writes.push('putCommit') },
+    confirmBlobs: async () => true,
+    replicas: async () => []
+  } as unknown as CommitStore
+  const committer = new TopicCommitter({
+    store,
+    loader: new StateLoader(store as any),
+    signer: { wallet: 'W' } as any,
+    db: 'db',
+    topic: 't',
+    quorum: async () => ({ need: 1, have: 1 }),
+    recover: async () => undefined,
+    history: { walk: async () => { throw new Error('not reached') } },
+    logger: silentLogger,
+    ...deps
+  }, { flushDelayMs: 2, maxBatch: 1000, commitDeadlineMs: 60_000, maxSubscribers: 1000, gcGraceMs: 3_600_000, recoveryAfterMs: 15_000, writeQuorum })
+  return { committer, writes }
+}
 
 describe('commit deadline', () => {
   beforeEach(() => { vi.useFakeTimers() })
   afterEach(() => { vi.useRealTimers() })
 
   it('a head read answered after the deadline fails the commit at once, before anything is written', async () => {
-    const writes: string[] = []
-    const store = {
-      readHeads: async () => { await new Promise((resolve) => setTimeout(resolve, 61_000)); return [] },
-      ensureReplicated: async () => { writes.push('ensureReplicated') },
-      prepareBlob: () => { throw new Error('not reached') },
-      putCommit: async () => { writes.push('putCommit') },
-      confirmBlobs: async () => true,
-      replicas: async () => []
-    } as unknown as CommitStore
-    const committer = new TopicCommitter({
-      store,
-      loader: new StateLoader(store as any),
-      signer: {} as any,
-      db: 'db',
-      topic: 't',
-      quorum: async () => ({ need: 1, have: 1 }),
-      recover: async () => undefined,
-      history: { walk: async () => { throw new Error('not reached') } },
-      logger: silentLogger
-    }, { flushDelayMs: 2, maxBatch: 1000, commitDeadlineMs: 60_000, maxSubscribers: 1000, gcGraceMs: 3_600_000, recoveryAfterMs: 15_000, writeQuorum: 1 })
+    const { committer, writes } = committerWith(async () => { await new Promise((resolve) => setTimeout(resolve, 61_000)); return [] }, {}, 1)
     const started = Date.now()
     const outcome = committer.publish({ hello: 1 }, 60_000).then(() => 'acknowledged', (err: { code?: string }) => err.code)
     await vi.advanceTimersByTimeAsync(70_000)
@@ -44,28 +51,11 @@ describe('commit deadline', () => {
   })
 
   it('a commit waiting for its quorum fails with ERR_NOT_AUTHORIZED as soon as the wallet leaves the registry', async () => {
-    const writes: string[] = []
-    const store = {
-      readHeads: async () => [],
-      ensureReplicated: async () => { writes.push('ensureReplicated') },
-      prepareBlob: () => { throw new Error('not reached') },
-      putCommit: async () => { writes.push('putCommit') },
-      confirmBlobs: async () => true,
-      replicas: async () => []
-    } as unknown as CommitStore
     let authorized = true
-    const committer = new TopicCommitter({
-      store,
-      loader: new StateLoader(store as any),
-      signer: { wallet: 'W' } as any,
-      db: 'db',
-      topic: 't',
+    const { committer, writes } = committerWith(async () => [], {
       quorum: async () => ({ need: 3, have: 1 }), // peers gone: the commit waits for replicas
-      recover: async () => undefined,
-      history: { walk: async () => { throw new Error('not reached') } },
-      writerAuthorized: () => authorized,
-      logger: silentLogger
-    }, { flushDelayMs: 2, maxBatch: 1000, commitDeadlineMs: 60_000, maxSubscribers: 1000, gcGraceMs: 3_600_000, recoveryAfterMs: 15_000, writeQuorum: 3 })
+      writerAuthorized: () => authorized
+    }, 3)
     const started = Date.now()
     let settledAt = 0
     const outcome = committer.publish({ hello: 1 }, 60_000).then(() => 'acknowledged', (err: { code?: string }) => err.code).finally(() => { settledAt = Date.now() })
