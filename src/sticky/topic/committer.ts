@@ -34,7 +34,8 @@ export interface Recovered { base: HeadWithId, loaded: LoadedHead, supersede: st
 interface PendingMessage { kind: 'msg', data: unknown, ttlMs: number, publishedAt: number, record?: MessageRecord, id?: string, resolve: (r: { messageId: string, version: number, publisherSequence: number }) => void, reject: (e: unknown) => void }
 interface PendingSub { kind: 'sub', entry: SubscriberEntry, refused?: Error, resolve: (version: number) => void, reject: (e: unknown) => void }
 interface PendingTouch { kind: 'touch', resolve: (version: number) => void, reject: (e: unknown) => void }
-type Pending = PendingMessage | PendingSub | PendingTouch
+/** `at`: when it was queued; its answer is due by at + commitDeadlineMs, however long the batches before it took */
+type Pending = (PendingMessage | PendingSub | PendingTouch) & { at?: number }
 
 /** What a committer needs from the record store (replica/store.ts). */
 export type CommitStore = Pick<StickyStore, 'readHeads' | 'ensureReplicated' | 'prepareBlob' | 'putCommit' | 'confirmBlobs' | 'replicas'>
@@ -140,6 +141,7 @@ export class TopicCommitter {
 
   private enqueue (p: Pending): void {
     this.lastUsed = Date.now()
+    p.at = this.lastUsed
     this.queue.push(p)
     if (this.running != null) return
     if (this.queue.length >= this.options.maxBatch) { clearTimeout(this.timer); this.timer = undefined; this.start(); return }
@@ -162,19 +164,30 @@ export class TopicCommitter {
           this.deps.onCommitted?.(result, { durationMs: Date.now() - started, items: batch.length })
         } catch (err) {
           this.stats.failures++
-          for (const p of batch) p.reject(err)
+          // A commit runs to its oldest item's deadline. When that passes, only the items whose own
+          // deadline has passed are answered; the others (queued while an earlier batch was failing)
+          // go back to the front of the queue with their signed records, so every publish is answered
+          // within commitDeadlineMs of its call. Before, a publish queued behind a batch that waited
+          // out its deadline waited for a second one (the chaos suite's outsider: 16 answers late).
+          const now = Date.now()
+          const retry = err instanceof StickyCommitError || err instanceof NoQuorumError
+            ? batch.filter((p) => p.at! + this.options.commitDeadlineMs > now)
+            : []
+          for (const p of batch) if (!retry.includes(p)) p.reject(err)
+          this.queue.unshift(...retry)
         }
       }
     })().finally(() => { this.running = undefined })
   }
 
   private async commit (batch: Pending[]): Promise<CommitResult> {
-    const started = Date.now()
-    const deadline = started + this.options.commitDeadlineMs
+    let oldest = Date.now()
+    for (const p of batch) oldest = Math.min(oldest, p.at ?? oldest)
+    const deadline = oldest + this.options.commitDeadlineMs
     const { store, loader, logger } = this.deps
-    await this.awaitQuorum(started, deadline)
+    await this.awaitQuorum(oldest, deadline)
     for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) await this.awaitQuorum(started, deadline)
+      if (attempt > 1) await this.awaitQuorum(oldest, deadline)
       // The deadline is checked before every network step, not only between attempts: an attempt
       // takes several request rounds (each up to requestTimeoutMs), and one started just before the
       // deadline answered its publishers up to half a minute late (the chaos suite's slow links).

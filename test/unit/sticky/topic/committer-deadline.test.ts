@@ -2,8 +2,9 @@
  * The commit deadline bounds a whole commit, not only the gaps between attempts: a read of the
  * heads that comes back after the deadline ends the commit there (ERR_STICKY_COMMIT_TIMEOUT), and
  * nothing is written. A queued commit whose wallet leaves the registry fails with ERR_NOT_AUTHORIZED
- * at its next step instead of retrying until the deadline. Fake clock; a store whose replicas
- * answer slowly.
+ * at its next step instead of retrying until the deadline. Each publish has its own deadline from
+ * its call: one queued behind a batch that waits out its deadline is answered within its own, not
+ * after a second full wait. Fake clock; a store whose replicas answer slowly.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { TopicCommitter, type CommitStore, type CommitterDeps } from '../../../../src/sticky/topic/committer.js'
@@ -65,6 +66,27 @@ describe('commit deadline', () => {
     await vi.advanceTimersByTimeAsync(5_000)
     expect(await outcome).toBe('ERR_NOT_AUTHORIZED')
     expect(settledAt - started).toBeLessThan(10_000)
+    expect(writes).toEqual([])
+  })
+
+  it('a publish queued behind a failing batch is answered within its own deadline, not after a second one', async () => {
+    const { committer, writes } = committerWith(async () => [], { quorum: async () => ({ need: 3, have: 1 }) }, 3)
+    const started = Date.now()
+    const settled: Record<string, { at: number, code?: string }> = {}
+    const track = (name: string, p: Promise<unknown>): void => {
+      void p.then(() => { settled[name] = { at: Date.now() - started } }, (err: { code?: string }) => { settled[name] = { at: Date.now() - started, code: err.code } })
+    }
+    track('first', committer.publish({ n: 1 }, 60_000))
+    await vi.advanceTimersByTimeAsync(30_000)
+    track('second', committer.publish({ n: 2 }, 60_000)) // queued while the first batch waits for its quorum
+    await vi.advanceTimersByTimeAsync(31_000)
+    expect(settled.first?.code).toBe('ERR_NO_QUORUM')
+    expect(settled.first!.at).toBeLessThanOrEqual(61_000)
+    expect(settled.second).toBeUndefined() // not failed with the first: it still has time
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(settled.second?.code).toBe('ERR_NO_QUORUM')
+    expect(settled.second!.at).toBeGreaterThanOrEqual(90_000)
+    expect(settled.second!.at).toBeLessThanOrEqual(91_000) // its own call + 60 s (was 120 s: a second full wait)
     expect(writes).toEqual([])
   })
 })
