@@ -109,12 +109,16 @@ async function stopAll (procs: Proc[]): Promise<void> {
   }))
 }
 
-/** Every depin_<family>_* sample of each daemon's /metrics (labels kept in the key), per daemon; {} for one that did not answer. */
-async function metricSamples (procs: Proc[], family: 'sticky' | 'discovery'): Promise<Array<Record<string, number>>> {
+/**
+ * Every sample of each daemon's /metrics whose name starts with `prefix` (the rest of the name and
+ * the labels kept in the key), per daemon; {} for one that did not answer. Families: 'depin_sticky_',
+ * 'depin_discovery_', 'libp2p_data_transfer_bytes_total' (bytes by protocol).
+ */
+async function metricSamples (procs: Proc[], prefix: string): Promise<Array<Record<string, number>>> {
   return await Promise.all(procs.map(async (p) => {
     const text = (await httpGet(p.http, '/metrics', 20_000)).body
     const out: Record<string, number> = {}
-    for (const m of text.matchAll(new RegExp(`^depin_${family}_(\\w+(?:\\{[^}]*\\})?) ([\\d.e+-]+)$`, 'gm'))) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
+    for (const m of text.matchAll(new RegExp(`^${prefix}(\\w*(?:\\{[^}]*\\})?) ([\\d.e+-]+)$`, 'gm'))) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
     return out
   }))
 }
@@ -202,10 +206,14 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.readyNodes = readyAt.filter((t) => !Number.isNaN(t)).length
     await sleep(IDLE_SETTLE_MS)
     const pids = procs.map((p) => p.child.pid!)
-    const discoveryBefore = await metricSamples(procs, 'discovery')
+    const discoveryBefore = await metricSamples(procs, 'depin_discovery_')
+    const bytesBefore = await metricSamples(procs, 'libp2p_data_transfer_bytes_total')
     const idle = await idleFigures(pids, IDLE_WINDOW_MS)
     // discovery rounds during the idle window, summed over the daemons (each is a DHT walk the others answer)
-    out.idleDiscovery = growth(discoveryBefore, await metricSamples(procs, 'discovery')).sum
+    out.idleDiscovery = growth(discoveryBefore, await metricSamples(procs, 'depin_discovery_')).sum
+    // bytes sent and received per protocol during the idle window, mean per node: which protocols keep talking
+    const idleBytes = growth(bytesBefore, await metricSamples(procs, 'libp2p_data_transfer_bytes_total'))
+    out.idleBytesPerNode = Object.fromEntries(Object.entries(idleBytes.sum).filter(([, v]) => v > 0).sort(([, a], [, b]) => b - a).map(([k, v]) => [k, Math.round(v / Math.max(1, idleBytes.answered))]))
     out.idleCpuMedian = median(idle.cpu)
     out.idleCpuTotal = sum(idle.cpu)
     out.idleRssMedianMB = MB(median(idle.rss))
@@ -248,7 +256,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
 
     // sticky: 10 publishers on different nodes, STICKY_EACH messages each, all at once
     const publishers = procs.slice(1, 1 + Math.min(STICKY_PUBLISHERS, n - 1))
-    const beforeSticky = await metricSamples(procs, 'sticky')
+    const beforeSticky = await metricSamples(procs, 'depin_sticky_')
     const stT0 = performance.now()
     out.stickyStartedAt = Date.now()
     for (const [pi, p] of publishers.entries()) {
@@ -270,7 +278,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
     // the write path's work for those publishes, summed over every daemon's /metrics
     out.stickyEndedAt = Date.now()
-    const afterSticky = await metricSamples(procs, 'sticky')
+    const afterSticky = await metricSamples(procs, 'depin_sticky_')
     out.stickyCounters = growth(beforeSticky, afterSticky)
     out.loadRssMedianMB = MB(rssLoad)
 
@@ -288,14 +296,14 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const histAcks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.topic === 'hist').length))
     const histErrors = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length))
     const errorsBefore = histErrors()
-    const beforeHistory = await metricSamples(procs, 'sticky')
+    const beforeHistory = await metricSamples(procs, 'depin_sticky_')
     const hT0 = performance.now()
     out.historyStartedAt = Date.now()
     for (let k = 0; k < HISTORY; k++) publishers[k % publishers.length]!.child.stdin!.write(JSON.stringify({ topic: 'hist', sticky: true, data: { k } }) + '\n')
     await waitUntil(() => histAcks() + histErrors() - errorsBefore >= HISTORY, 600_000, 1000)
     out.historyAcked = histAcks()
     out.historyWriteS = (performance.now() - hT0) / 1000
-    out.historyCounters = growth(beforeHistory, await metricSamples(procs, 'sticky'))
+    out.historyCounters = growth(beforeHistory, await metricSamples(procs, 'depin_sticky_'))
     const lateConfig = join(dir, 'late.yaml')
     writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
     const lT0 = performance.now()
@@ -320,7 +328,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.lateJoinGot = histGot()
     // what each node stores once the history is written (the gauges are set by each node's sweep, every 60 s)
     await sleep(Number(process.env.BENCH_STORED_WAIT_MS ?? 61_000))
-    const stored = await metricSamples(procs, 'sticky')
+    const stored = await metricSamples(procs, 'depin_sticky_')
     out.storedPerNode = stored.map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('stored_'))))
   } finally {
     stopping = true
@@ -388,6 +396,12 @@ for (const { daemon: d } of results) {
     `${f(g(st, 'head_reads_total') / commits)}, ${f(g(st, 'replica_lookups_total') / commits)}, ${f(g(st, 'record_cache_misses_total') / commits)}, ${f(1000 * g(st, 'commit_duration_seconds_sum') / g(st, 'commit_duration_seconds_count'), 0)} | ` +
     `${f(served(st, 'sum'), 0)} (${f(served(st, 'max'), 0)}) | ${f(g(hi, 'commits_total'), 0)}; ${f(served(hi, 'sum') / histMsgs, 2)} (${f(served(hi, 'max') / histMsgs, 2)}) | ` +
     `${stored.length}; ${f(median(stored.map((s) => s.records)), 0)}, ${f(Math.max(...stored.map((s) => s.records)), 0)}; ${f(median(stored.map((s) => s.bytes)) / 1024, 0)}, ${f(Math.max(...stored.map((s) => s.bytes)) / 1024, 0)} |`)
+}
+// which protocols keep talking while nothing is published (libp2p's byte counters, sent + received)
+console.log('')
+for (const { daemon: d } of results) {
+  const bytes = Object.entries((d.idleBytesPerNode ?? {}) as Record<string, number>).slice(0, 8)
+  console.log(`idle bytes per node in ${IDLE_WINDOW_MS / 1000} s, ${d.nodes} nodes: ${bytes.map(([k, v]) => `${k.replace(/^\{protocol="(.*)"\}$/, '$1')} ${(v / 1024).toFixed(0)} KiB`).join(', ')}`)
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
 writeFileSync(join(ROOT, 'bench', 'results', 'scale.json'), JSON.stringify({ at: new Date().toISOString(), sizes: SIZES, results }, null, 2))
