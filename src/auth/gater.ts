@@ -4,8 +4,9 @@
  * names a peer, because QUIC connections never pass the encrypted-connection hooks (libp2p's QUIC
  * transport encrypts inside QUIC, not through a connection encrypter): the upgraded-connection hooks
  * fire for every transport, relayed included. Inbound accepts are allowed until the handshake tells us
- * who the peer is, as in the Go library, within a per-IP limit on unfinished handshakes
- * (inbound-limits.ts).
+ * who the peer is, as in the Go library, within a per-IP limit on unfinished handshakes; an admitted
+ * peer may hold a bounded number of connections to us (both limits in inbound-limits.ts, refusals
+ * counted in `limited`).
  */
 import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -23,17 +24,27 @@ export type GaterHook = 'dialPeer' | 'dialMultiaddr' | 'outboundConnection' | 'i
 export interface GaterStats {
   allowed: Record<GaterHook, number>
   denied: Record<GaterHook, number>
+  /** connections refused by a limit rather than by the registry */
+  limited: { pendingPerIp: number, connectionsPerPeer: number }
+}
+
+/** The inbound limits the gater applies (inbound-limits.ts InboundLimiter). */
+export interface InboundAdmission {
+  /** before the handshake: false when the connection's IP already holds its share of unfinished handshakes */
+  admit(conn: MultiaddrConnection): boolean
+  /** after it: false when the (authorized) peer already holds its share of connections to us */
+  admitPeer(peer: PeerId): boolean
 }
 
 export function createGaterStats (): GaterStats {
   const zero = (): Record<GaterHook, number> => ({
     dialPeer: 0, dialMultiaddr: 0, outboundConnection: 0, inboundEncrypted: 0, outboundEncrypted: 0, inboundUpgraded: 0, outboundUpgraded: 0, relayReservation: 0, relayOutbound: 0, relayInbound: 0
   })
-  return { allowed: zero(), denied: zero() }
+  return { allowed: zero(), denied: zero(), limited: { pendingPerIp: 0, connectionsPerPeer: 0 } }
 }
 
 export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void,
-  admitInbound?: (conn: MultiaddrConnection) => boolean): ConnectionGater {
+  limits?: InboundAdmission): ConnectionGater {
   const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
     for (const peer of peers) {
       const ok = auth.mayConnect(peer) || await auth.mayConnectChecked(peer)
@@ -53,11 +64,21 @@ export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, o
       return peer == null ? false : await deny('dialMultiaddr', peer)
     },
     // before the handshake names the peer: only the per-IP limit on pending connections applies
-    denyInboundConnection: (conn) => admitInbound != null && !admitInbound(conn),
+    denyInboundConnection: (conn) => {
+      if (limits == null || limits.admit(conn)) return false
+      stats.limited.pendingPerIp++
+      return true
+    },
     denyOutboundConnection: async (peer) => await deny('outboundConnection', peer),
     denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', peer),
     denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', peer),
-    denyInboundUpgradedConnection: async (peer) => await deny('inboundUpgraded', peer),
+    denyInboundUpgradedConnection: async (peer) => {
+      if (await deny('inboundUpgraded', peer)) return true
+      if (limits == null || limits.admitPeer(peer)) return false
+      stats.limited.connectionsPerPeer++
+      onDeny?.('inboundUpgraded', peer)
+      return true
+    },
     denyOutboundUpgradedConnection: async (peer) => await deny('outboundUpgraded', peer),
     denyInboundRelayReservation: async (source) => await deny('relayReservation', source),
     denyOutboundRelayedConnection: async (source, destination) => await deny('relayOutbound', source, destination),

@@ -6,23 +6,36 @@
  * lets one IP hold at most `maxPendingPerIp` pending connections. Exempt: loopback (all local peers
  * share 127.0.0.1) and known addresses of registry peers (bootstrap entries and the addresses
  * authorized peers connected from), so nodes behind one NAT address are not throttled.
+ *
+ * Once the handshake names the peer, it may hold at most `maxConnectionsPerPeer` connections to
+ * us (both directions counted; honest peers hold one or two: a simultaneous dial, QUIC and TCP).
+ * Each connection is a cost an authorized but hostile peer could multiply: its pings and muxer
+ * state, and over TCP the data yamux buffers for streams still negotiating a protocol (up to
+ * 256 KiB per stream, YAMUX_MAX_INBOUND_STREAMS streams per connection, host.ts).
  */
-import type { MultiaddrConnection } from '@libp2p/interface'
+import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
+import type { InboundAdmission } from './gater.js'
 
 export interface InboundLimitsOptions {
   maxPendingPerIp: number
   /** most known addresses remembered (oldest forgotten first) */
   maxKnownAddresses: number
+  /** connections one peer may hold to this node; an inbound one beyond is refused after its handshake */
+  maxConnectionsPerPeer: number
 }
 
-export const INBOUND_LIMITS: InboundLimitsOptions = { maxPendingPerIp: 4, maxKnownAddresses: 10_000 }
+export const INBOUND_LIMITS: InboundLimitsOptions = { maxPendingPerIp: 4, maxKnownAddresses: 10_000, maxConnectionsPerPeer: 4 }
 
-export class InboundLimiter {
+export class InboundLimiter implements InboundAdmission {
   private readonly pending = new Map<string, Set<MultiaddrConnection>>()
   private readonly known = new Set<string>()
-  refused = 0
 
-  constructor (private readonly options: InboundLimitsOptions = INBOUND_LIMITS) {}
+  /** `connectionsTo`: the connections the host holds to a peer now (the one being upgraded is not among them yet) */
+  constructor (private readonly connectionsTo: (peer: PeerId) => number, private readonly options: InboundLimitsOptions = INBOUND_LIMITS) {}
+
+  admitPeer (peer: PeerId): boolean {
+    return this.connectionsTo(peer) < this.options.maxConnectionsPerPeer
+  }
 
   /** Remembers an address a registry peer is known to use. */
   remember (ip: string): void {
@@ -47,10 +60,7 @@ export class InboundLimiter {
       set = new Set()
       this.pending.set(ip, set)
     }
-    if (set.size >= this.options.maxPendingPerIp) {
-      this.refused++
-      return false
-    }
+    if (set.size >= this.options.maxPendingPerIp) return false
     set.add(conn)
     // forget IPs with nothing pending, so the map stays as small as the set of active handshakes
     if (this.pending.size > 1_000) this.prune()

@@ -64,6 +64,10 @@ export function createDaemonMetrics (): DaemonMetrics {
     ...Object.entries(s.gater.allowed).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'allow' }, n]),
     ...Object.entries(s.gater.denied).map(([hook, n]): [LabelValues<string>, number] => [{ hook, decision: 'deny' }, n])
   ]))
+  counter('depin_gater_limited_total', 'Inbound connections refused by a limit, not by the registry: pending_per_ip (unfinished handshakes from one IP), connections_per_peer', ['limit'], labelled((s) => [
+    [{ limit: 'pending_per_ip' }, s.gater.limited.pendingPerIp],
+    [{ limit: 'connections_per_peer' }, s.gater.limited.connectionsPerPeer]
+  ]))
   counter('depin_registry_refreshes_total', 'Successful registry refreshes', [], one((s) => s.registry.refreshes))
   counter('depin_registry_errors_total', 'Failed registry refreshes (the last good set was kept)', [], one((s) => s.registry.errors))
   counter('depin_registry_miss_calls_total', 'Registry calls caused by unknown peers', [], one((s) => s.registry.missCalls))

@@ -21,6 +21,15 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { GO_MAX_RPC_BYTES, goMessageId, limitRpcFrames } from './gossip-wire.js'
 
+/**
+ * Streams a peer may have open towards us on one yamux (TCP) connection (yamux's default: 1,000).
+ * yamux buffers up to its 256 KiB initial window for every stream whose data is not read yet, for
+ * example one still negotiating its protocol (libp2p waits up to 10 s for that): at the default one
+ * connection could make us hold 250 MiB. Honest peers keep a few dozen open at most (each protocol's
+ * own limit is 32 or less). QUIC bounds a connection's unread data itself (15 MB).
+ */
+export const YAMUX_MAX_INBOUND_STREAMS = 128
+
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
 export const LAN_DHT_PROTOCOL = '/ipfs/lan/kad/1.0.0'
 
@@ -112,7 +121,7 @@ export async function createHost (init: HostInit): Promise<DepinLibp2p> {
     },
     transports: [quic(), tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ maxInboundStreams: YAMUX_MAX_INBOUND_STREAMS })],
     connectionGater: init.gater,
     connectionManager: {
       maxConnections: init.maxConnections,

@@ -157,12 +157,12 @@ async function buildSharedHost (privateKey: PrivateKey, options: ResolvedOptions
   const peerId = peerIdFromPrivateKey(privateKey)
   const policy = new AccessPolicy()
   const gaterStats = createGaterStats()
-  const inboundLimits = new InboundLimiter()
+  // asked only once the host below exists and runs
+  const inboundLimits = new InboundLimiter((peer) => libp2p.getConnections(peer).length)
   const gater = createConnectionGater({
     mayConnect: (peer) => policy.mayConnect(peer),
     mayConnectChecked: async (peer) => await policy.mayConnectChecked(peer)
-  }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) },
-  (conn) => inboundLimits.admit(conn))
+  }, gaterStats, (hook, peer) => { logger.debug('gater denied peer', 'hook', hook, 'peer', peer.toString()) }, inboundLimits)
   const sticky = new StickyHostParts(policy, peerIdToWallet(peerId)!, privateKey.raw, options.sticky, dataDir?.store)
   // not awaited: reading a large data dir takes seconds; puts and deletes wait for it instead
   sticky.open().then((restored) => {
