@@ -32,7 +32,7 @@ const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
 const CLK_TCK = 100
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 10_000)
-/** daemons 0..BENCH_PROFILE-1 run with --cpu-prof (profiles under bench/results/prof-<n>/) */
+/** daemons 0..BENCH_PROFILE-1 run with --cpu-prof (profiles under bench/results/prof-<n>/), and as many plain nodes (prof-plain-<n>/) */
 const PROFILE = Number(process.env.BENCH_PROFILE ?? 0)
 
 interface Proc { child: ChildProcess, lines: Array<{ at: number, v: any }>, http: number, stderrTail: string[] }
@@ -208,7 +208,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const pids = procs.map((p) => p.child.pid!)
     const discoveryBefore = await metricSamples(procs, 'depin_discovery_')
     const bytesBefore = await metricSamples(procs, 'libp2p_data_transfer_bytes_total')
+    const stickyBefore = await metricSamples(procs, 'depin_sticky_')
     const idle = await idleFigures(pids, IDLE_WINDOW_MS)
+    // sticky work while nothing is published (polls, replica requests served, records written), summed over the daemons
+    out.idleSticky = Object.fromEntries(Object.entries(growth(stickyBefore, await metricSamples(procs, 'depin_sticky_')).sum).filter(([, v]) => v > 0))
     // discovery rounds during the idle window, summed over the daemons (each is a DHT walk the others answer)
     out.idleDiscovery = growth(discoveryBefore, await metricSamples(procs, 'depin_discovery_')).sum
     // bytes sent and received per protocol during the idle window, mean per node: which protocols keep talking
@@ -341,7 +344,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
 }
 
 async function benchPlain (n: number): Promise<Record<string, unknown>> {
-  const procs = Array.from({ length: n }, () => spawnLines(process.execPath, [join(ROOT, 'bench', 'plain-node.mjs')], {}))
+  const procs = Array.from({ length: n }, (_, i) => spawnLines(process.execPath, [
+    ...(i < PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'results', `prof-plain-${n}`)] : []),
+    join(ROOT, 'bench', 'plain-node.mjs')
+  ], {}))
   try {
     await waitUntil(() => procs.every((p) => p.lines.length > 0), 60_000)
     const addrs = procs.map((p) => p.lines[0]!.v.addr as string)
