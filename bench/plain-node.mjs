@@ -3,7 +3,7 @@
  * QUIC + TCP, noise, yamux, identify, ping, GossipSub subscribed to one topic, the dual kad-dht
  * (WAN and LAN protocols, server mode). Plain JavaScript run by node itself, as the daemon is (no
  * TypeScript loader in either). Prints {"addr"} on stdout, then dials every address it reads from
- * stdin (one JSON array line) and idles until SIGTERM.
+ * stdin (one JSON array line) and idles until SIGTERM; a "stats" line prints its peer and connection counts.
  */
 import '../dist/polyfills.js'
 import { createInterface } from 'node:readline'
@@ -35,7 +35,12 @@ const node = await createLibp2p({
 node.services.pubsub.subscribe('rt')
 const quicAddr = node.getMultiaddrs().find((a) => a.toString().includes('/quic-v1')).toString()
 process.stdout.write(JSON.stringify({ addr: quicAddr }) + '\n')
+// a JSON array of addresses: dial them; "stats": print {"peers","connections"} (the bench's topology check)
 createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'stats') {
+    process.stdout.write(JSON.stringify({ peers: node.getPeers().length, connections: node.getConnections().length }) + '\n')
+    return
+  }
   for (const a of JSON.parse(line)) if (a !== quicAddr) node.dial(multiaddr(a)).catch(() => {})
 })
 const stop = () => { node.stop().finally(() => process.exit(0)) }

@@ -224,6 +224,9 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.peersMedian = median(peers.filter(Number.isFinite))
     out.peersMin = Math.min(...peers.filter(Number.isFinite))
     out.peersAnswered = peers.filter(Number.isFinite).length
+    // connections per daemon (libp2p's gauge, inbound + outbound): peers hold more than one each at times
+    const conns = (await metricSamples(procs, 'libp2p_connection_manager_connections')).map((m) => Object.keys(m).length === 0 ? NaN : sum(Object.values(m)))
+    out.connectionsMedian = median(conns.filter(Number.isFinite))
     if (process.env.BENCH_IDLE_ONLY === '1') return out
 
     // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
@@ -354,7 +357,13 @@ async function benchPlain (n: number): Promise<Record<string, unknown>> {
     for (const p of procs) p.child.stdin!.write(JSON.stringify(addrs) + '\n')
     await sleep(IDLE_SETTLE_MS)
     const idle = await idleFigures(procs.map((p) => p.child.pid!), IDLE_WINDOW_MS)
-    return { nodes: n, idleCpuMedian: median(idle.cpu), idleCpuTotal: sum(idle.cpu), idleRssMedianMB: MB(median(idle.rss)) }
+    // each node's peers and connections after the window (did the full mesh hold?)
+    for (const p of procs) p.child.stdin!.write('stats\n')
+    await waitUntil(() => procs.every((p) => p.lines.length > 1), 5_000)
+    const stats = procs.map((p) => p.lines.at(-1)!.v as { peers?: number, connections?: number })
+    const peers = stats.map((s) => s.peers ?? NaN).filter(Number.isFinite)
+    const conns = stats.map((s) => s.connections ?? NaN).filter(Number.isFinite)
+    return { nodes: n, idleCpuMedian: median(idle.cpu), idleCpuTotal: sum(idle.cpu), idleRssMedianMB: MB(median(idle.rss)), peersMedian: median(peers), peersMin: Math.min(...peers), connectionsMedian: median(conns) }
   } finally {
     await stopAll(procs)
   }
@@ -377,21 +386,22 @@ for (const n of SIZES) {
 }
 
 const f = (v: unknown, d = 1): string => typeof v === 'number' ? (Number.isFinite(v) ? v.toFixed(d) : '-') : String(v ?? '-')
-console.log('| nodes | all ready s | peers/node (median, min) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt publish ack p50, delivery p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | late join: history acked, written in s; joiner ready s, all read s | fresh-topic inspection ms | stop all s, exit codes |')
+console.log('| nodes | all ready s | peers/node (median, min); connections (plain) | idle CPU/node (plain) | ratio | idle RSS MB/node (plain) | RSS under load MB | real-time: nodes with all, ratio, dup | rt publish ack p50, delivery p50 / p99 ms | sticky: acked/sent, msg/s, nodes with all | late join: history acked, written in s; joiner ready s, all read s | fresh-topic inspection ms | stop all s, exit codes |')
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (const { daemon: d, plain: p } of results) {
   const cpuD = d.idleCpuMedian as number; const cpuP = p.idleCpuMedian as number
-  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)} | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.historyAcked, 0)}/${HISTORY}, ${f(d.historyWriteS)}; ${f(d.lateJoinReadyS)}, ${f(d.lateJoinAllS)} (${f(d.lateJoinGot, 0)} read) | ${f(d.inspectFreshTopicMedianMs, 0)} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
+  console.log(`| ${d.nodes} | ${f(d.allReadyS)} (${f(d.readyNodes, 0)} ready) | ${f(d.peersMedian, 0)}, ${f(d.peersMin, 0)}; ${f(d.connectionsMedian, 0)} (plain ${f(p.peersMedian, 0)}, ${f(p.peersMin, 0)}; ${f(p.connectionsMedian, 0)}) | ${f(cpuD * 100)}% (${f(cpuP * 100)}%) | ${f(cpuD / cpuP, 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}) | ${f(d.loadRssMedianMB, 0)} | ${f(d.rtNodesWithAll, 0)}/${(d.nodes as number) - 1}, ${f(d.rtDeliveryRatio, 3)}, ${f(d.rtDuplicates, 0)} | ${f(d.rtAckP50Ms, 0)}, ${f(d.rtP50Ms, 0)} / ${f(d.rtP99Ms, 0)} | ${f(d.stickyAcked, 0)}/${f(d.stickyMessages, 0)}, ${f(d.stickyThroughput)}, ${f(d.stickyNodesWithAll, 0)}/${d.nodes} | ${f(d.historyAcked, 0)}/${HISTORY}, ${f(d.historyWriteS)}; ${f(d.lateJoinReadyS)}, ${f(d.lateJoinAllS)} (${f(d.lateJoinGot, 0)} read) | ${f(d.inspectFreshTopicMedianMs, 0)} | ${f(d.stopAllS)}, ${d.exitCodes} |`)
 }
 // the sticky work behind those figures, from every daemon's /metrics (growth over each phase)
 console.log('')
-console.log('| nodes | daemons: running at the end / started (exited early, restarted on a taken port) | sticky phase: commits, attempts, conflicts, retries, failures | per commit: head reads, replica lookups, record cache misses, ms | replica requests served: total (busiest node) | 10k history: commits; replica requests served per message, total (busiest node) | sticky records stored per node after it: nodes holding any; median, max records; median, max KB |')
+console.log('| nodes | daemons: running at the end / started (exited early, restarted on a taken port) | sticky phase: commits, attempts, conflicts, retries, failures | per commit: head reads, replica-set lookups (DHT queries, reused queries), ms | replica requests served: total (busiest node) | 10k history: commits; replica requests served per message, total (busiest node) | sticky records stored per node after it: nodes holding any; median, max records; median, max KB |')
 console.log('|---|---|---|---|---|---|---|')
 for (const { daemon: d } of results) {
   type G = { sum: Record<string, number>, max: Record<string, number> } | undefined
   const st = d.stickyCounters as G; const hi = d.historyCounters as G
   const g = (x: G, k: string, which: 'sum' | 'max' = 'sum'): number => x?.[which][k] ?? NaN
   const commits = g(st, 'commits_total')
+  const lookups = (x: G): number => ['routing_table', 'dht_query', 'reused_query'].reduce((a, k) => a + g(x, `replica_set_lookups_total{source="${k}"}`), 0)
   const served = (x: G, which: 'sum' | 'max'): number => g(x, 'replica_requests_total{op="put"}', which) + g(x, 'replica_requests_total{op="get"}', which)
   const stored = ((d.storedPerNode ?? []) as Array<Record<string, number>>).map((s) => ({
     records: sum(Object.entries(s).filter(([k]) => k.startsWith('stored_records')).map(([, v]) => v)),
@@ -399,7 +409,7 @@ for (const { daemon: d } of results) {
   })).filter((s) => s.records > 0)
   const histMsgs = d.historyAcked as number
   console.log(`| ${d.nodes} | ${(d.nodes as number) - (d.earlyExits as number)} / ${d.nodes} (${f(d.earlyExits, 0)}, ${f(d.portRetries, 0)}) | ${f(commits, 0)}, ${f(g(st, 'commit_attempts_total'), 0)}, ${f(g(st, 'conflicts_total'), 0)}, ${f(g(st, 'retries_total'), 0)}, ${f(g(st, 'commit_failures_total'), 0)} | ` +
-    `${f(g(st, 'head_reads_total') / commits)}, ${f(g(st, 'replica_lookups_total') / commits)}, ${f(g(st, 'record_cache_misses_total') / commits)}, ${f(1000 * g(st, 'commit_duration_seconds_sum') / g(st, 'commit_duration_seconds_count'), 0)} | ` +
+    `${f(g(st, 'head_reads_total') / commits)}, ${f(lookups(st) / commits)} (${f(g(st, 'replica_set_lookups_total{source="dht_query"}'), 0)}, ${f(g(st, 'replica_set_lookups_total{source="reused_query"}'), 0)}), ${f(1000 * g(st, 'commit_duration_seconds_sum') / g(st, 'commit_duration_seconds_count'), 0)} | ` +
     `${f(served(st, 'sum'), 0)} (${f(served(st, 'max'), 0)}) | ${f(g(hi, 'commits_total'), 0)}; ${f(served(hi, 'sum') / histMsgs, 2)} (${f(served(hi, 'max') / histMsgs, 2)}) | ` +
     `${stored.length}; ${f(median(stored.map((s) => s.records)), 0)}, ${f(Math.max(...stored.map((s) => s.records)), 0)}; ${f(median(stored.map((s) => s.bytes)) / 1024, 0)}, ${f(Math.max(...stored.map((s) => s.bytes)) / 1024, 0)} |`)
 }

@@ -94,6 +94,10 @@ export function createDaemonMetrics (): DaemonMetrics {
   sticky('invalidRecords', 'depin_sticky_invalid_records_total', 'Invalid sticky records refused')
   sticky('replicaFailures', 'depin_sticky_replica_failures_total', 'Failed requests to sticky replicas')
   sticky('repairs', 'depin_sticky_repairs_total', 'Records copied to new replica-set members')
+  sticky('headReads', 'depin_sticky_head_reads_total', 'Reads of a topic\'s current heads from its replicas (commits, polls, history)')
+  counter('depin_sticky_replica_set_lookups_total', 'Replica-set lookups, by where the peers came from: the routing table (it holds the whole network), a DHT query, or a query under a second old (a topic queries the DHT at most once a second)', ['source'], labelled((s) => [
+    [{ source: 'routing_table' }, s.sticky.replicaSetsFromTable ?? 0], [{ source: 'dht_query' }, s.sticky.replicaSetQueries ?? 0], [{ source: 'reused_query' }, s.sticky.replicaSetQueriesReused ?? 0]
+  ]))
   sticky('pushesDropped', 'depin_sticky_pushes_dropped_total', 'Invalid sticky pushes dropped')
   sticky('rateLimited', 'depin_sticky_rate_limited_total', 'Sticky publishes refused by the per-publisher rate limit')
   sticky('renewalsRejected', 'depin_sticky_renewals_rejected_total', 'Subscription renewal requests this node refused (forged, replayed, stale, non-subscriber...)')

@@ -38,7 +38,8 @@ export interface ReplicaSetOptions {
 interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]>, used?: number }
 
 export class ReplicaSets {
-  readonly stats = { refreshes: 0, failures: 0 }
+  /** refreshes: lookups run; from the routing table, by a DHT query, or from a query less than MIN_QUERY_INTERVAL_MS old */
+  readonly stats = { refreshes: 0, failures: 0, fromTable: 0, queries: 0, reusedQueries: 0 }
   private readonly sets = new Map<string, ReplicaSet>()
   /** peers whose last request failed or whose connection closed, and when */
   private readonly suspects = new Map<string, number>()
@@ -134,9 +135,10 @@ export class ReplicaSets {
   private async find (topic: string): Promise<PeerId[]> {
     this.stats.refreshes++
     const local = this.localCandidates()
-    if (local != null) return this.closest(topic, local)
+    if (local != null) { this.stats.fromTable++; return this.closest(topic, local) }
     const last = this.queried.get(topic)
-    if (last != null && Date.now() - last.at < MIN_QUERY_INTERVAL_MS) return this.closest(topic, last.peers)
+    if (last != null && Date.now() - last.at < MIN_QUERY_INTERVAL_MS) { this.stats.reusedQueries++; return this.closest(topic, last.peers) }
+    this.stats.queries++
     const signal = deadlineSignal(this.options.requestTimeoutMs, 'replica lookup timed out')
     const found = await this.deps.net.closestPeers(this.deps.keyOf(topic), signal)
     this.queried.set(topic, { at: Date.now(), peers: found })

@@ -42,7 +42,7 @@ async function settleMajority (promises: Array<Promise<boolean>>, graceMs: numbe
   })
 }
 
-export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, repairs: number }
+export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, replicaSetsFromTable: number, replicaSetQueries: number, replicaSetQueriesReused: number, repairs: number }
 
 /** An immutable record ready to store (see prepareBlob). */
 export interface PreparedBlob { id: string, bytes: Uint8Array, fresh: boolean }
@@ -86,7 +86,8 @@ export class StickyStore {
   }
 
   get stats (): StoreStats {
-    return { ...this.counts, replicaFailures: this.sets.stats.failures, replicaRefreshes: this.sets.stats.refreshes }
+    const sets = this.sets.stats
+    return { ...this.counts, replicaFailures: sets.failures, replicaRefreshes: sets.refreshes, replicaSetsFromTable: sets.fromTable, replicaSetQueries: sets.queries, replicaSetQueriesReused: sets.reusedQueries }
   }
 
   /** The publisher may write to this database now (the registry): readers skip other publishers' messages. */

@@ -39,6 +39,7 @@ describe('replica sets', () => {
     const { sets, queries } = fixture(all, { tableHoldsAll: true })
     expect((await sets.get('t')).map(String)).toEqual(nearest('t', all, 3))
     expect(queries).toEqual([])
+    expect(sets.stats).toMatchObject({ refreshes: 1, fromTable: 1, queries: 0, reusedQueries: 0 })
   })
 
   it('ask the DHT when the routing table cannot stand for the network', async () => {
@@ -100,6 +101,8 @@ describe('replica sets', () => {
       vi.advanceTimersByTime(250)
     }
     expect(queries).toHaveLength(Math.ceil(8 * 250 / MIN_QUERY_INTERVAL_MS))
+    // counted as depin_sticky_replica_set_lookups_total{source}: every forced lookup, most of them reusing a query
+    expect(sets.stats).toMatchObject({ refreshes: 8, fromTable: 0, queries: queries.length, reusedQueries: 8 - queries.length })
     // within the interval the last query's peers stand in, suspects still left out
     const gone = (await sets.get('t'))[0]!
     connected.delete(gone.toString())
