@@ -84,6 +84,16 @@ describe('chaos history checker', () => {
     expect(r.stats.realtime.lossyRatio).toBe(0)
   })
 
+  it('real-time: an event is due to a subscriber that ran deliveryWindowMs past its acknowledgement, not past its call', () => {
+    // b's session ends 1.5 s after the acknowledgement of o1 (called 4 s before): o1 was not in the network long enough
+    const h: HistoryOp[] = [start('a', 'a1', 0), start('b', 'b1', 0), ...publish('a', 'o1', 2_000, 'realtime', 4_000),
+      { type: 'session-end', t: 7_500, session: 'b1', how: 'end' }]
+    expect(checkHistory(h, params).violations).toEqual([])
+    // ending 2.5 s after it, o1 was due and its miss is a violation
+    const due: HistoryOp[] = [...h.slice(0, -1), { type: 'session-end', t: 8_500, session: 'b1', how: 'end' }]
+    expect(checkHistory(due, params).violations).toMatchObject([{ guarantee: 'realtime', op: { type: 'ok', op: 'o1' } }])
+  })
+
   it('gate: anything from or to an outsider, anything from a revoked wallet after the grace, a slow isolation', () => {
     const h: HistoryOp[] = [start('a', 'a1', 0), start('b', 'b1', 0), start('x', 'x1', 0, { wallet: 'PX' }),
       recv('b', 'b1', 'ox', 1_000, 'realtime', 'PX'), recv('x', 'x1', 'o9', 1_000, 'realtime', 'Pa'),
