@@ -143,6 +143,7 @@ export class DatabaseImpl extends EventEmitter<DatabaseEvents> implements Databa
       pubsub: host.libp2p.services.pubsub,
       router: host.router,
       signer: host.sticky.signer,
+      mayWriteChecked: async (wallet) => await this.access.mayWriteChecked(wallet),
       selfPeerId: host.peerId.toString(),
       policy: host.policy,
       // only peers that can hold records count toward the quorum (Go nodes are authorized but cannot)

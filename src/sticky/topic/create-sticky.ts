@@ -40,6 +40,8 @@ export interface StickyDeps {
   signer: Signer
   selfPeerId: string
   policy: RecordPolicy
+  /** policy.isAuthorized for this database, asking its registry first about a wallet it does not list yet */
+  mayWriteChecked: (wallet: string) => Promise<boolean>
   /** connected authorized peers of this database that serve the replica protocol (sticky readiness) */
   replicaPeers: () => number
   /** returns the space of swept records to the file system (on-disk stores) */
@@ -124,6 +126,7 @@ export function createStickyPubSub (deps: StickyDeps, options: StickyOptions): S
     db,
     wallet: signer.wallet,
     isAuthorized: (wallet) => policy.isAuthorized(db, wallet),
+    isAuthorizedChecked: deps.mayWriteChecked,
     logger,
     state,
     store,

@@ -46,6 +46,8 @@ export interface StickyParts {
   wallet: string
   /** the wallet may write to this database now (the registry) */
   isAuthorized: (wallet: string) => boolean
+  /** isAuthorized, asking the registry first about a wallet it does not list yet */
+  isAuthorizedChecked: (wallet: string) => Promise<boolean>
   logger: ComponentLogger
   state: StickyState
   store: StickyStore
@@ -150,7 +152,7 @@ export class StickyPubSub implements StickyTopics {
     // checked here, not in the batch: a bad TTL must fail this call only, not everyone's commit
     const ttlMs = checkTtlMs(options.ttlMs ?? this.options.defaultMessageTtlMs, LIMITS.MAX_TTL_MS)
     if (options.signal?.aborted === true) throw new AbortedError('sticky publish was aborted before it was queued')
-    this.assertAuthorized()
+    await this.assertAuthorized()
     if (this.parts.recovery.state(topic) === 'FAILED') throw new ChannelFailedError(topic, 'no valid coordinator could be loaded')
     const committer = this.parts.committers.get(topic)
     const wait = this.parts.publishLimiter.take(this.parts.wallet)
@@ -172,7 +174,7 @@ export class StickyPubSub implements StickyTopics {
     validateTopicName(topic)
     if (typeof options?.onMessage !== 'function') throw new InvalidTopicError(topic, 'onMessage must be a function')
     if (this.parts.subscriptions.has(topic)) throw new AlreadySubscribedError(topic)
-    this.assertAuthorized()
+    await this.assertAuthorized()
     return await this.parts.subscriptions.open(topic, options)
   }
 
@@ -278,8 +280,10 @@ export class StickyPubSub implements StickyTopics {
     await this.parts.subscriptions.unsubscribeAll()
   }
 
-  private assertAuthorized (): void {
-    if (!this.parts.isAuthorized(this.parts.wallet)) throw new NotAuthorizedError(this.parts.wallet, this.parts.db)
+  private async assertAuthorized (): Promise<void> {
+    const wallet = this.parts.wallet
+    if (this.parts.isAuthorized(wallet) || await this.parts.isAuthorizedChecked(wallet)) return
+    throw new NotAuthorizedError(wallet, this.parts.db)
   }
 }
 

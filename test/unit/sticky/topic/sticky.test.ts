@@ -1,7 +1,8 @@
 /*
  * The db.sticky facade on a single node with no replicas (writeQuorum 1): a bad `ttlMs` in
  * publish() is refused with a ConfigError naming the field, for that call only; a publish queued
- * beside it in the same batch window still commits.
+ * beside it in the same batch window still commits. A wallet the registry cache does not list yet
+ * is asked about before a publish is refused.
  */
 import { describe, expect, it } from 'vitest'
 import { LIMITS } from '../../../../src/sticky/core/records.js'
@@ -24,5 +25,28 @@ describe('db.sticky.publish ttlMs', () => {
     await expect(bad).rejects.toMatchObject({ code: 'ERR_INVALID_CONFIG', field: 'ttlMs' })
     await expect(good).resolves.toMatchObject({ version: 1, publisherSequence: 1 })
     await sticky.close()
+  })
+})
+
+describe('db.sticky.publish authorization', () => {
+  it('asks the registry about its own wallet before refusing (added after the last refresh); refuses when the registry says no', async () => {
+    // the cache learns the wallet only once the registry is asked (registry-cache.ts checkMiss refreshes it)
+    let listed = false
+    let asked = 0
+    const added = loneSticky(undefined, { writeQuorum: 1, flushDelayMs: 20 }, {
+      policy: { servesDatabase: () => true, isAuthorized: () => listed },
+      mayWriteChecked: async () => { asked++; listed = true; return true }
+    })
+    added.peersChanged()
+    await expect(added.publish('jobs', { n: 1 })).resolves.toMatchObject({ version: 1 })
+    expect(asked).toBe(1)
+    await added.close()
+
+    const absent = loneSticky(undefined, { writeQuorum: 1, flushDelayMs: 20 }, {
+      policy: { servesDatabase: () => true, isAuthorized: () => false },
+      mayWriteChecked: async () => false
+    })
+    await expect(absent.publish('jobs', { n: 1 })).rejects.toMatchObject({ code: 'ERR_NOT_AUTHORIZED' })
+    await absent.close()
   })
 })
