@@ -11,16 +11,21 @@
  * threads, GC helpers included), which time given to other processes does not inflate. The caller's own work is measured apart: building the
  * answer the way a JSON-RPC client does (JSON.parse of the response body) is one synchronous block
  * outside the cache, inherent to the callback. The idle baseline is the same probe over an idle
- * period in the same run, so scheduling noise on a shared machine shows in both.
+ * period in the same run, so scheduling noise on a shared machine shows in both. Then the daemon's
+ * Solana source reads a BENCH_SOLANA_ACCOUNTS-account (default 100,000; 0 skips it) getProgramAccounts
+ * answer from a local server, against one JSON.parse of the whole body.
  * Prints a table and writes bench/results/registry.json. Not a test: nothing here asserts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
 import { randomBytes } from 'node:crypto'
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import bs58 from 'bs58'
 import { AuthorizedWalletCache } from '../src/auth/registry-cache.js'
 import { normalizeWalletAddress } from '../src/identity.js'
 import { silentLogger } from '../src/logger.js'
+import { SolanaRegistrySource } from '../src/daemon/sources.js'
 
 interface Probe { ms: number, maxBlockMs: number, maxBlockExGcMs: number, maxBlockCpuMs: number, eldMaxMs: number, gcMaxMs: number }
 
@@ -122,6 +127,51 @@ for (const size of sizes.length > 0 ? sizes : [100_000, 1_000_000]) {
     })
   }
 }
+// The daemon's Solana source on a getProgramAccounts answer of SOLANA_ACCOUNTS accounts (each a
+// 32-byte slice, base64), served by a worker thread on loopback so that building and sending the
+// ~22 MB answer does not block the loop being measured: the streamed read (fetch, scan each network
+// chunk, base58-encode in slices) against reading the whole body and one JSON.parse of it.
+const SOLANA_ACCOUNTS = Number(process.env.BENCH_SOLANA_ACCOUNTS ?? 100_000)
+if (SOLANA_ACCOUNTS > 0) {
+  const programId = bs58.encode(randomBytes(32))
+  const server = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads')
+    const http = require('node:http')
+    const { randomBytes } = require('node:crypto')
+    const result = []
+    for (let i = 0; i < workerData.n; i++) {
+      result.push({ pubkey: randomBytes(33).toString('base64').slice(0, 44), account: { data: [randomBytes(32).toString('base64'), 'base64'], executable: false, lamports: 1000000, owner: workerData.programId, rentEpoch: 0, space: 40 } })
+    }
+    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, result }))
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); res.end(body) })
+    })
+    server.listen(0, '127.0.0.1', () => { parentPort.postMessage({ port: server.address().port, bytes: body.length }) })
+  `, { eval: true, workerData: { n: SOLANA_ACCOUNTS, programId } })
+  const [{ port, bytes }] = await once(server, 'message') as [{ port: number, bytes: number }]
+  const rpcUrl = `http://127.0.0.1:${port}`
+  const source = new SolanaRegistrySource({ rpcUrl, programId, accountSize: 40, walletOffset: 8, commitment: 'confirmed' })
+  const solanaPhases = { 'solana source: streamed read': [] as Probe[], 'solana answer: whole body + JSON.parse': [] as Probe[] }
+  for (let run = 0; run < (runsOverride ?? 5); run++) {
+    solanaPhases['solana source: streamed read'].push(await probe(async () => {
+      const wallets = await source.fetch(AbortSignal.timeout(120_000))
+      if (wallets.length !== SOLANA_ACCOUNTS) throw new Error(`bench: the Solana source read ${wallets.length} wallets, expected ${SOLANA_ACCOUNTS}`)
+    }))
+    solanaPhases['solana answer: whole body + JSON.parse'].push(await probe(async () => {
+      const res = await fetch(rpcUrl, { method: 'POST', body: '{}' })
+      JSON.parse(await res.text())
+    }))
+  }
+  await server.terminate()
+  for (const [phase, s] of Object.entries(solanaPhases)) {
+    const worst = (f: (p: Probe) => number): number => +Math.max(...s.map(f)).toFixed(1)
+    const mid = (f: (p: Probe) => number): number => +p50(s.map(f)).toFixed(1)
+    rows.push({ entries: SOLANA_ACCOUNTS, phase: `${phase} (${(bytes / 1e6).toFixed(0)} MB)`, runs: s.length, 'ms p50': Math.round(p50(s.map((p) => p.ms))), 'block p50': mid((p) => p.maxBlockMs), 'block worst': worst((p) => p.maxBlockMs), 'eld worst': worst((p) => p.eldMaxMs), 'block ex GC worst': worst((p) => p.maxBlockExGcMs), 'GC pause worst': worst((p) => p.gcMaxMs), 'block CPU worst': worst((p) => p.maxBlockCpuMs) })
+  }
+  raw.solana = solanaPhases
+}
+
 const long = '2'.repeat(5_000_000)
 const t0 = performance.now()
 try { normalizeWalletAddress(long) } catch {}
