@@ -170,10 +170,10 @@ export class TopicCommitter {
           // within commitDeadlineMs of its call. Before, a publish queued behind a batch that waited
           // out its deadline waited for a second one (the chaos suite's outsider: 16 answers late).
           const now = Date.now()
-          const retry = err instanceof StickyCommitError || err instanceof NoQuorumError
+          const retry = new Set(err instanceof StickyCommitError || err instanceof NoQuorumError
             ? batch.filter((p) => p.at! + this.options.commitDeadlineMs > now)
-            : []
-          for (const p of batch) if (!retry.includes(p)) p.reject(err)
+            : [])
+          for (const p of batch) if (!retry.has(p)) p.reject(err)
           this.queue.unshift(...retry)
         }
       }
