@@ -109,18 +109,23 @@ async function stopAll (procs: Proc[]): Promise<void> {
   }))
 }
 
+/** Each daemon's /metrics text, one GET each ('' for one that did not answer). */
+async function scrape (procs: Proc[]): Promise<string[]> {
+  return await Promise.all(procs.map(async (p) => (await httpGet(p.http, '/metrics', 20_000)).body))
+}
+
 /**
- * Every sample of each daemon's /metrics whose name starts with `prefix` (the rest of the name and
- * the labels kept in the key), per daemon; {} for one that did not answer. Families: 'depin_sticky_',
- * 'depin_discovery_', 'libp2p_data_transfer_bytes_total' (bytes by protocol).
+ * Every sample in each scraped /metrics text whose name starts with `prefix` (the rest of the name
+ * and the labels kept in the key), per daemon; {} for one that did not answer. Families:
+ * 'depin_sticky_', 'depin_discovery_', 'libp2p_data_transfer_bytes_total' (bytes by protocol),
+ * 'libp2p_connection_manager_connections'.
  */
-async function metricSamples (procs: Proc[], prefix: string): Promise<Array<Record<string, number>>> {
-  return await Promise.all(procs.map(async (p) => {
-    const text = (await httpGet(p.http, '/metrics', 20_000)).body
+function metricSamples (texts: string[], prefix: string): Array<Record<string, number>> {
+  return texts.map((text) => {
     const out: Record<string, number> = {}
     for (const m of text.matchAll(new RegExp(`^${prefix}(\\w*(?:\\{[^}]*\\})?) ([\\d.e+-]+)$`, 'gm'))) if (!m[1]!.includes('_bucket')) out[m[1]!] = Number(m[2])
     return out
-  }))
+  })
 }
 
 /** what each series grew by between two metricSamples, summed over the daemons, plus the largest single daemon's growth */
@@ -206,16 +211,16 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.readyNodes = readyAt.filter((t) => !Number.isNaN(t)).length
     await sleep(IDLE_SETTLE_MS)
     const pids = procs.map((p) => p.child.pid!)
-    const discoveryBefore = await metricSamples(procs, 'depin_discovery_')
-    const bytesBefore = await metricSamples(procs, 'libp2p_data_transfer_bytes_total')
-    const stickyBefore = await metricSamples(procs, 'depin_sticky_')
+    const before = await scrape(procs)
     const idle = await idleFigures(pids, IDLE_WINDOW_MS)
+    const after = await scrape(procs)
+    const idleGrowth = (prefix: string): ReturnType<typeof growth> => growth(metricSamples(before, prefix), metricSamples(after, prefix))
     // sticky work while nothing is published (polls, replica requests served, records written), summed over the daemons
-    out.idleSticky = Object.fromEntries(Object.entries(growth(stickyBefore, await metricSamples(procs, 'depin_sticky_')).sum).filter(([, v]) => v > 0))
+    out.idleSticky = Object.fromEntries(Object.entries(idleGrowth('depin_sticky_').sum).filter(([, v]) => v > 0))
     // discovery rounds during the idle window, summed over the daemons (each is a DHT walk the others answer)
-    out.idleDiscovery = growth(discoveryBefore, await metricSamples(procs, 'depin_discovery_')).sum
+    out.idleDiscovery = idleGrowth('depin_discovery_').sum
     // bytes sent and received per protocol during the idle window, mean per node: which protocols keep talking
-    const idleBytes = growth(bytesBefore, await metricSamples(procs, 'libp2p_data_transfer_bytes_total'))
+    const idleBytes = idleGrowth('libp2p_data_transfer_bytes_total')
     out.idleBytesPerNode = Object.fromEntries(Object.entries(idleBytes.sum).filter(([, v]) => v > 0).sort(([, a], [, b]) => b - a).map(([k, v]) => [k, Math.round(v / Math.max(1, idleBytes.answered))]))
     out.idleCpuMedian = median(idle.cpu)
     out.idleCpuTotal = sum(idle.cpu)
@@ -225,7 +230,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.peersMin = Math.min(...peers.filter(Number.isFinite))
     out.peersAnswered = peers.filter(Number.isFinite).length
     // connections per daemon (libp2p's gauge, inbound + outbound): peers hold more than one each at times
-    const conns = (await metricSamples(procs, 'libp2p_connection_manager_connections')).map((m) => Object.keys(m).length === 0 ? NaN : sum(Object.values(m)))
+    const conns = metricSamples(after, 'libp2p_connection_manager_connections').map((m) => Object.keys(m).length === 0 ? NaN : sum(Object.values(m)))
     out.connectionsMedian = median(conns.filter(Number.isFinite))
     if (process.env.BENCH_IDLE_ONLY === '1') return out
 
@@ -262,7 +267,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
 
     // sticky: 10 publishers on different nodes, STICKY_EACH messages each, all at once
     const publishers = procs.slice(1, 1 + Math.min(STICKY_PUBLISHERS, n - 1))
-    const beforeSticky = await metricSamples(procs, 'depin_sticky_')
+    const beforeSticky = metricSamples(await scrape(procs), 'depin_sticky_')
     const stT0 = performance.now()
     out.stickyStartedAt = Date.now()
     for (const [pi, p] of publishers.entries()) {
@@ -284,7 +289,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.stickyNodesWithAll = procs.filter((p) => stGot(p) >= total).length
     // the write path's work for those publishes, summed over every daemon's /metrics
     out.stickyEndedAt = Date.now()
-    const afterSticky = await metricSamples(procs, 'depin_sticky_')
+    const afterSticky = metricSamples(await scrape(procs), 'depin_sticky_')
     out.stickyCounters = growth(beforeSticky, afterSticky)
     out.loadRssMedianMB = MB(rssLoad)
 
@@ -302,14 +307,14 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const histAcks = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'published' && l.v.topic === 'hist').length))
     const histErrors = (): number => sum(publishers.map((p) => p.lines.filter((l) => l.v.type === 'error').length))
     const errorsBefore = histErrors()
-    const beforeHistory = await metricSamples(procs, 'depin_sticky_')
+    const beforeHistory = metricSamples(await scrape(procs), 'depin_sticky_')
     const hT0 = performance.now()
     out.historyStartedAt = Date.now()
     for (let k = 0; k < HISTORY; k++) publishers[k % publishers.length]!.child.stdin!.write(JSON.stringify({ topic: 'hist', sticky: true, data: { k } }) + '\n')
     await waitUntil(() => histAcks() + histErrors() - errorsBefore >= HISTORY, 600_000, 1000)
     out.historyAcked = histAcks()
     out.historyWriteS = (performance.now() - hT0) / 1000
-    out.historyCounters = growth(beforeHistory, await metricSamples(procs, 'depin_sticky_'))
+    out.historyCounters = growth(beforeHistory, metricSamples(await scrape(procs), 'depin_sticky_'))
     const lateConfig = join(dir, 'late.yaml')
     writeFileSync(lateConfig, readFileSync(config, 'utf8').replace('realtime: [rt]', 'realtime: []').replace('sticky: [st]', 'sticky: [hist]').replace('stdin: true', 'stdin: false'))
     const lT0 = performance.now()
@@ -334,7 +339,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     out.lateJoinGot = histGot()
     // what each node stores once the history is written (the gauges are set by each node's sweep, every 60 s)
     await sleep(Number(process.env.BENCH_STORED_WAIT_MS ?? 61_000))
-    const stored = await metricSamples(procs, 'depin_sticky_')
+    const stored = metricSamples(await scrape(procs), 'depin_sticky_')
     out.storedPerNode = stored.map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('stored_'))))
   } finally {
     stopping = true

@@ -38,8 +38,14 @@ export interface ReplicaSetOptions {
 interface ReplicaSet { peers: PeerId[], at: number, refreshing?: Promise<PeerId[]>, used?: number }
 
 export class ReplicaSets {
-  /** refreshes: lookups run; from the routing table, by a DHT query, or from a query less than MIN_QUERY_INTERVAL_MS old */
-  readonly stats = { refreshes: 0, failures: 0, fromTable: 0, queries: 0, reusedQueries: 0 }
+  /** lookups run from the routing table, by a DHT query, or from a query less than MIN_QUERY_INTERVAL_MS old; refreshes: all of them */
+  readonly stats = {
+    failures: 0,
+    fromTable: 0,
+    queries: 0,
+    reusedQueries: 0,
+    get refreshes (): number { return this.fromTable + this.queries + this.reusedQueries }
+  }
   private readonly sets = new Map<string, ReplicaSet>()
   /** peers whose last request failed or whose connection closed, and when */
   private readonly suspects = new Map<string, number>()
@@ -133,7 +139,6 @@ export class ReplicaSets {
   }
 
   private async find (topic: string): Promise<PeerId[]> {
-    this.stats.refreshes++
     const local = this.localCandidates()
     if (local != null) { this.stats.fromTable++; return this.closest(topic, local) }
     const last = this.queried.get(topic)

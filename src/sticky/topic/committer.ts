@@ -181,8 +181,7 @@ export class TopicCommitter {
   }
 
   private async commit (batch: Pending[]): Promise<CommitResult> {
-    let oldest = Date.now()
-    for (const p of batch) oldest = Math.min(oldest, p.at ?? oldest)
+    const oldest = Math.min(...batch.map((p) => p.at!))
     const deadline = oldest + this.options.commitDeadlineMs
     const { store, loader, logger } = this.deps
     await this.awaitQuorum(oldest, deadline)

@@ -40,7 +40,7 @@ export interface StickyDeps {
   signer: Signer
   selfPeerId: string
   policy: RecordPolicy
-  /** policy.isAuthorized for this database, asking its registry first about a wallet it does not list yet */
+  /** the wallet may write to this database: its registry cache, then (rate-limited) the registry itself for a wallet it does not list yet */
   mayWriteChecked: (wallet: string) => Promise<boolean>
   /** connected authorized peers of this database that serve the replica protocol (sticky readiness) */
   replicaPeers: () => number
@@ -125,8 +125,7 @@ export function createStickyPubSub (deps: StickyDeps, options: StickyOptions): S
   return new StickyPubSub({
     db,
     wallet: signer.wallet,
-    isAuthorized: (wallet) => policy.isAuthorized(db, wallet),
-    isAuthorizedChecked: deps.mayWriteChecked,
+    mayWrite: deps.mayWriteChecked,
     logger,
     state,
     store,

@@ -44,10 +44,8 @@ export interface StickyParts {
   db: string
   /** this node's wallet: the publisher of its messages */
   wallet: string
-  /** the wallet may write to this database now (the registry) */
-  isAuthorized: (wallet: string) => boolean
-  /** isAuthorized, asking the registry first about a wallet it does not list yet */
-  isAuthorizedChecked: (wallet: string) => Promise<boolean>
+  /** the wallet may write to this database now (the registry; a wallet it does not list yet is asked about) */
+  mayWrite: (wallet: string) => Promise<boolean>
   logger: ComponentLogger
   state: StickyState
   store: StickyStore
@@ -281,9 +279,7 @@ export class StickyPubSub implements StickyTopics {
   }
 
   private async assertAuthorized (): Promise<void> {
-    const wallet = this.parts.wallet
-    if (this.parts.isAuthorized(wallet) || await this.parts.isAuthorizedChecked(wallet)) return
-    throw new NotAuthorizedError(wallet, this.parts.db)
+    if (!await this.parts.mayWrite(this.parts.wallet)) throw new NotAuthorizedError(this.parts.wallet, this.parts.db)
   }
 }
 
