@@ -3,19 +3,27 @@
  * rendezvous string `p2p-database-discovery_<database>` becomes a CIDv1 (raw codec, sha2-256 of the
  * string bytes) that every node provides and looks up, so TypeScript and Go nodes find each other.
  * Advertise every 30 s, look up every 60 s, dial at most 5 new peers a round (configurable).
- * Each round is a DHT walk that every other node answers (on both DHTs), so in a network that does
- * not change the rounds back off. Advertising doubles its interval up to 16x (8 min by default;
- * provider records live 48 h) and returns to the base interval only when the set of peers it has
- * seen grew by half since the last round: our first record went out while we knew one or two peers
- * (the walk then stored it with the closest peers those knew), and a network that has grown around
- * us since may hold closer ones. One newcomer in a settled network does not reset it: the record is
+ * Each round is a DHT walk that every other node answers (on both DHTs), so rounds run when
+ * something changed rather than on a fixed beat.
+ * The first advertisement waits until the start-up burst of connections is over: no new peer for a
+ * third of the interval (at most 10 s), nobody left to find, or one interval after readiness. Sent
+ * at readiness it went out while we knew one or two peers (the walk stores the record with the
+ * closest peers those know), the network's growth around us then made a second round due, and with
+ * every node of a network starting together those rounds were most of its first minute's work
+ * (measured, 10 daemons: 19 rounds in the minute from 30 s after readiness; 3.1 % of a core per
+ * node there vs 1.7 % once settled).
+ * After it, every advertise interval looks at the connected peers (no network traffic) and
+ * advertises again only when the set of peer ids seen grew by half since the last advertisement
+ * (a network that grew that much around us may hold peers closer to the key than the ones holding
+ * our record) while somebody is left to find, or when 16 intervals passed (8 min by default;
+ * provider records live 48 h). One newcomer in a settled network does not count: the record is
  * already with most of the peers closest to the key, and the newcomer's own lookup finds us. Peer
  * ids, not connection counts: two nodes often hold two connections (both dialled, or QUIC and TCP)
  * that come and go, and a count that wobbled kept every node advertising every 30 s (measured: 10
  * idle daemons used 4.0% of a core each, 2.0% with discovery off, plain js-libp2p 1.6-1.9%).
  * Lookups double their interval up to 4x while they dial nobody new and return to the base interval
  * when they do. While there is nobody left to find (every wallet of the registry connected, or the
- * peer target reached) a lookup is skipped and advertising waits the full backoff.
+ * peer target reached) a lookup is skipped.
  */
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -24,12 +32,16 @@ import type { Logger } from '../logger.js'
 import { sleep, withDeadline } from '../abort.js'
 
 export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
-/** advertising backs off to at most this many base intervals while no new peer connects */
+/** with no change, an advertisement goes out again after this many base intervals */
 const ADVERTISE_BACKOFF = 16
 /** lookups back off to at most this many base intervals while they dial nobody new */
 const LOOKUP_BACKOFF = 4
 /** past this many known peer ids the set starts over (its next round counts as a change) */
 const KNOWN_PEERS_MAX = 10_000
+/** the first advertisement waits for no new peer during this long (or a third of the interval if shorter) */
+const SETTLE_MAX_MS = 10_000
+/** how often the settle wait looks at the connected peers */
+const SETTLE_STEP_MS = 1_000
 
 /**
  * The DHT rendezvous CID of a database (`p2p-database-discovery_<database>`, CIDv1 raw sha2-256), as
@@ -74,27 +86,42 @@ export class Discovery {
   constructor (private readonly deps: DiscoveryDeps, private readonly options: DiscoveryOptions) {}
 
   start (): void {
-    void this.loop(this.options.advertiseIntervalMs, this.advertiseRound)
+    void this.loop(this.options.advertiseIntervalMs, this.advertiseRound, this.settled)
     void this.loop(this.options.lookupIntervalMs, this.lookupRound)
   }
 
   stop (): void { this.controller.abort() }
 
-  private advertiseDelay = 0
-  /** peer ids seen connected at advertise rounds; a peer that reconnects is not new */
+  /** peer ids seen connected since the set started; a peer that reconnects is not new */
   private knownPeers: Set<string> | undefined
+  /** knownPeers.size when the last advertisement went out */
+  private knownAtAdvertise = 0
+  /** when the last advertisement succeeded (0: none yet) */
+  private advertisedAt = 0
+  /**
+   * Every advertise interval: a look at the peers (no network), and an advertisement when one is
+   * due: none succeeded yet (the first goes out once the start-up burst settled), the backoff
+   * (16 intervals) passed since the last, or the peers seen grew by half since it while somebody is
+   * still left to find.
+   */
   private readonly advertiseRound = async (signal: AbortSignal): Promise<number> => {
     const base = this.options.advertiseIntervalMs
-    const first = this.knownPeers === undefined
-    if (this.knownPeers === undefined || this.knownPeers.size > KNOWN_PEERS_MAX) this.knownPeers = new Set()
-    const knownBefore = this.knownPeers.size
+    if (this.knownPeers === undefined || this.knownPeers.size > KNOWN_PEERS_MAX) {
+      this.knownPeers = new Set()
+      this.knownAtAdvertise = 0
+    }
     for (const p of this.deps.connectedPeers()) this.knownPeers.add(p)
-    const grewByHalf = first || (this.knownPeers.size - knownBefore) * 2 > knownBefore
-    if (this.deps.nothingToFind()) this.advertiseDelay = base * ADVERTISE_BACKOFF
-    else this.advertiseDelay = grewByHalf ? base : Math.min(Math.max(this.advertiseDelay, base) * 2, base * ADVERTISE_BACKOFF)
+    const grewByHalf = (this.knownPeers.size - this.knownAtAdvertise) * 2 > this.knownAtAdvertise
+    const due = this.advertisedAt === 0 || Date.now() - this.advertisedAt >= base * ADVERTISE_BACKOFF ||
+      (grewByHalf && !this.deps.nothingToFind())
+    if (!due) return base
+    const known = this.knownPeers.size
     await this.advertise(signal)
-    return this.advertiseDelay
+    this.advertisedAt = Date.now()
+    this.knownAtAdvertise = known
+    return base
   }
+
   /** Lookups back off (doubling, up to 4x the interval) while they find nobody new. */
   private lookupDelay = 0
   private readonly lookupRound = async (signal: AbortSignal): Promise<number> => {
@@ -144,11 +171,34 @@ export class Discovery {
     return dialed
   }
 
-  /** Runs `round` now (once ready) and then again after the delay it returns, until stopped; errors are logged. */
-  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<number>): Promise<void> {
+  /**
+   * Resolves once no new peer id connected for the settle time (a third of the advertise interval,
+   * at most SETTLE_MAX_MS), there is nobody left to find, or one advertise interval has passed.
+   */
+  private readonly settled = async (stop: AbortSignal): Promise<void> => {
+    const base = this.options.advertiseIntervalMs
+    const quiet = Math.min(base / 3, SETTLE_MAX_MS)
+    const seen = new Set<string>()
+    const started = Date.now()
+    let grewAt = started
+    while (!stop.aborted && !this.deps.nothingToFind() && Date.now() - started < base) {
+      const before = seen.size
+      for (const p of this.deps.connectedPeers()) seen.add(p)
+      if (seen.size > before) grewAt = Date.now()
+      else if (Date.now() - grewAt >= quiet) return
+      if (!(await sleep(Math.min(SETTLE_STEP_MS, quiet), stop))) return
+    }
+  }
+
+  /**
+   * Runs `round` once ready (after `before`, the first time) and then again after the delay it
+   * returns, until stopped; errors are logged.
+   */
+  private async loop (intervalMs: number, round: (signal: AbortSignal) => Promise<number>, before?: (stop: AbortSignal) => Promise<void>): Promise<void> {
     const stop = this.controller.signal
     while (!stop.aborted) {
       if (this.deps.isReady()) {
+        if (before != null) { await before(stop); before = undefined; if (stop.aborted) return }
         const started = Date.now()
         let next = intervalMs
         try {

@@ -1,8 +1,8 @@
 /*
- * Discovery's rounds with a fake clock: advertising backs off while the network does not change
- * (the same peer ids, however their connections come and go) and returns to its base interval when
- * the network grows by half; lookups back off to 4x while they find nobody; with nobody left to find,
- * lookups stop and advertising waits the full backoff.
+ * Discovery's rounds with a fake clock: the first advertisement waits for the start-up burst of
+ * peers to settle; later ones go out when the network grew by half (the same peer ids, however their
+ * connections come and go, is no change) or after 16 intervals; lookups back off to 4x while they
+ * find nobody; with nobody left to find, lookups stop and growth does not advertise.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Discovery, type DiscoveryDeps, type DiscoveryOptions } from '../../../src/host/discovery.js'
@@ -27,7 +27,7 @@ describe('discovery rounds', () => {
   beforeEach(() => { vi.useFakeTimers() })
   afterEach(() => { vi.useRealTimers() })
 
-  it('advertising doubles its interval up to 16x while the network does not grow, and starts over when it grows by half', async () => {
+  it('advertises again only when the peers seen grew by half (looked at every interval) or after 16 intervals', async () => {
     const provides: number[] = []
     let peers = ['a', 'b', 'c']
     const discovery = discoveryWith({
@@ -42,19 +42,82 @@ describe('discovery rounds', () => {
     clearInterval(wobble)
     peers = ['a', 'b', 'c']
     const gaps = (from: number): number[] => provides.slice(from + 1).map((t, i) => t - provides[from + i]!)
-    // first round at once, then 1 s (the first repeat of an unchanged network doubles: 2 s), 4, 8, 16, 16...
-    expect(provides[0]).toBe(start)
-    expect(gaps(0).slice(0, 7)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 16_000, 16_000])
+    // the first round once no new peer came for a third of the interval (the wobble brings back a
+    // known peer, no new one), then every 16 intervals
+    expect(provides[0]! - start).toBeGreaterThanOrEqual(333)
+    expect(provides[0]! - start).toBeLessThan(1_000)
+    expect(gaps(0)).toEqual([16_000, 16_000, 16_000, 16_000, 16_000, 16_000])
     let before = provides.length
+    const last = provides.at(-1)!
     peers = ['a', 'b', 'c', 'd'] // one newcomer in a settled network: no change
-    await vi.advanceTimersByTimeAsync(16_000 * 2)
+    await vi.advanceTimersByTimeAsync(last + 16_000 * 2 - Date.now())
     expect(gaps(before - 1)).toEqual([16_000, 16_000])
     before = provides.length
     peers = ['a', 'b', 'c', 'd', 'e', 'f', 'g'] // the network grew by more than half of what we knew
-    await vi.advanceTimersByTimeAsync(16_000) // the round already scheduled
-    await vi.advanceTimersByTimeAsync(1_000 + 2_000)
-    expect(gaps(before - 1).slice(1, 3)).toEqual([1_000, 2_000])
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(provides).toHaveLength(before + 1)
+    expect(provides.at(-1)! - provides.at(-2)!).toBeLessThanOrEqual(1_000)
+    await vi.advanceTimersByTimeAsync(15_000) // then unchanged again: the next after 16 intervals
+    expect(provides).toHaveLength(before + 1)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(gaps(before)).toEqual([16_000])
     discovery.stop()
+  })
+
+  it('sends the first advertisement once the start-up burst of peers is over', async () => {
+    const provides: Array<{ at: number, peers: number }> = []
+    const peers = new Set(['a'])
+    let nothingToFind = false
+    const discovery = discoveryWith({
+      provide: async () => { provides.push({ at: Date.now(), peers: peers.size }) },
+      connectedPeers: () => peers,
+      nothingToFind: () => nothingToFind
+    }, { advertiseIntervalMs: 30_000 })
+    const start = Date.now()
+    discovery.start()
+    // a new peer every 3 s for 15 s: nothing goes out while they come; 10 s after the last one, it does
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(3_000)
+      peers.add(`p${i}`)
+    }
+    expect(provides).toHaveLength(0)
+    await vi.advanceTimersByTimeAsync(12_000)
+    expect(provides).toHaveLength(1)
+    expect(provides[0]!.peers).toBe(6)
+    expect(provides[0]!.at - start).toBeGreaterThanOrEqual(25_000)
+    expect(provides[0]!.at - start).toBeLessThanOrEqual(26_000)
+    discovery.stop()
+
+    // peers that keep coming: the first advertisement goes out one interval after readiness at the latest
+    provides.length = 0
+    let n = 0
+    const busy = discoveryWith({
+      provide: async () => { provides.push({ at: Date.now(), peers: n }) },
+      connectedPeers: () => new Set(Array.from({ length: n }, (_, i) => `q${i}`))
+    }, { advertiseIntervalMs: 30_000 })
+    const busyStart = Date.now()
+    const grow = setInterval(() => { n++ }, 2_000)
+    busy.start()
+    await vi.advanceTimersByTimeAsync(32_000)
+    clearInterval(grow)
+    expect(provides).toHaveLength(1)
+    expect(provides[0]!.at - busyStart).toBeGreaterThanOrEqual(30_000)
+    expect(provides[0]!.at - busyStart).toBeLessThanOrEqual(31_000)
+    busy.stop()
+
+    // nobody left to find: at once
+    provides.length = 0
+    nothingToFind = true
+    const done = discoveryWith({
+      provide: async () => { provides.push({ at: Date.now(), peers: peers.size }) },
+      connectedPeers: () => peers,
+      nothingToFind: () => nothingToFind
+    }, { advertiseIntervalMs: 30_000 })
+    const doneStart = Date.now()
+    done.start()
+    await vi.advanceTimersByTimeAsync(10)
+    expect(provides.map((p) => p.at - doneStart)).toEqual([0])
+    done.stop()
   })
 
   it('skips lookups while there is nobody left to find, and looks up again once there is', async () => {
@@ -89,14 +152,14 @@ describe('discovery rounds', () => {
     }, { advertiseIntervalMs: 1_000 })
     discovery.start()
     await vi.advanceTimersByTimeAsync(40_000)
-    // at once, then every 16 s even though a peer connects in between
+    // at once, then every 16 s even though the peers doubled in between
     peers = ['a', 'b']
     await vi.advanceTimersByTimeAsync(10_000)
     expect(provides.map((t) => t - provides[0]!)).toEqual([0, 16_000, 32_000, 48_000])
-    nothingToFind = false // the registry grew and its newcomers connected: back to the base interval
+    nothingToFind = false // the registry grew and its newcomers connected: the growth counts at the next look
     peers = ['a', 'b', 'c', 'd']
     await vi.advanceTimersByTimeAsync(20_000)
-    expect(provides.slice(4).map((t) => t - provides[0]!)).toEqual([64_000, 65_000, 67_000])
+    expect(provides.slice(4).map((t) => t - provides[0]!)).toEqual([51_000, 67_000])
     discovery.stop()
   })
 
