@@ -45,7 +45,8 @@ export function createGaterStats (): GaterStats {
 
 export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, onDeny?: (hook: GaterHook, peer: PeerId) => void,
   limits?: InboundAdmission): ConnectionGater {
-  const deny = async (hook: GaterHook, ...peers: PeerId[]): Promise<boolean> => {
+  /** true (deny) unless the registry authorizes every peer; `refusedByLimit` runs after it (counted in `limited`, not as a decision) */
+  const deny = async (hook: GaterHook, peers: PeerId[], refusedByLimit?: () => boolean): Promise<boolean> => {
     for (const peer of peers) {
       const ok = auth.mayConnect(peer) || await auth.mayConnectChecked(peer)
       if (!ok) {
@@ -54,14 +55,18 @@ export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, o
         return true
       }
     }
+    if (refusedByLimit?.() === true) {
+      onDeny?.(hook, peers[0]!)
+      return true
+    }
     stats.allowed[hook]++
     return false
   }
   return {
-    denyDialPeer: async (peer) => await deny('dialPeer', peer),
+    denyDialPeer: async (peer) => await deny('dialPeer', [peer]),
     denyDialMultiaddr: async (ma: Multiaddr) => {
       const peer = peerInMultiaddr(ma)
-      return peer == null ? false : await deny('dialMultiaddr', peer)
+      return peer == null ? false : await deny('dialMultiaddr', [peer])
     },
     // before the handshake names the peer: only the per-IP limit on pending connections applies
     denyInboundConnection: (conn) => {
@@ -69,20 +74,18 @@ export function createConnectionGater (auth: ConnectPolicy, stats: GaterStats, o
       stats.limited.pendingPerIp++
       return true
     },
-    denyOutboundConnection: async (peer) => await deny('outboundConnection', peer),
-    denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', peer),
-    denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', peer),
-    denyInboundUpgradedConnection: async (peer) => {
-      if (await deny('inboundUpgraded', peer)) return true
+    denyOutboundConnection: async (peer) => await deny('outboundConnection', [peer]),
+    denyInboundEncryptedConnection: async (peer) => await deny('inboundEncrypted', [peer]),
+    denyOutboundEncryptedConnection: async (peer) => await deny('outboundEncrypted', [peer]),
+    denyInboundUpgradedConnection: async (peer) => await deny('inboundUpgraded', [peer], () => {
       if (limits == null || limits.admitPeer(peer)) return false
       stats.limited.connectionsPerPeer++
-      onDeny?.('inboundUpgraded', peer)
       return true
-    },
-    denyOutboundUpgradedConnection: async (peer) => await deny('outboundUpgraded', peer),
-    denyInboundRelayReservation: async (source) => await deny('relayReservation', source),
-    denyOutboundRelayedConnection: async (source, destination) => await deny('relayOutbound', source, destination),
-    denyInboundRelayedConnection: async (relay, remote) => await deny('relayInbound', relay, remote),
+    }),
+    denyOutboundUpgradedConnection: async (peer) => await deny('outboundUpgraded', [peer]),
+    denyInboundRelayReservation: async (source) => await deny('relayReservation', [source]),
+    denyOutboundRelayedConnection: async (source, destination) => await deny('relayOutbound', [source, destination]),
+    denyInboundRelayedConnection: async (relay, remote) => await deny('relayInbound', [relay, remote]),
     filterMultiaddrForPeer: () => true
   }
 }

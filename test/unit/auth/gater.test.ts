@@ -25,6 +25,27 @@ function registry (wallets: string[], onMiss: string[] = []): Registry & { misse
 }
 
 describe('connection gater', () => {
+  it('an authorized peer refused by the per-peer connection limit is counted as limited, not as an allowed decision', async () => {
+    const [good, bad] = await Promise.all([peer(), peer()])
+    const policy = new AccessPolicy()
+    policy.join(new DatabaseAccess('db', registry([peerIdToWallet(good)!])))
+    const stats = createGaterStats()
+    const denied: GaterHook[] = []
+    let room = 1
+    const gater = createConnectionGater(policy, stats, (hook) => { denied.push(hook) }, {
+      admit: () => true,
+      admitPeer: () => room-- > 0
+    })
+    expect(await gater.denyInboundUpgradedConnection!(good, {} as any)).toBe(false)
+    expect(await gater.denyInboundUpgradedConnection!(good, {} as any)).toBe(true) // over the limit
+    expect(await gater.denyInboundUpgradedConnection!(bad, {} as any)).toBe(true) // not in the registry: the limit is not asked
+    expect(stats.allowed.inboundUpgraded).toBe(1)
+    expect(stats.denied.inboundUpgraded).toBe(1)
+    expect(stats.limited.connectionsPerPeer).toBe(1)
+    expect(room).toBe(-1)
+    expect(denied).toEqual(['inboundUpgraded', 'inboundUpgraded'])
+  })
+
   it('asks the policy on every hook that names a peer, counts and reports denials, and lets inbound sockets through until the handshake', async () => {
     const [good, bad, late] = await Promise.all([peer(), peer(), peer()])
     const policy = new AccessPolicy()
