@@ -3,7 +3,8 @@
  * command (deploy/Dockerfile: `node dist/cli.js start`,
  * one shared registry file, node 0 the bootstrap of all), for 10, 20 and 30 nodes in one run
  * (`--50` adds 50; `BENCH_SIZES=10,20` overrides). Per size: time until every node is ready, idle
- * CPU (share of one core) and RSS per node, connections per node, real-time delivery (every node
+ * CPU (share of one core) and RSS per node in two windows (30-90 s after readiness, with the
+ * start-up's tail, and 150-210 s, settled), connections per node, real-time delivery (every node
  * gets every event? ratio, p50/p99 latency from the publisher's stdin write to each node's stdout),
  * sticky delivery with 10 publishers on different nodes (throughput to the last acknowledgement,
  * nodes that got every message), RSS under that load, a late joiner's read of a BENCH_HISTORY-message
@@ -27,6 +28,12 @@ const SIZES = (process.env.BENCH_SIZES ?? (process.argv.includes('--50') ? '10,2
 const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000)
 /** long enough to hold one of every periodic round (discovery lookups run every 60 s at most) */
 const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 60_000)
+/**
+ * a second idle window of the same length starting this long after readiness (0: none): the first
+ * window still holds the start-up's tail (discovery's first rounds, subscription commits, polls not
+ * yet backed off, the young generation grown by start-up), this one a settled network
+ */
+const SETTLED_AFTER_MS = Number(process.env.BENCH_SETTLED_AFTER_MS ?? 150_000)
 const RT_EVENTS = Number(process.env.BENCH_RT_EVENTS ?? 50) // ten a second
 const STICKY_PUBLISHERS = 10
 const STICKY_EACH = Number(process.env.BENCH_STICKY_EACH ?? 20)
@@ -81,6 +88,14 @@ async function idleFigures (pids: number[], ms: number): Promise<{ cpu: number[]
   const after = pids.map((p) => { try { return procStat(p) } catch { return undefined } }) // a process that died meanwhile
   const alive = after.flatMap((a, i) => (a == null || Number.isNaN(before[i]) ? [] : [{ a, i }]))
   return { cpu: alive.map(({ a, i }) => (a.ticks - before[i]!) / CLK_TCK / elapsed), rss: alive.map(({ a }) => a.rss) }
+}
+
+/** the settled window's figures (see SETTLED_AFTER_MS), `readyAt` the performance.now() the network was ready */
+async function settledFigures (pids: number[], readyAt: number): Promise<{ settledCpuMedian?: number, settledRssMedianMB?: number }> {
+  if (SETTLED_AFTER_MS <= 0) return {}
+  await sleep(Math.max(0, readyAt + SETTLED_AFTER_MS - performance.now()))
+  const idle = await idleFigures(pids, IDLE_WINDOW_MS)
+  return { settledCpuMedian: median(idle.cpu), settledRssMedianMB: MB(median(idle.rss)) }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -232,6 +247,17 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     // connections per daemon (libp2p's gauge, inbound + outbound): peers hold more than one each at times
     const conns = metricSamples(after, 'libp2p_connection_manager_connections').map((m) => Object.keys(m).length === 0 ? NaN : sum(Object.values(m)))
     out.connectionsMedian = median(conns.filter(Number.isFinite))
+    if (SETTLED_AFTER_MS > 0) {
+      const settled = settledFigures(pids, t0 + Math.max(...readyAt.filter((t) => !Number.isNaN(t))))
+      // the daemons' counters over the settled window too (scraped at its edges)
+      await sleep(Math.max(0, t0 + Math.max(...readyAt.filter((t) => !Number.isNaN(t))) + SETTLED_AFTER_MS - performance.now() - 1_000))
+      const from = await scrape(procs)
+      Object.assign(out, await settled)
+      const to = await scrape(procs)
+      const g = (prefix: string): Record<string, number> => Object.fromEntries(Object.entries(growth(metricSamples(from, prefix), metricSamples(to, prefix)).sum).filter(([, v]) => v > 0))
+      out.settledSticky = g('depin_sticky_')
+      out.settledDiscovery = g('depin_discovery_')
+    }
     if (process.env.BENCH_IDLE_ONLY === '1') return out
 
     // real-time: node 1 writes RT_EVENTS lines, ten a second; every other node should print each
@@ -360,15 +386,17 @@ async function benchPlain (n: number): Promise<Record<string, unknown>> {
     await waitUntil(() => procs.every((p) => p.lines.length > 0), 60_000)
     const addrs = procs.map((p) => p.lines[0]!.v.addr as string)
     for (const p of procs) p.child.stdin!.write(JSON.stringify(addrs) + '\n')
+    const dialledAt = performance.now()
     await sleep(IDLE_SETTLE_MS)
     const idle = await idleFigures(procs.map((p) => p.child.pid!), IDLE_WINDOW_MS)
+    const settled = await settledFigures(procs.map((p) => p.child.pid!), dialledAt)
     // each node's peers and connections after the window (did the full mesh hold?)
     for (const p of procs) p.child.stdin!.write('stats\n')
     await waitUntil(() => procs.every((p) => p.lines.length > 1), 5_000)
     const stats = procs.map((p) => p.lines.at(-1)!.v as { peers?: number, connections?: number })
     const peers = stats.map((s) => s.peers ?? NaN).filter(Number.isFinite)
     const conns = stats.map((s) => s.connections ?? NaN).filter(Number.isFinite)
-    return { nodes: n, idleCpuMedian: median(idle.cpu), idleCpuTotal: sum(idle.cpu), idleRssMedianMB: MB(median(idle.rss)), peersMedian: median(peers), peersMin: Math.min(...peers), connectionsMedian: median(conns) }
+    return { nodes: n, idleCpuMedian: median(idle.cpu), idleCpuTotal: sum(idle.cpu), idleRssMedianMB: MB(median(idle.rss)), ...settled, peersMedian: median(peers), peersMin: Math.min(...peers), connectionsMedian: median(conns) }
   } finally {
     await stopAll(procs)
   }
@@ -417,6 +445,16 @@ for (const { daemon: d } of results) {
     `${f(g(st, 'head_reads_total') / commits)}, ${f(lookups(st) / commits)} (${f(g(st, 'replica_set_lookups_total{source="dht_query"}'), 0)}, ${f(g(st, 'replica_set_lookups_total{source="reused_query"}'), 0)}), ${f(1000 * g(st, 'commit_duration_seconds_sum') / g(st, 'commit_duration_seconds_count'), 0)} | ` +
     `${f(served(st, 'sum'), 0)} (${f(served(st, 'max'), 0)}) | ${f(g(hi, 'commits_total'), 0)}; ${f(served(hi, 'sum') / histMsgs, 2)} (${f(served(hi, 'max') / histMsgs, 2)}) | ` +
     `${stored.length}; ${f(median(stored.map((s) => s.records)), 0)}, ${f(Math.max(...stored.map((s) => s.records)), 0)}; ${f(median(stored.map((s) => s.bytes)) / 1024, 0)}, ${f(Math.max(...stored.map((s) => s.bytes)) / 1024, 0)} |`)
+}
+if (SETTLED_AFTER_MS > 0) {
+  console.log('')
+  console.log(`| nodes | idle CPU/node ${IDLE_SETTLE_MS / 1000}-${(IDLE_SETTLE_MS + IDLE_WINDOW_MS) / 1000} s after ready (plain), ratio | RSS MB (plain), difference | settled: idle CPU/node ${SETTLED_AFTER_MS / 1000}-${(SETTLED_AFTER_MS + IDLE_WINDOW_MS) / 1000} s after ready (plain), ratio | RSS MB (plain), difference |`)
+  console.log('|---|---|---|---|---|')
+  for (const { daemon: d, plain: p } of results) {
+    const c = (k: string, o: Record<string, unknown>): number => 100 * (o[k] as number)
+    console.log(`| ${d.nodes} | ${f(c('idleCpuMedian', d))}% (${f(c('idleCpuMedian', p))}%), ${f(c('idleCpuMedian', d) / c('idleCpuMedian', p), 2)} | ${f(d.idleRssMedianMB, 0)} (${f(p.idleRssMedianMB, 0)}), ${f((d.idleRssMedianMB as number) - (p.idleRssMedianMB as number), 0)} | ` +
+      `${f(c('settledCpuMedian', d))}% (${f(c('settledCpuMedian', p))}%), ${f(c('settledCpuMedian', d) / c('settledCpuMedian', p), 2)} | ${f(d.settledRssMedianMB, 0)} (${f(p.settledRssMedianMB, 0)}), ${f((d.settledRssMedianMB as number) - (p.settledRssMedianMB as number), 0)} |`)
+  }
 }
 // which protocols keep talking while nothing is published (libp2p's byte counters, sent + received)
 console.log('')
