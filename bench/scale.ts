@@ -224,6 +224,7 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     }, 180_000, 500)
     out.allReadyS = readyAt.some(Number.isNaN) ? null : Math.max(...readyAt) / 1000
     out.readyNodes = readyAt.filter((t) => !Number.isNaN(t)).length
+    out.readyAtS = readyAt.map((t) => Math.round(t / 100) / 10)
     await sleep(IDLE_SETTLE_MS)
     const pids = procs.map((p) => p.child.pid!)
     const before = await scrape(procs)
