@@ -15,7 +15,11 @@ import { routingTableOf } from '../../host/internals.js'
 import { isProtocolRefusal } from './replica-peers.js'
 
 export interface ReplicaNetwork {
-  /** the closest peers to `key` by a DHT query, this node excluded */
+  /**
+   * The closest replica-speaking peers to `key` by a DHT query, this node excluded; when the query is
+   * cut short (time limit), the peers that answered it and the connected ones (the caller picks the
+   * closest); rejects only when it knows none.
+   */
   closestPeers(key: Uint8Array, signal?: AbortSignal): Promise<PeerId[]>
   /**
    * Every DHT peer this node knows, from its routing table, when that table plausibly holds the
@@ -168,13 +172,23 @@ export function replicaNetwork (deps: {
   return {
     isConnected: deps.isConnected,
     async closestPeers (key, signal) {
+      const replica = (p: PeerId): boolean => p.toString() !== deps.selfPeerId && deps.speaksReplica(p)
       const out = new Map<string, PeerId>()
+      // kad-dht names the closest peers (FINAL_PEER) only once its query is over: a query cut short
+      // by the time limit (every one, on a machine whose event loops lag by seconds: 30 daemons on two
+      // cores could not find a single replica for 60 s) knows the peers that answered it and the
+      // connected peers; the closest of those are the best set this node can know now
+      const partial = new Map<string, PeerId>()
       try {
         for await (const e of deps.dht.getClosestPeers(key, { signal })) {
-          if (e.name === 'FINAL_PEER' && e.peer.id.toString() !== deps.selfPeerId && deps.speaksReplica(e.peer.id)) out.set(e.peer.id.toString(), e.peer.id)
+          if (e.name === 'FINAL_PEER' && replica(e.peer.id)) out.set(e.peer.id.toString(), e.peer.id)
+          else if (e.name === 'PEER_RESPONSE' && replica(e.from)) partial.set(e.from.toString(), e.from)
         }
       } catch (err) {
-        if (out.size === 0) throw err // a query cut short still found peers: use them
+        if (out.size > 0) return [...out.values()]
+        for (const p of deps.connectedPeers()) if (replica(p)) partial.set(p.toString(), p)
+        if (partial.size === 0) throw err
+        return [...partial.values()]
       }
       return [...out.values()]
     },
