@@ -110,7 +110,13 @@ options: { bootstrapFirstRetryDelayMs: 200, bootstrapRetryIntervalMs: 500, stick
   })
 
   it('/topics and /topics/<name>: roles, topicInfo, replica set, heads and commits', async () => {
-    const list = await get(a, '/topics')
+    // each daemon records its subscription in the topic once it is sticky-ready, in the background:
+    // B's entry may still be on its way when A has B's message
+    let list: any
+    await waitFor('both subscriptions recorded in the topic', async () => {
+      list = await get(a, '/topics')
+      return list.topics.find((t: any) => t.topic === 'log')?.info?.subscriberCount === 2
+    })
     const log = list.topics.find((t: any) => t.topic === 'log')
     expect(log.roles).toEqual(expect.arrayContaining(['replica', 'subscriber']))
     expect(log.info).toMatchObject({ messageCount: 1, subscriberCount: 2, state: 'ACTIVE', retired: false })
