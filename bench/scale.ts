@@ -249,9 +249,10 @@ async function benchDaemons (n: number, dir: string): Promise<Record<string, unk
     const conns = metricSamples(after, 'libp2p_connection_manager_connections').map((m) => Object.keys(m).length === 0 ? NaN : sum(Object.values(m)))
     out.connectionsMedian = median(conns.filter(Number.isFinite))
     if (SETTLED_AFTER_MS > 0) {
-      const settled = settledFigures(pids, t0 + Math.max(...readyAt.filter((t) => !Number.isNaN(t))))
+      const allReadyAt = t0 + Math.max(...readyAt.filter((t) => !Number.isNaN(t)))
+      const settled = settledFigures(pids, allReadyAt)
       // the daemons' counters over the settled window too (scraped at its edges)
-      await sleep(Math.max(0, t0 + Math.max(...readyAt.filter((t) => !Number.isNaN(t))) + SETTLED_AFTER_MS - performance.now() - 1_000))
+      await sleep(Math.max(0, allReadyAt + SETTLED_AFTER_MS - performance.now() - 1_000))
       const from = await scrape(procs)
       Object.assign(out, await settled)
       const to = await scrape(procs)

@@ -68,11 +68,13 @@ describe('discovery rounds', () => {
     const provides: Array<{ at: number, peers: number }> = []
     const peers = new Set(['a'])
     let nothingToFind = false
-    const discovery = discoveryWith({
+    /** a Discovery advertising every 30 s that records each provide with the peers connected then */
+    const recording = (): Discovery => discoveryWith({
       provide: async () => { provides.push({ at: Date.now(), peers: peers.size }) },
       connectedPeers: () => peers,
       nothingToFind: () => nothingToFind
     }, { advertiseIntervalMs: 30_000 })
+    const discovery = recording()
     const start = Date.now()
     discovery.start()
     // a new peer every 3 s for 15 s: nothing goes out while they come; 10 s after the last one, it does
@@ -108,11 +110,7 @@ describe('discovery rounds', () => {
     // nobody left to find: at once
     provides.length = 0
     nothingToFind = true
-    const done = discoveryWith({
-      provide: async () => { provides.push({ at: Date.now(), peers: peers.size }) },
-      connectedPeers: () => peers,
-      nothingToFind: () => nothingToFind
-    }, { advertiseIntervalMs: 30_000 })
+    const done = recording()
     const doneStart = Date.now()
     done.start()
     await vi.advanceTimersByTimeAsync(10)
