@@ -230,7 +230,6 @@ describe('sticky replication', () => {
       if (Date.now() > deadline) throw new Error(`replica set not repaired: ${replicasAfter.map(String).join(', ')}`)
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    console.log("DBG repaired after", 20_000 - (deadline - Date.now()), "ms")
     expect(replicasAfter.map(String).filter((p) => !replicas.includes(p))).toHaveLength(1) // the new member
     // and a reader gets everything, exactly once
     const reader = cluster.nodes.find((n, i) => i !== 0 && i !== victimIndex)!

@@ -33,6 +33,11 @@ export function encodeRecord (value: unknown): Uint8Array {
   return encoder.encode(canonicalJson(value))
 }
 
+/** A head set as stored under a topic's coordinator key (`{ t: 'heads', heads }`; plain JSON, not content-addressed). */
+export function encodeHeadSet (heads: readonly unknown[]): Uint8Array {
+  return encoder.encode(JSON.stringify({ t: 'heads', heads }))
+}
+
 /** Parses record bytes; undefined when they are not UTF-8 JSON. */
 export function decodeJson (bytes: Uint8Array): unknown {
   try {

@@ -4,7 +4,7 @@
  * content id matching the key, record shape and size, message and head signatures, writer
  * authorized for the database. Pure apart from the policy callbacks it is given.
  */
-import { byteLength, contentId, decodeJson } from './codec.js'
+import { byteLength, contentId, decodeJson, encodeHeadSet } from './codec.js'
 import { headKey, parseKey } from './keys.js'
 import { checkBlob, checkHeadSet, checkMessage, checkTimes, LIMITS, type BlobRecord, type HeadRecord } from './records.js'
 import { headId, messageId, verifyHead, verifyMessage, verifyWriterSigned, type VerifiedSignatures } from './signing.js'
@@ -172,5 +172,5 @@ export async function mergeHeadSetBytes (existing: Uint8Array, incoming: Uint8Ar
   const merged = mergeHeadSets(stored, fresh, (child, p) => proven.has(`${child.id}>${p}`))
   if (merged.length === 0) return incoming
   if (merged.length > LIMITS.MAX_HEADS) throw new HeadSetFullError()
-  return new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: merged.map((h) => h.head) }))
+  return encodeHeadSet(merged.map((h) => h.head))
 }

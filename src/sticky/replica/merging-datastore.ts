@@ -16,7 +16,7 @@ import { parseKey } from '../core/keys.js'
 import { mergeHeadSetBytes } from '../core/validation.js'
 import { LocalInclusion } from '../core/inclusion.js'
 import { StorageQuota, type QuotaLimits } from './quota.js'
-import { decodeJson } from '../core/codec.js'
+import { decodeJson, encodeHeadSet } from '../core/codec.js'
 import { checkHeadSet } from '../core/records.js'
 
 /** the quota of puts that arrive through kad-dht (which does not tell the datastore the sender) */
@@ -159,7 +159,7 @@ export class MergingDatastore extends BaseDatastore {
       const live = set.heads.filter((h) => h.expiresAt > now)
       if (live.length === set.heads.length) return { action: 'keep', value: stored.value }
       if (live.length === 0) { await this.delete(key); return { action: 'deleted' } }
-      const value = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: live }))
+      const value = encodeHeadSet(live)
       await this.write(key, new Libp2pRecord(stored.key, value, new Date()).serialize())
       return { action: 'pruned', value }
     })

@@ -8,7 +8,7 @@
  */
 import type { Datastore } from 'interface-datastore'
 import type { PeerId } from '@libp2p/interface'
-import { contentId, encodeRecord } from '../core/codec.js'
+import { contentId, encodeHeadSet, encodeRecord } from '../core/codec.js'
 import { blobKey, headKey } from '../core/keys.js'
 import { localTopics } from './local-topics.js'
 import type { BlobRecord, HeadRecord } from '../core/records.js'
@@ -69,7 +69,7 @@ export class StickyStore {
       policy: RecordPolicy
       logger: Logger
       /** the topic's replica set gained members: they hold none of its records yet */
-      onReplicasGained?: (topic: string) => void
+      onReplicasGained?: (topic: string, gained: PeerId[]) => void
     },
     private readonly db: string,
     private readonly options: StoreOptions
@@ -77,9 +77,9 @@ export class StickyStore {
     this.sets = new ReplicaSets({
       net: deps.net,
       keyOf: (topic) => headKey(db, topic),
-      onGained: (topic) => {
+      onGained: (topic, gained) => {
         this.stored.invalidate(topic) // new members need the records again: see ensureReplicated()
-        this.deps.onReplicasGained?.(topic)
+        this.deps.onReplicasGained?.(topic, gained)
       },
       logger: deps.logger
     }, options)
@@ -147,7 +147,7 @@ export class StickyStore {
     }
     if (head != null) {
       const key = headKey(this.db, topic)
-      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: [head] }))
+      const bytes = encodeHeadSet([head])
       validateHeadSet(key, this.db, bytes, this.deps.policy)
       this.counts.headPuts++
       await this.writeLocal(key, bytes).catch((err: unknown) => {
@@ -273,7 +273,7 @@ export class StickyStore {
     }
     if (heads.length > 0) {
       const key = headKey(this.db, topic)
-      const bytes = new TextEncoder().encode(JSON.stringify({ t: 'heads', heads: heads.map((h) => h.head) }))
+      const bytes = encodeHeadSet(heads.map((h) => h.head))
       validateHeadSet(key, this.db, bytes, this.deps.policy)
       await this.writeLocal(key, bytes)
     }
@@ -294,19 +294,59 @@ export class StickyStore {
     this.stored.forget(id)
   }
 
+  /** The topic's current head ids on one peer (empty when it holds none); rejects when the peer does not answer. */
+  async headIdsAt (topic: string, peer: PeerId, signal?: AbortSignal): Promise<Set<string>> {
+    const key = headKey(this.db, topic)
+    const heads = this.validHeads(key, peer.toString(), await this.deps.net.get(peer, key, signal))
+    return new Set(heads?.map((h) => h.id))
+  }
+
+  /** A head set read from `from`, validated; undefined (an invalid one counted and logged) when there is none. */
+  private validHeads (key: Uint8Array, from: string, bytes: Uint8Array | undefined): HeadWithId[] | undefined {
+    if (bytes == null) return undefined
+    try {
+      return validateHeadSet(key, this.db, bytes, this.deps.policy, 'read')
+    } catch (err) {
+      this.counts.invalidRecords++
+      this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
+      return undefined
+    }
+  }
+
+  /** The topic's replica set gained members since this node's last commit re-put its records (see ensureReplicated). */
+  repairPending (topic: string): boolean { return this.stored.needsRepair(topic) }
+
+  /** The new members were repaired another way (copyTo): the next commit need not put every record again. */
+  repaired (topic: string): void { this.stored.takeRepair(topic) }
+
+  /**
+   * Repair without a new version: puts the records `ids` (from here or the replicas), then the head
+   * set `heads`, to one peer in one request, in that order (a replica refuses a head whose records
+   * it does not hold). Resolves with the number of records put; rejects when the peer refused or
+   * did not answer.
+   */
+  async copyTo (topic: string, peer: PeerId, heads: HeadWithId[], ids: string[], signal?: AbortSignal): Promise<number> {
+    const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
+    for (const id of new Set(ids)) {
+      const record = await this.getBlob(topic, id, signal)
+      if (record == null) throw new Error(`record ${id} of topic "${topic}" could not be loaded`)
+      items.push({ key: blobKey(this.db, id), bytes: encodeRecord(record) })
+    }
+    const key = headKey(this.db, topic)
+    items.push({ key, bytes: encodeHeadSet(heads.map((h) => h.head)) })
+    await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, signal) }))
+    this.counts.repairs += items.length - 1
+    return items.length - 1
+  }
+
   /** Reads the coordinator key from this node and every replica. */
   async readHeads (topic: string, signal?: AbortSignal, minAnswers?: number): Promise<ReplicaHeads[]> {
     const key = headKey(this.db, topic)
     this.counts.headReads++
     const out: ReplicaHeads[] = []
     const accept = (from: string, bytes: Uint8Array | undefined): void => {
-      if (bytes == null) return
-      try {
-        out.push({ from, heads: validateHeadSet(key, this.db, bytes, this.deps.policy, 'read') })
-      } catch (err) {
-        this.counts.invalidRecords++
-        this.deps.logger.debug('invalid coordinator record dropped', 'from', from, 'error', err)
-      }
+      const heads = this.validHeads(key, from, bytes)
+      if (heads != null) out.push({ from, heads })
     }
     accept(this.deps.selfPeerId, await this.readLocal(key))
     const peers = await this.replicas(topic)

@@ -33,6 +33,9 @@ export class StoredIds {
     this.repair.add(topic)
   }
 
+  /** The topic needs a repair (without taking it). */
+  needsRepair (topic: string): boolean { return this.repair.has(topic) }
+
   /** True (once) when the topic needs a repair. */
   takeRepair (topic: string): boolean { return this.repair.delete(topic) }
 

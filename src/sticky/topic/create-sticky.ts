@@ -61,7 +61,7 @@ export function createStickyPubSub (deps: StickyDeps, options: StickyOptions): S
     selfPeerId,
     policy,
     logger: logger.child('component', 'sticky-store'),
-    onReplicasGained: (topic) => { repair.replicasGained(topic) }
+    onReplicasGained: (topic, gained) => { repair.replicasGained(topic, gained) }
   }, db, options)
   const loader = new StateLoader(store)
   const history = new SnapshotHistory(store)
@@ -90,7 +90,7 @@ export function createStickyPubSub (deps: StickyDeps, options: StickyOptions): S
     writerAuthorized: () => policy.isAuthorized(db, signer.wallet),
     logger
   }, options)
-  const repair = new ReplicaRepair({ store, loader, committerOf: (topic) => committers.existing(topic), isClosed: () => state.closed, logger })
+  const repair = new ReplicaRepair({ store, loader, wallet: signer.wallet, writes: (topic) => committers.existing(topic) != null, isClosed: () => state.closed, logger })
   const renewals = new Renewals({
     db,
     net: deps.renewalNet,

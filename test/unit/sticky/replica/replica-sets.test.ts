@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { MIN_QUERY_INTERVAL_MS, ReplicaSets } from '../../../../src/sticky/replica/replica-sets.js'
+import { MIN_QUERY_INTERVAL_MS, QUERY_BACKOFF, ReplicaSets } from '../../../../src/sticky/replica/replica-sets.js'
 import { silentLogger } from '../../../../src/index.js'
 
 const KEY = (topic: string): Uint8Array => new TextEncoder().encode(`/dps/db/h/${topic}`)
@@ -24,13 +24,14 @@ function fixture (all: PeerId[], opts: { tableHoldsAll: boolean }) {
   const connected = new Set(all.map(String))
   const queries: string[] = []
   const gained: string[] = []
+  const gainedMembers: string[] = []
   const net = {
     knownPeers: () => (opts.tableHoldsAll ? all : undefined),
     isConnected: (p: PeerId) => connected.has(p.toString()),
     closestPeers: async (key: Uint8Array) => { queries.push(new TextDecoder().decode(key)); return all.filter((p) => connected.has(p.toString())) }
   }
-  const sets = new ReplicaSets({ net, keyOf: KEY, onGained: (t) => { gained.push(t) }, logger: silentLogger }, OPTIONS)
-  return { sets, connected, queries, gained }
+  const sets = new ReplicaSets({ net, keyOf: KEY, onGained: (t, members) => { gained.push(t); gainedMembers.push(...members.map(String)) }, logger: silentLogger }, OPTIONS)
+  return { sets, connected, queries, gained, gainedMembers }
 }
 
 describe('replica sets', () => {
@@ -53,7 +54,7 @@ describe('replica sets', () => {
 
   it('replace a member whose connection closed at once and report the new member', async () => {
     const all = await peers(6)
-    const { sets, connected, gained } = fixture(all, { tableHoldsAll: false })
+    const { sets, connected, gained, gainedMembers } = fixture(all, { tableHoldsAll: false })
     const first = await sets.get('t')
     const gone = first[0]!
     connected.delete(gone.toString())
@@ -65,6 +66,7 @@ describe('replica sets', () => {
     const after = (await sets.get('t')).map(String)
     expect(after).toEqual(nearest('t', all.filter((p) => p !== gone), 3))
     expect(gained).toEqual(['t'])
+    expect(gainedMembers).toEqual(after.filter((p) => !first.map(String).includes(p)))
     // reconnecting clears the suspicion
     connected.add(gone.toString())
     expect(sets.isSuspect(gone)).toBe(false)
@@ -112,6 +114,30 @@ describe('replica sets', () => {
     expect(queries).toHaveLength(before)
     vi.advanceTimersByTime(MIN_QUERY_INTERVAL_MS)
     await sets.get('t', true)
+    expect(queries).toHaveLength(before + 1)
+  })
+
+  it('query a set whose members stay the same less and less often, up to QUERY_BACKOFF refresh intervals apart; a new member starts over', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const all = await peers(6)
+    const { sets, queries, connected, gainedMembers } = fixture(all, { tableHoldsAll: false })
+    const newcomer = nearest('t', all, 1)[0]!
+    connected.delete(newcomer) // not in the network yet
+    const tick = async (): Promise<void> => {
+      vi.advanceTimersByTime(OPTIONS.replicaRefreshMs)
+      await sets.get('t') // a stale set answers at once and refreshes in the background
+      await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+    await sets.get('t')
+    for (let i = 0; i < 20; i++) await tick()
+    // queries at 0, 30, 90, 210, 450 s: the wait doubled to 240 s (8 x 30 s) and stays there
+    expect(QUERY_BACKOFF).toBe(8)
+    expect(queries).toHaveLength(5)
+    connected.add(newcomer)
+    for (let i = 0; i < 3; i++) await tick() // the next query (690 s) finds it
+    expect(gainedMembers).toEqual([newcomer])
+    const before = queries.length
+    await tick() // a changed set is queried again after one interval
     expect(queries).toHaveLength(before + 1)
   })
 
