@@ -28,6 +28,8 @@ export interface StickyMessage {
 
 /** how often expired ids and pages are pruned */
 const PRUNE_INTERVAL_MS = 30_000
+/** head ids remembered as read (current ones and recent siblings) */
+const MAX_SEEN_HEADS = 64
 /** delivered ids kept at most (a topic's live messages; beyond, the oldest are forgotten) */
 export const MAX_DELIVERED_IDS = 500_000
 
@@ -77,11 +79,11 @@ export class StickySubscription extends EventEmitter {
   channelState: ChannelState = 'ACTIVE'
   /**
    * Bounded by the topic's live content: ids delivered (or below the history floor) with their
-   * message expiry, pages already read with their latest message expiry, and the current heads
-   * already read. Expired entries are pruned (an expired message is never delivered again anyway).
+   * message expiry, pages already read with their latest message expiry, and the heads read
+   * lately (at most MAX_SEEN_HEADS). Expired entries are pruned (an expired message is never delivered again anyway).
    */
   private readonly delivered = new Map<string, number>()
-  private seenHeads = new Set<string>()
+  private readonly seenHeads = new Set<string>()
   private readonly seenPages = new Map<string, number>()
   private prunedAt = 0
   private readonly maxSeq = new Map<string, number>()
@@ -253,9 +255,16 @@ export class StickySubscription extends EventEmitter {
       this.seenHeads.add(h.id)
       if (h.head.state !== this.channelState) this.setChannelState(h.head.state)
     }
-    // only heads still current need remembering
-    const current = new Set(heads.map((h) => h.id))
-    this.seenHeads = new Set([...this.seenHeads].filter((id) => current.has(id)))
+    // Heads read lately are remembered, not only the current ones: sibling heads (left by
+    // concurrent writers until the next write merges them) are spread over the replicas, and each
+    // poll hears a majority of them. Forgetting the siblings one poll missed made the next poll
+    // find them "new" again and restart its backoff (30 idle subscribers of one topic polled every
+    // 5-15 s instead of 40).
+    for (const h of heads) if (this.seenHeads.delete(h.id)) this.seenHeads.add(h.id) // least recently heard first
+    for (const id of this.seenHeads) {
+      if (this.seenHeads.size <= MAX_SEEN_HEADS) break
+      this.seenHeads.delete(id) // oldest first
+    }
     this.prune()
     this.deliver(entries)
     // only versions whose content was loaded, and only when every current head was: a head still
