@@ -21,8 +21,10 @@
  * ids, not connection counts: two nodes often hold two connections (both dialled, or QUIC and TCP)
  * that come and go, and a count that wobbled kept every node advertising every 30 s (measured: 10
  * idle daemons used 4.0% of a core each, 2.0% with discovery off, plain js-libp2p 1.6-1.9%).
- * Lookups double their interval up to 4x while they dial nobody new and return to the base interval
- * when they do. While there is nobody left to find (every wallet of the registry connected, or the
+ * Lookups double their interval up to 16x (16 min by default) while they dial nobody new and return
+ * to the base interval when they do: a peer that joins later looks us up itself, so a lookup that
+ * found nobody is unlikely to find someone the next minute (at 4x, 30 daemons that were not all
+ * connected to each other still ran 17 lookups a minute between them, minutes after start). While there is nobody left to find (every wallet of the registry connected, or the
  * peer target reached) a lookup is skipped.
  */
 import { CID } from 'multiformats/cid'
@@ -35,7 +37,7 @@ export const RENDEZVOUS_PREFIX = 'p2p-database-discovery_'
 /** with no change, an advertisement goes out again after this many base intervals */
 const ADVERTISE_BACKOFF = 16
 /** lookups back off to at most this many base intervals while they dial nobody new */
-const LOOKUP_BACKOFF = 4
+const LOOKUP_BACKOFF = 16
 /** past this many known peer ids the set starts over (its next round counts as a change) */
 const KNOWN_PEERS_MAX = 10_000
 /** the first advertisement waits for no new peer during this long (or a third of the interval if shorter) */

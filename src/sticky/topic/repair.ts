@@ -58,7 +58,7 @@ export class ReplicaRepair {
     this.waiting.set(topic, members)
     void this.repair(topic, members)
       .catch((err: unknown) => { this.deps.logger.debug('replica repair failed', 'topic', topic, 'error', err) })
-      .finally(() => { this.waiting.delete(topic) })
+      .finally(() => { if (this.waiting.get(topic) === members) this.waiting.delete(topic) })
   }
 
   private async repair (topic: string, members: Map<string, PeerId>): Promise<void> {

@@ -1,7 +1,7 @@
 /*
  * Discovery's rounds with a fake clock: the first advertisement waits for the start-up burst of
  * peers to settle; later ones go out when the network grew by half (the same peer ids, however their
- * connections come and go, is no change) or after 16 intervals; lookups back off to 4x while they
+ * connections come and go, is no change) or after 16 intervals; lookups back off to 16x while they
  * find nobody; with nobody left to find, lookups stop and growth does not advertise.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -174,7 +174,7 @@ describe('discovery rounds', () => {
     expect(dialed).toEqual(['x', 'y'])
   })
 
-  it('lookups double their interval up to 4x while they dial nobody, and start over when they dial someone', async () => {
+  it('lookups double their interval up to 16x while they dial nobody, and start over when they dial someone', async () => {
     const lookups: number[] = []
     let offer: string[] = []
     const peers = new Set<string>()
@@ -185,13 +185,13 @@ describe('discovery rounds', () => {
       connectedPeers: () => peers
     }, { lookupIntervalMs: 1_000 })
     discovery.start()
-    await vi.advanceTimersByTimeAsync(20_000)
+    await vi.advanceTimersByTimeAsync(80_000)
     const at = (from: number): number[] => lookups.slice(from).map((t) => t - lookups[from]!)
-    expect(at(0).slice(0, 6)).toEqual([0, 2_000, 6_000, 10_000, 14_000, 18_000])
+    expect(at(0)).toEqual([0, 2_000, 6_000, 14_000, 30_000, 46_000, 62_000, 78_000])
     const before = lookups.length
     offer = ['x'] // a provider we are not connected to: dialed, so the next lookup comes after the base interval
-    await vi.advanceTimersByTimeAsync(4_000 + 1_000 + 2_000)
-    expect(at(before - 1).slice(1, 4)).toEqual([4_000, 5_000, 7_000])
+    await vi.advanceTimersByTimeAsync(16_000 + 1_000 + 2_000)
+    expect(at(before - 1).slice(1, 4)).toEqual([16_000, 17_000, 19_000])
     discovery.stop()
   })
 })
