@@ -24,8 +24,9 @@
  * Lookups double their interval up to 16x (16 min by default) while they dial nobody new and return
  * to the base interval when they do: a peer that joins later looks us up itself, so a lookup that
  * found nobody is unlikely to find someone the next minute (at 4x, 30 daemons that were not all
- * connected to each other still ran 17 lookups a minute between them, minutes after start). While there is nobody left to find (every wallet of the registry connected, or the
- * peer target reached) a lookup is skipped.
+ * connected to each other still ran 17 lookups a minute between them, minutes after start).
+ * While there is nobody left to find (every wallet of the registry connected, or the peer target
+ * reached) a lookup is skipped.
  */
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'

@@ -42,6 +42,9 @@ async function settleMajority (promises: Array<Promise<boolean>>, graceMs: numbe
   })
 }
 
+/** one record to put: its key and encoded bytes */
+type PutItem = { key: Uint8Array, bytes: Uint8Array }
+
 export interface StoreStats { blobPuts: number, blobGets: number, blobCacheHits: number, headPuts: number, headReads: number, invalidRecords: number, replicaFailures: number, replicaRefreshes: number, replicaSetsFromTable: number, replicaSetQueries: number, replicaSetQueriesReused: number, repairs: number }
 
 /** An immutable record ready to store (see prepareBlob). */
@@ -137,7 +140,7 @@ export class StickyStore {
     // taken now: if the replica set changes meanwhile, this set is replaced and the records count as
     // not stored on the new members (see ReplicaSets' onGained)
     const stored = this.stored.of(topic)
-    const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
+    const items: PutItem[] = []
     for (const blob of blobs) {
       if (!blob.fresh) continue
       this.counts.blobPuts++
@@ -158,10 +161,13 @@ export class StickyStore {
       items.push({ key, bytes })
     }
     if (items.length === 0) return
-    await this.toReplicas(topic, async (peer, s) => {
-      await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, s) }))
-    }, signal)
+    await this.toReplicas(topic, async (peer, s) => { await this.putTo(peer, items, s) }, signal)
     for (const blob of blobs) stored.add(blob.id)
+  }
+
+  /** Puts records to one peer in one request (the replica network batches a peer's puts), in order. */
+  private async putTo (peer: PeerId, items: PutItem[], signal?: AbortSignal): Promise<void> {
+    await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, signal) }))
   }
 
   /**
@@ -326,17 +332,14 @@ export class StickyStore {
    * did not answer.
    */
   async copyTo (topic: string, peer: PeerId, heads: HeadWithId[], ids: string[], signal?: AbortSignal): Promise<number> {
-    const items: Array<{ key: Uint8Array, bytes: Uint8Array }> = []
-    for (const id of new Set(ids)) {
+    const items = await Promise.all([...new Set(ids)].map(async (id): Promise<PutItem> => {
       const record = await this.getBlob(topic, id, signal)
       if (record == null) throw new Error(`record ${id} of topic "${topic}" could not be loaded`)
-      items.push({ key: blobKey(this.db, id), bytes: encodeRecord(record) })
-    }
-    const key = headKey(this.db, topic)
-    items.push({ key, bytes: encodeHeadSet(heads.map((h) => h.head)) })
-    await Promise.all(items.map(async (item) => { await this.deps.net.put(peer, item.key, item.bytes, signal) }))
-    this.counts.repairs += items.length - 1
-    return items.length - 1
+      return { key: blobKey(this.db, id), bytes: encodeRecord(record) }
+    }))
+    await this.putTo(peer, [...items, { key: headKey(this.db, topic), bytes: encodeHeadSet(heads.map((h) => h.head)) }], signal)
+    this.counts.repairs += items.length
+    return items.length
   }
 
   /** Reads the coordinator key from this node and every replica. */
